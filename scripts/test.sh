@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The project's test command (README quick start, and what CI runs).
+# Installs the system packages it needs, builds every target and test, then runs the whole suite.
+# Integration tests start their own throwaway redis-server / affinity-server processes on loopback
+# ports and stop them when they finish; nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+swift build --build-tests "$@"
+AFFINITY_BIN_DIR="$(swift build --show-bin-path "$@")"
+export AFFINITY_BIN_DIR
+
+swift test --skip-build "$@"
