@@ -4,13 +4,14 @@
 # Installs its Python tools into .build-venv/ (pinned versions; reinstalled only when the pins change),
 # runs every step even after a failure, and exits non-zero if any step failed.
 # Needs: python3 with venv, kubectl (with its built-in kustomize), openssl, haproxy, redis-server.
-# Environment: K8S_VERSION (schema version for kubernetes-validate, default 1.32.0).
+# Environment: K8S_VERSIONS (Kubernetes schema versions for kubernetes-validate, default "1.28.0 1.32.0":
+# the oldest supported release and the one of the kubectl used here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=".build-venv"
 out=".build-deploy"
-k8s_version="${K8S_VERSION:-1.32.0}"
+k8s_versions="${K8S_VERSIONS:-1.28.0 1.32.0}"
 requirements=(
     kubernetes-validate==1.37.0
     yamllint==1.38.0
@@ -69,16 +70,19 @@ validate_render() { # validate_render NAME KUSTOMIZATION_DIR
     kubectl kustomize "$dir" >"$out/$name.yaml" || return 1
     echo "   rendered $dir: $(grep -c '^kind:' "$out/$name.yaml") resources -> $out/$name.yaml"
     "$py" scripts/check_manifests.py split "$out/$name.yaml" "$out/$name.builtin.yaml" || return 1
-    report="$("$bin/kubernetes-validate" --strict --quiet -k "$k8s_version" "$out/$name.builtin.yaml" 2>&1)" || {
-        echo "$report"
-        return 1
-    }
-    # A kind without a bundled schema is only a warning there; every kind left here must have one.
-    if [ -n "$report" ]; then
-        echo "$report"
-        return 1
-    fi
-    echo "   kubernetes-validate --strict (Kubernetes $k8s_version): every built-in resource is valid"
+    local version
+    for version in $k8s_versions; do
+        report="$("$bin/kubernetes-validate" --strict --quiet -k "$version" "$out/$name.builtin.yaml" 2>&1)" || {
+            echo "$report"
+            return 1
+        }
+        # A kind without a bundled schema is only a warning there; every kind left here must have one.
+        if [ -n "$report" ]; then
+            echo "$report"
+            return 1
+        fi
+        echo "   kubernetes-validate --strict (Kubernetes $version): every built-in resource is valid"
+    done
 }
 step "kustomize + kubernetes-validate: k8s/base" validate_render base k8s/base
 for overlay in k8s/overlays/*/; do
