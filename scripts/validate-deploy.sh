@@ -37,6 +37,7 @@ for tool in haproxy redis-server redis-cli openssl; do
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
     echo "== installing haproxy redis-server openssl (missing: ${missing[*]})"
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy redis-server openssl >/dev/null
 fi
 command -v kubectl >/dev/null || { echo "validate-deploy: kubectl (with kustomize) is required" >&2; exit 1; }
