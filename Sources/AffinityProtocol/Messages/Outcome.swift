@@ -1,0 +1,81 @@
+/// An outcome of a process instance: what a worker delivers and a subscribed client receives.
+///
+/// `variables` holds the raw bytes of a JSON object; the service never decodes it, it passes it on
+/// byte for byte.
+public struct Outcome: Sendable, Hashable {
+    /// The outcome id, unique per outcome (the Zeebe job key); clients de-duplicate by it.
+    public let id: String
+    /// The process instance the outcome belongs to.
+    public let key: ProcessInstanceKey
+    /// The raw UTF-8 bytes of a JSON object.
+    public let variables: [UInt8]
+
+    /// Creates an outcome, validating the id (non-empty, at most ``AffinityLimits/maximumIdentifierBytes``)
+    /// and that `variables` is one JSON object.
+    public init(id: String, key: ProcessInstanceKey, variables: [UInt8]) throws(AffinityError) {
+        try AffinityLimits.validateIdentifier(id, field: "id")
+        _ = try JSONScanner.scanObject(variables)
+        self.id = id
+        self.key = key
+        self.variables = variables
+    }
+
+    /// Creates an outcome whose parts were already validated (by the scanner).
+    init(validatedID id: String, key: ProcessInstanceKey, variables: [UInt8]) {
+        self.id = id
+        self.key = key
+        self.variables = variables
+    }
+
+    /// The `outcome` frame: `{"type":"outcome","id":...,"key":"...","variables":{...}}`, built by
+    /// concatenation with `variables` copied verbatim.
+    public var frame: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(variables.count + id.utf8.count + 64)
+        output.append(contentsOf: Array(#"{"type":"outcome","id":"#.utf8))
+        JSONStringEncoding.appendQuoted(id, to: &output)
+        output.append(contentsOf: Array(#","key":""#.utf8))
+        output.append(contentsOf: Array(key.description.utf8))
+        output.append(contentsOf: Array(#"","variables":"#.utf8))
+        output.append(contentsOf: variables)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    /// Parses the body of `POST /v1/outcomes`: `{"id":...,"key":"...","variables":{...}}`; a
+    /// `"type":"outcome"` member is allowed, other unknown members are ignored.
+    public static func decodeDelivery(_ bytes: [UInt8]) throws(AffinityError) -> Outcome {
+        let object = try JSONScanner.scanObject(bytes)
+        if let type = object["type"], type.stringValue != "outcome" {
+            throw AffinityError(code: .unknownType, message: "only outcomes can be posted here")
+        }
+        return try decodeMembers(of: object)
+    }
+
+    /// Reads `id`, `key` and `variables` from a scanned object.
+    static func decodeMembers(of object: ScannedJSONObject) throws(AffinityError) -> Outcome {
+        let id = try AffinityMessage.identifier("id", in: object)
+        let key = try AffinityMessage.processInstanceKey(in: object).get()
+        guard let variables = object["variables"] else {
+            throw AffinityError.badRequest("missing \"variables\"", ref: id)
+        }
+        guard variables.kind == .object else {
+            throw AffinityError.badRequest("\"variables\" must be a JSON object", ref: id)
+        }
+        return Outcome(validatedID: id, key: key, variables: Array(object.rawBytes(of: variables)))
+    }
+}
+
+/// Limits that are part of the protocol rather than configuration.
+public enum AffinityLimits {
+    /// The longest id or clientId accepted, in UTF-8 bytes.
+    public static let maximumIdentifierBytes = 256
+
+    /// Throws `bad_request` unless `value` is non-empty and at most ``maximumIdentifierBytes`` long.
+    public static func validateIdentifier(_ value: String, field: String) throws(AffinityError) {
+        guard !value.isEmpty else { throw AffinityError.badRequest("\"\(field)\" must not be empty") }
+        guard value.utf8.count <= maximumIdentifierBytes else {
+            throw AffinityError.badRequest("\"\(field)\" is longer than \(maximumIdentifierBytes) bytes")
+        }
+    }
+}

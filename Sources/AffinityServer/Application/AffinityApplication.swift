@@ -1,0 +1,160 @@
+import CoreMetrics
+public import AffinityProtocol
+import Hummingbird
+import HummingbirdCore
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import WSCore
+
+/// The addresses a running replica listens on (useful with port 0).
+public struct ListeningPorts: Sendable, Hashable {
+    /// The WebSocket + HTTP port.
+    public var main: Int
+    /// The separate metrics port, when configured.
+    public var metrics: Int?
+}
+
+/// One affinity-server replica as a `Service`: the HTTP/WebSocket server, the optional metrics
+/// server, the parked-outcome sweeper and the drain coordinator, run as one service group.
+///
+/// ```swift
+/// let application = try buildApplication(configuration: configuration, logger: logger)
+/// let group = ServiceGroup(configuration: .init(
+///     services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+/// try await group.run()
+/// ```
+public struct AffinityApplication: Service {
+    private let services: [any Service]
+    private let configuration: AffinityConfiguration
+    private let logger: Logger
+
+    fileprivate init(services: [any Service], configuration: AffinityConfiguration, logger: Logger) {
+        self.services = services
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until graceful shutdown (then drains) or cancellation.
+    public func run() async throws {
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.drainTimeout
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+/// Builds a replica on the embedded in-memory store (or on `store`, e.g. the Redis store).
+///
+/// - Parameters:
+///   - configuration: the replica's settings.
+///   - logger: the logger every component derives from.
+///   - metrics: where metrics go and how `/metrics` renders them.
+///   - store: the shared store; nil creates an ``InMemoryOutcomeStore`` (single replica).
+///   - forwarder: forwards outcomes to other replicas (cluster mode); nil for a single replica.
+///   - onListening: called once every server is bound, with the actual ports.
+/// - Throws: ``AffinityError`` when a token file cannot be read or holds no token.
+public func buildApplication(
+    configuration: AffinityConfiguration,
+    logger: Logger,
+    metrics metricsExport: MetricsExport,
+    store: (any OutcomeStore)? = nil,
+    forwarder: (any OutcomeForwarder)? = nil,
+    onListening: @escaping @Sendable (ListeningPorts) async -> Void = { _ in }
+) throws(AffinityError) -> AffinityApplication {
+    let metrics = AffinityMetrics(factory: metricsExport.factory)
+    var services: [any Service] = []
+    let outcomeStore: any OutcomeStore
+    if let store {
+        outcomeStore = store
+    } else {
+        let memory = InMemoryOutcomeStore(
+            parkTTL: configuration.parkTTL, maxParkedPerKey: configuration.maxParkedPerKey,
+            maxParkedTotal: configuration.maxParkedTotal,
+            onExpired: { metrics.outcomesExpired.increment(by: Int64($0)) })
+        outcomeStore = memory
+        let interval = min(max(configuration.parkTTL / 10, .milliseconds(50)), .seconds(5))
+        services.append(ParkedOutcomeSweeper(store: memory, interval: interval, logger: logger))
+    }
+    let policy = AccessPolicy(
+        clientTokens: try configuration.clientTokenFile.map { path throws(AffinityError) in try TokenFile(path: path) },
+        workerTokens: try configuration.workerTokenFile.map { path throws(AffinityError) in try TokenFile(path: path) })
+    for role in policy.openRoles.sorted(by: { $0.rawValue < $1.rawValue }) {
+        logger.warning(
+            "no token file for this role: anyone may connect as it",
+            metadata: ["affinity.role": "\(role.rawValue)"])
+    }
+    let registry = ConnectionRegistry(metrics: metrics)
+    let coordinator = DeliveryCoordinator(
+        store: outcomeStore, forwarder: forwarder, registry: registry, replicaID: configuration.replicaID,
+        ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger)
+    let environment = SessionEnvironment(
+        configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,
+        readiness: Readiness())
+    let routes = AffinityRoutes(environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
+
+    let ports = PortCollector(expected: configuration.metricsPort == nil ? 1 : 2, onListening: onListening)
+    let mainResponder = routes.mainRouter().buildResponder()
+    let server = HTTPServerBuilder { responder in
+        AffinityServerChannel(
+            responder: responder,
+            maxFrameSize: configuration.webSocketFrameLimit,
+            autoPing: .enabled(timePeriod: configuration.pingInterval),
+            closeTimeout: WebSocketSession.closeGrace,
+            admit: { authorization in
+                guard !environment.isDraining() else { return nil }
+                return try? policy.grantedRoles(authorization: authorization)
+            },
+            session: { inbound, outbound, context in
+                await WebSocketSession(environment: environment, context: context).run(inbound: inbound, outbound: outbound)
+            }
+        )
+    }
+    let main = Application(
+        responder: mainResponder,
+        server: server,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        onServerRunning: { channel in await ports.report(main: channel.localAddress?.port ?? 0) },
+        logger: logger
+    )
+    services.append(main)
+    if let metricsPort = configuration.metricsPort {
+        services.append(
+            Application(
+                router: routes.metricsRouter(),
+                configuration: .init(address: .hostname(configuration.host, port: metricsPort)),
+                onServerRunning: { channel in await ports.report(metrics: channel.localAddress?.port ?? 0) },
+                logger: logger
+            ))
+    }
+    services.append(DrainCoordinator(environment: environment, logger: logger))
+    return AffinityApplication(services: services, configuration: configuration, logger: logger)
+}
+
+/// Calls `onListening` once every server reported its port.
+private actor PortCollector {
+    private var main: Int?
+    private var metrics: Int?
+    private let expected: Int
+    private let onListening: @Sendable (ListeningPorts) async -> Void
+
+    init(expected: Int, onListening: @escaping @Sendable (ListeningPorts) async -> Void) {
+        self.expected = expected
+        self.onListening = onListening
+    }
+
+    func report(main port: Int) async {
+        main = port
+        await fireIfComplete()
+    }
+
+    func report(metrics port: Int) async {
+        metrics = port
+        await fireIfComplete()
+    }
+
+    private func fireIfComplete() async {
+        guard let main else { return }
+        if expected == 2 && metrics == nil { return }
+        await onListening(ListeningPorts(main: main, metrics: metrics))
+    }
+}

@@ -1,0 +1,53 @@
+/// Everything an affinity-server replica needs to run, with production defaults.
+///
+/// The executable fills it from flags and `AFFINITY_*` environment variables; tests build it
+/// directly (usually with `port: 0`).
+public struct AffinityConfiguration: Sendable {
+    /// Interface to listen on.
+    public var host: String = "0.0.0.0"
+    /// Port for WebSocket and HTTP; 0 picks a free port.
+    public var port: Int = 8080
+    /// When set, `/metrics` and `/health/*` are also served on this port (0 picks a free port).
+    public var metricsPort: Int?
+    /// This replica's id, sent in `welcome` and written into routes.
+    public var replicaID: String
+    /// File with the tokens clients may use, one per line; nil leaves the client role open.
+    public var clientTokenFile: String?
+    /// File with the tokens workers may use, one per line; nil leaves the worker role open.
+    public var workerTokenFile: String?
+    /// How long a parked outcome is kept for a client to subscribe.
+    public var parkTTL: Duration = .seconds(300)
+    /// How long a delivery waits for a subscribed client's `ack` before parking the outcome.
+    public var ackTimeout: Duration = .seconds(10)
+    /// The largest message accepted (WebSocket message or HTTP body), in bytes.
+    public var maxMessageBytes: Int = 1 << 20
+    /// Subscriptions one connection may hold.
+    public var maxSubscriptions: Int = 1000
+    /// Bytes that may wait in one connection's outbound queue before it is closed as a slow consumer.
+    public var maxOutboundBytes: Int = 8 << 20
+    /// Interval of WebSocket pings; a peer that has not answered the previous ping is dropped.
+    public var pingInterval: Duration = .seconds(20)
+    /// Upper bound for the whole graceful shutdown.
+    public var drainTimeout: Duration = .seconds(25)
+    /// Parked outcomes kept per key; more are refused with `too_large`.
+    public var maxParkedPerKey: Int = 1000
+    /// Parked outcomes kept in total; more are refused with `too_large`.
+    public var maxParkedTotal: Int = 100_000
+    /// The longest `timeout` a long poll (`GET /v1/outcomes/{key}`) may ask for.
+    public var maxLongPollTimeout: Duration = .seconds(60)
+    /// Protocol errors in a row after which a connection is closed with 1008.
+    public var maxConsecutiveErrors: Int = 100
+
+    /// Creates a configuration with defaults; `replicaID` defaults to the host name.
+    public init(replicaID: String = HostName.current) {
+        self.replicaID = replicaID
+    }
+
+    /// The WebSocket layer's frame limit: above ``maxMessageBytes`` so that an oversized message
+    /// is read and answered with `too_large` instead of dropping the connection.
+    public var webSocketFrameLimit: Int {
+        let slack = max(64 << 10, maxMessageBytes / 4)
+        let (sum, overflow) = maxMessageBytes.addingReportingOverflow(slack)
+        return overflow ? Int(Int32.max) : min(sum, Int(Int32.max))
+    }
+}

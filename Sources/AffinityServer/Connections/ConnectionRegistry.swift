@@ -1,0 +1,77 @@
+import CoreMetrics
+import AffinityProtocol
+import Synchronization
+
+/// The local subscriptions of this replica (key -> subscribers) and every open WebSocket connection.
+final class ConnectionRegistry: Sendable {
+    private struct State {
+        var subscribers: [ProcessInstanceKey: [ConnectionID: any OutcomeSubscriber]] = [:]
+        var connections: [ConnectionID: WebSocketConnection] = [:]
+        var longPolls: [ConnectionID: LongPollWaiter] = [:]
+        var subscriptionCount = 0
+    }
+
+    private let state = Mutex(State())
+    private let metrics: AffinityMetrics
+
+    init(metrics: AffinityMetrics) {
+        self.metrics = metrics
+    }
+
+    func subscribers(of key: ProcessInstanceKey) -> [any OutcomeSubscriber] {
+        state.withLock { state in state.subscribers[key].map { Array($0.values) } ?? [] }
+    }
+
+    func add(_ subscriber: any OutcomeSubscriber, for key: ProcessInstanceKey) {
+        let added = state.withLock { state in
+            let isNew = state.subscribers[key, default: [:]].updateValue(subscriber, forKey: subscriber.connectionID) == nil
+            if isNew { state.subscriptionCount += 1 }
+            return isNew
+        }
+        if added { metrics.subscriptions.increment() }
+    }
+
+    func remove(_ connectionID: ConnectionID, for keys: some Sequence<ProcessInstanceKey>) {
+        var removed = 0
+        state.withLock { state in
+            for key in keys {
+                guard state.subscribers[key]?.removeValue(forKey: connectionID) != nil else { continue }
+                if state.subscribers[key]?.isEmpty == true { state.subscribers[key] = nil }
+                removed += 1
+            }
+            state.subscriptionCount -= removed
+        }
+        if removed > 0 { metrics.subscriptions.decrement(by: Double(removed)) }
+    }
+
+    func register(_ connection: WebSocketConnection) {
+        state.withLock { _ = $0.connections.updateValue(connection, forKey: connection.connectionID) }
+    }
+
+    func unregister(_ connection: WebSocketConnection) {
+        state.withLock { _ = $0.connections.removeValue(forKey: connection.connectionID) }
+    }
+
+    func register(_ waiter: LongPollWaiter) {
+        state.withLock { _ = $0.longPolls.updateValue(waiter, forKey: waiter.connectionID) }
+    }
+
+    func unregister(_ waiter: LongPollWaiter) {
+        state.withLock { _ = $0.longPolls.removeValue(forKey: waiter.connectionID) }
+    }
+
+    /// Every waiting long poll.
+    var longPolls: [LongPollWaiter] {
+        state.withLock { Array($0.longPolls.values) }
+    }
+
+    /// Every open WebSocket connection.
+    var connections: [WebSocketConnection] {
+        state.withLock { Array($0.connections.values) }
+    }
+
+    /// The number of local subscriptions.
+    var subscriptionCount: Int {
+        state.withLock { $0.subscriptionCount }
+    }
+}

@@ -1,0 +1,20 @@
+import AffinityProtocol
+
+/// An outcome on its way to a subscriber, remembered until the subscriber acks it.
+enum InFlightOutcome: Sendable {
+    /// Pushed live by a delivery that is waiting for the ack.
+    case live(PendingDelivery)
+    /// Read from the store's parked list; an ack removes the parked copy.
+    case parked(Outcome)
+}
+
+/// Something subscribed to keys on this replica that can receive outcomes: a WebSocket
+/// connection or a long poll.
+protocol OutcomeSubscriber: AnyObject, Sendable {
+    /// The connection's id.
+    var connectionID: ConnectionID { get }
+
+    /// Offers an outcome for a key this subscriber registered. Returns false when it was not
+    /// taken (unsubscribed meanwhile, closing, or over its outbound budget).
+    func offer(_ outcome: Outcome, as inFlight: InFlightOutcome) -> Bool
+}

@@ -1,0 +1,178 @@
+import CoreMetrics
+import AffinityProtocol
+import Logging
+import Synchronization
+
+/// Delivers outcomes on this replica: local subscribers first (push, wait for the first ack),
+/// else the store (park, or forward to the replica that holds the route in cluster mode).
+/// Also handles acks and the clean-up when a subscriber goes away.
+final class DeliveryCoordinator: Sendable {
+    private let store: any OutcomeStore
+    private let forwarder: (any OutcomeForwarder)?
+    private let registry: ConnectionRegistry
+    private let replicaID: String
+    private let ackTimeout: Duration
+    private let metrics: AffinityMetrics
+    private let logger: Logger
+    private let activeDeliveries = Atomic<Int>(0)
+
+    init(
+        store: any OutcomeStore, forwarder: (any OutcomeForwarder)?, registry: ConnectionRegistry,
+        replicaID: String, ackTimeout: Duration, metrics: AffinityMetrics, logger: Logger
+    ) {
+        self.store = store
+        self.forwarder = forwarder
+        self.registry = registry
+        self.replicaID = replicaID
+        self.ackTimeout = ackTimeout
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Deliveries running now (the drain waits for them).
+    var deliveriesInProgress: Int { activeDeliveries.load(ordering: .relaxed) }
+
+    /// Delivers one outcome received from a worker and returns how it was answered.
+    func deliver(_ outcome: Outcome) async throws(AffinityError) -> DeliveryStatus {
+        activeDeliveries.add(1, ordering: .relaxed)
+        defer { activeDeliveries.subtract(1, ordering: .relaxed) }
+        metrics.outcomesReceived.increment()
+        let started = ContinuousClock.now
+        var logger = self.logger
+        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
+        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
+        do {
+            let status = try await route(outcome, logger: logger)
+            let elapsed = ContinuousClock.now - started
+            metrics.deliveryDuration.recordNanoseconds(
+                elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            switch status {
+            case .delivered: metrics.outcomesDelivered.increment()
+            case .parked: metrics.outcomesParked.increment()
+            }
+            logger.trace("outcome answered", metadata: ["affinity.status": "\(status.rawValue)"])
+            return status
+        } catch {
+            metrics.rejected(error.code)
+            logger.debug("outcome failed", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+            throw error.withRef(outcome.id)
+        }
+    }
+
+    private func route(_ outcome: Outcome, logger: Logger) async throws(AffinityError) -> DeliveryStatus {
+        let subscribers = registry.subscribers(of: outcome.key)
+        guard !subscribers.isEmpty else {
+            return try await parkOrForward(outcome, notifyLocalExcept: [])
+        }
+        let ids = Set(subscribers.map(\.connectionID))
+        let delivery = PendingDelivery(outcome: outcome, subscribers: ids)
+        for subscriber in subscribers where !subscriber.offer(outcome, as: .live(delivery)) {
+            delivery.subscriberLost(subscriber.connectionID)
+        }
+        if await delivery.waitForDecision(timeout: ackTimeout) {
+            return .delivered
+        }
+        logger.trace("no ack in time, parking")
+        let status: DeliveryStatus
+        do {
+            status = try await parkOrForward(outcome, notifyLocalExcept: ids)
+        } catch {
+            _ = delivery.parkCompleted()
+            throw error
+        }
+        if delivery.parkCompleted() == .removeParkedCopy {
+            try? await store.acknowledge(key: outcome.key, id: outcome.id)
+            return .delivered
+        }
+        return status
+    }
+
+    /// Parks the outcome, or forwards it to the replica holding its route. After parking, a
+    /// subscriber that registered locally meanwhile (and so may have read the parked list just
+    /// before the park) is offered the parked copy, so it is not left waiting until it resubscribes.
+    private func parkOrForward(
+        _ outcome: Outcome, notifyLocalExcept excluded: Set<ConnectionID>
+    ) async throws(AffinityError) -> DeliveryStatus {
+        switch try await store.routeOrPark(outcome: outcome, localReplica: replicaID) {
+        case .parked:
+            for subscriber in registry.subscribers(of: outcome.key) where !excluded.contains(subscriber.connectionID) {
+                _ = subscriber.offer(outcome, as: .parked(outcome))
+            }
+            return .parked
+        case .routed(let route):
+            return try await forward(outcome, to: route, attemptsLeft: 2)
+        }
+    }
+
+    private func forward(_ outcome: Outcome, to route: Route, attemptsLeft: Int) async throws(AffinityError) -> DeliveryStatus {
+        if let forwarder {
+            do {
+                return try await forwarder.forward(outcome, to: route)
+            } catch {
+                logger.debug(
+                    "forward failed", metadata: ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"])
+            }
+        }
+        switch try await store.park(outcome: outcome, ifRoutedTo: route.replicaID) {
+        case .parked:
+            return .parked
+        case .rerouted(let newRoute):
+            guard attemptsLeft > 1 else {
+                throw AffinityError(code: .unavailable, message: "the route of key \(outcome.key) keeps moving; retry")
+            }
+            return try await forward(outcome, to: newRoute, attemptsLeft: attemptsLeft - 1)
+        }
+    }
+
+    /// A subscriber acked `entries` (the in-flight records of one outcome id).
+    func acknowledged(_ entries: [InFlightOutcome], by connection: ConnectionID) async {
+        for entry in entries {
+            switch entry {
+            case .live(let delivery):
+                if delivery.acknowledged(by: connection) == .removeParkedCopy {
+                    await removeParkedCopy(of: delivery.outcome)
+                }
+            case .parked(let outcome):
+                await removeParkedCopy(of: outcome)
+            }
+        }
+    }
+
+    /// A subscriber can no longer receive these outcomes; live ones count as lost for it (and are
+    /// parked if it was the last one), parked ones stay in the store.
+    func lost(_ entries: [InFlightOutcome], by connection: ConnectionID) {
+        for entry in entries {
+            if case .live(let delivery) = entry { delivery.subscriberLost(connection) }
+        }
+    }
+
+    /// Registers a local subscription and reads the parked outcomes (route-and-take).
+    func subscribe(
+        _ subscriber: any OutcomeSubscriber, key: ProcessInstanceKey, route: Route
+    ) async throws(AffinityError) -> [Outcome] {
+        registry.add(subscriber, for: key)
+        return try await store.subscribe(key: key, route: route)
+    }
+
+    /// Removes local subscriptions and their routes.
+    func unsubscribe(_ connection: ConnectionID, keys: [ProcessInstanceKey], route: Route?) async {
+        registry.remove(connection, for: keys)
+        guard let route else { return }
+        for key in keys where registry.subscribers(of: key).isEmpty {
+            do {
+                try await store.unsubscribe(key: key, route: route)
+            } catch {
+                logger.debug("unsubscribe failed", metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
+            }
+        }
+    }
+
+    private func removeParkedCopy(of outcome: Outcome) async {
+        do {
+            try await store.acknowledge(key: outcome.key, id: outcome.id)
+        } catch {
+            logger.debug(
+                "acknowledge failed", metadata: ["affinity.key": "\(outcome.key)", "error.message": "\(error.message)"])
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import AffinityProtocol
+import Synchronization
+
+/// One live delivery waiting for an ack: the ``DeliveryAttempt`` state machine plus the
+/// continuation of the delivery that waits for its decision.
+final class PendingDelivery: Sendable {
+    private struct State {
+        var attempt: DeliveryAttempt
+        var waiter: CheckedContinuation<Void, Never>?
+        var decided = false
+    }
+
+    let outcome: Outcome
+    private let state: Mutex<State>
+
+    init(outcome: Outcome, subscribers: Set<ConnectionID>) {
+        self.outcome = outcome
+        self.state = Mutex(State(attempt: DeliveryAttempt(subscribers: subscribers)))
+    }
+
+    var attemptState: DeliveryAttempt.State {
+        state.withLock { $0.attempt.state }
+    }
+
+    /// A subscriber acked; returns `.removeParkedCopy` when the caller must remove the parked copy.
+    func acknowledged(by connection: ConnectionID) -> DeliveryAttempt.Action {
+        apply { $0.acknowledged(by: connection) }
+    }
+
+    func subscriberLost(_ connection: ConnectionID) {
+        _ = apply { $0.subscriberLost(connection) }
+    }
+
+    func parkCompleted() -> DeliveryAttempt.Action {
+        apply { $0.parkCompleted() }
+    }
+
+    /// Waits until the outcome was acked (returns true) or must be parked (false): every
+    /// subscriber gone, or `timeout` passed.
+    func waitForDecision(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                _ = self.apply { $0.timedOut() }
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.decided { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+            group.cancelAll()
+        }
+        if case .delivered = attemptState { return true }
+        return false
+    }
+
+    private func apply(_ event: (inout DeliveryAttempt) -> DeliveryAttempt.Action) -> DeliveryAttempt.Action {
+        let (action, waiter) = state.withLock { state -> (DeliveryAttempt.Action, CheckedContinuation<Void, Never>?) in
+            let action = event(&state.attempt)
+            guard !state.decided, !state.attempt.isWaiting else { return (action, nil) }
+            state.decided = true
+            let waiter = state.waiter
+            state.waiter = nil
+            return (action, waiter)
+        }
+        waiter?.resume()
+        return action
+    }
+}

@@ -1,0 +1,168 @@
+import AffinityProtocol
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The HTTP endpoints of a replica: `POST /v1/outcomes`, `GET /v1/outcomes/{key}`, the answer to
+/// refused WebSocket upgrades on `/v1/ws`, and (also on the metrics port) `/health/*` and `/metrics`.
+struct AffinityRoutes: Sendable {
+    let environment: SessionEnvironment
+    let accessPolicy: AccessPolicy
+    let metricsExport: MetricsExport
+    let logger: Logger
+
+    /// The router of the main port.
+    func mainRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        addOperationalRoutes(to: router)
+        router.get("/v1/ws") { request, _ in
+            self.refusedUpgrade(request)
+        }
+        router.post("/v1/outcomes") { request, _ in
+            await self.postOutcome(request)
+        }
+        router.get("/v1/outcomes/:key") { request, context in
+            await self.longPoll(request, key: context.parameters.get("key") ?? "")
+        }
+        return router
+    }
+
+    /// The router of the separate metrics port.
+    func metricsRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        addOperationalRoutes(to: router)
+        return router
+    }
+
+    private func addOperationalRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/health/live") { _, _ in
+            HTTPErrorResponse.json(#"{"status":"live"}"#)
+        }
+        router.get("/health/ready") { _, _ in
+            environment.isDraining()
+                ? HTTPErrorResponse.json(#"{"status":"draining"}"#, status: .serviceUnavailable)
+                : HTTPErrorResponse.json(#"{"status":"ready"}"#)
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metricsExport.render())))
+        }
+    }
+
+    private func authorize(_ request: Request, as role: PeerRole) throws(AffinityError) {
+        let roles = try accessPolicy.grantedRoles(authorization: request.headers[.authorization])
+        guard roles.contains(role) else {
+            throw AffinityError(code: .forbidden, message: "this token may not act as a \(role.rawValue)")
+        }
+    }
+
+    /// Reached only when the upgrade was refused or the request is not an upgrade.
+    private func refusedUpgrade(_ request: Request) -> Response {
+        if environment.isDraining() {
+            return HTTPErrorResponse.response(
+                for: AffinityError(code: .unavailable, message: "this replica is draining; connect to another one"))
+        }
+        do {
+            _ = try accessPolicy.grantedRoles(authorization: request.headers[.authorization])
+        } catch {
+            return HTTPErrorResponse.response(for: error)
+        }
+        var response = HTTPErrorResponse.response(
+            for: .badRequest("this endpoint needs a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Key, version 13)"))
+        response.status = .upgradeRequired
+        return response
+    }
+
+    private func postOutcome(_ request: Request) async -> Response {
+        do throws(AffinityError) {
+            try authorize(request, as: .worker)
+            if environment.isDraining() {
+                throw AffinityError(code: .unavailable, message: "this replica is draining; deliver to another one")
+            }
+            let limit = environment.configuration.maxMessageBytes
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+                throw AffinityError(code: .tooLarge, message: "body larger than \(limit) bytes")
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: limit)
+            } catch {
+                throw AffinityError(code: .tooLarge, message: "body larger than \(limit) bytes")
+            }
+            let outcome = try Outcome.decodeDelivery(Array(buffer: body))
+            let status = try await environment.coordinator.deliver(outcome)
+            return HTTPErrorResponse.json(#"{"status":"\#(status.rawValue)"}"#)
+        } catch {
+            if error.code != .unavailable || !environment.isDraining() {
+                environment.metrics.rejected(error.code)
+            }
+            return HTTPErrorResponse.response(for: error)
+        }
+    }
+
+    private func longPoll(_ request: Request, key text: String) async -> Response {
+        do throws(AffinityError) {
+            try authorize(request, as: .client)
+            guard let key = ProcessInstanceKey(text) else {
+                throw AffinityError.badRequest("the key must be a decimal process instance key in 1...\(Int64.max)", ref: text)
+            }
+            var timeout = environment.configuration.maxLongPollTimeout
+            if let value = request.uri.queryParameters.get("timeout") {
+                guard let parsed = DurationParser.parse(value) else {
+                    throw AffinityError.badRequest("timeout must be a number of seconds (or 500ms, 10s, 1m)")
+                }
+                timeout = min(parsed, timeout)
+            }
+            if environment.isDraining() {
+                throw AffinityError(code: .unavailable, message: "this replica is draining; ask another one")
+            }
+            guard let outcome = try await waitForOutcome(key: key, timeout: timeout) else {
+                return Response(status: .noContent)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: outcome.frame)))
+        } catch {
+            environment.metrics.rejected(error.code)
+            return HTTPErrorResponse.response(for: error)
+        }
+    }
+
+    private func waitForOutcome(key: ProcessInstanceKey, timeout: Duration) async throws(AffinityError) -> Outcome? {
+        let waiter = LongPollWaiter()
+        let route = Route(replicaID: environment.configuration.replicaID, clientID: "long-poll-\(waiter.connectionID)")
+        let coordinator = environment.coordinator
+        environment.registry.register(waiter)
+        defer { environment.registry.unregister(waiter) }
+        let parked: [Outcome]
+        do {
+            parked = try await coordinator.subscribe(waiter, key: key, route: route)
+        } catch {
+            _ = waiter.close()
+            await coordinator.unsubscribe(waiter.connectionID, keys: [key], route: nil)
+            throw error
+        }
+        let result: LongPollWaiter.Result
+        if let first = parked.first {
+            // parked outcomes come first; a live one taken meanwhile goes back (it is parked behind)
+            if case .outcome(_, let inFlight) = waiter.close() {
+                coordinator.lost([inFlight], by: waiter.connectionID)
+            }
+            result = .outcome(first, .parked(first))
+        } else {
+            result = await waiter.wait(timeout: timeout)
+        }
+        await coordinator.unsubscribe(waiter.connectionID, keys: [key], route: route)
+        switch result {
+        case .outcome(let outcome, let inFlight):
+            await coordinator.acknowledged([inFlight], by: waiter.connectionID)
+            return outcome
+        case .timedOut:
+            return nil
+        case .draining:
+            throw AffinityError(code: .unavailable, message: "this replica is draining; ask another one")
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import AffinityProtocol
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+@_spi(WSInternal) import WSCore
+
+/// The context a WebSocket session runs with: its logger, its NIO channel and the roles its
+/// bearer token granted at the upgrade.
+struct AffinityWebSocketContext: WebSocketContext {
+    let logger: Logger
+    let channel: any Channel
+    let grantedRoles: Set<PeerRole>
+}
+
+/// HTTP/1.1 with a WebSocket upgrade on `/v1/ws`, deciding the upgrade itself.
+///
+/// Hummingbird's own upgrade channel answers every refused upgrade with an empty 400. This one
+/// hands a refused upgrade request (wrong token, draining) to the HTTP router instead, so the
+/// client gets the real status (401, 403, 503) with a JSON error body, and no connection.
+struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
+    enum UpgradeResult: Sendable {
+        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Set<PeerRole>, Logger)
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    /// The WebSocket path.
+    static let webSocketPath = "/v1/ws"
+
+    let responder: HTTPChannelHandler.Responder
+    let maxFrameSize: Int
+    let autoPing: AutoPingSetup
+    let closeTimeout: Duration
+    /// Returns the roles granted to an upgrade request with this Authorization header, or nil to
+    /// refuse the upgrade (the router then answers the request).
+    let admit: @Sendable (_ authorization: String?) -> Set<PeerRole>?
+    let session: WebSocketDataHandler<AffinityWebSocketContext>
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let admit = self.admit
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: maxFrameSize,
+                shouldUpgrade: { channel, head in
+                    guard Self.path(of: head.uri) == Self.webSocketPath,
+                        admit(head.headers.first(name: "authorization")) != nil
+                    else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                },
+                upgradePipelineHandler: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        let roles = admit(head.headers.first(name: "authorization")) ?? []
+                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        return UpgradeResult.websocket(asyncChannel, roles, logger)
+                    }
+                }
+            )
+            let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        return UpgradeResult.notUpgraded(asyncChannel)
+                    }
+                }
+            )
+            var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
+                upgradeConfiguration: upgradeConfiguration)
+            pipelineConfiguration.enablePipelining = false
+            pipelineConfiguration.enableErrorHandling = false
+            pipelineConfiguration.enableResponseHeaderValidation = false
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+                configuration: pipelineConfiguration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .notUpgraded(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .websocket(let asyncChannel, let roles, let logger):
+                let context = AffinityWebSocketContext(
+                    logger: logger, channel: asyncChannel.channel, grantedRoles: roles)
+                _ = try await WebSocketHandler.handle(
+                    type: .server,
+                    configuration: .init(
+                        extensions: [], autoPing: autoPing, closeTimeout: closeTimeout, validateUTF8: false,
+                        maxFrameSize: maxFrameSize),
+                    asyncChannel: asyncChannel,
+                    context: context,
+                    handler: session
+                )
+            }
+        } catch {
+            logger.debug("connection ended with an error", metadata: ["error.message": "\(error)"])
+        }
+    }
+
+    static func path(of uri: String) -> Substring {
+        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+}

@@ -1,0 +1,63 @@
+public import AffinityProtocol
+
+/// Where a subscribed key is served: the replica holding the subscription and the client on it.
+public struct Route: Sendable, Hashable, CustomStringConvertible {
+    /// The replica id that holds the subscription.
+    public var replicaID: String
+    /// The `clientId` the subscriber gave in `hello`.
+    public var clientID: String
+
+    /// Creates a route.
+    public init(replicaID: String, clientID: String) {
+        self.replicaID = replicaID
+        self.clientID = clientID
+    }
+
+    /// `replica/client`.
+    public var description: String { "\(replicaID)/\(clientID)" }
+}
+
+/// The answer of ``OutcomeStore/routeOrPark(outcome:localReplica:)``.
+public enum RouteOrParkResult: Sendable, Hashable {
+    /// A route points at another replica; forward the outcome there.
+    case routed(Route)
+    /// The outcome was parked for a later subscriber.
+    case parked
+}
+
+/// The answer of ``OutcomeStore/park(outcome:ifRoutedTo:)``.
+public enum ConditionalParkResult: Sendable, Hashable {
+    /// The outcome was parked (the route still pointed at the given replica, or there was none).
+    case parked
+    /// The route moved meanwhile; forward to this one instead.
+    case rerouted(Route)
+}
+
+/// The shared state of the affinity service: routes (key -> replica + client) and parked outcomes.
+///
+/// The embedded ``InMemoryOutcomeStore`` implements it for a single replica; a Redis store
+/// implements it for a cluster, where every method is one atomic script. Errors are
+/// ``AffinityError``s: `unavailable` when the store cannot be reached, `too_large` when it is full.
+public protocol OutcomeStore: Sendable {
+    /// Route-and-take: atomically writes `key -> route` and returns the outcomes parked for `key`,
+    /// oldest first, WITHOUT removing them (they are removed by ``acknowledge(key:id:)``).
+    func subscribe(key: ProcessInstanceKey, route: Route) async throws(AffinityError) -> [Outcome]
+
+    /// Removes the parked outcome `id` of `key` once a client acknowledged it. Unknown ids are ignored.
+    func acknowledge(key: ProcessInstanceKey, id: String) async throws(AffinityError)
+
+    /// Deletes the route of `key` only if it still is `route`.
+    func unsubscribe(key: ProcessInstanceKey, route: Route) async throws(AffinityError)
+
+    /// Check-and-park: when a route exists and points at a replica other than `localReplica`,
+    /// returns it; otherwise appends `outcome` to the key's parked list (TTL = park TTL).
+    func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> RouteOrParkResult
+
+    /// For a failed forward: parks `outcome` only if the route of its key still points at
+    /// `replicaID` (or there is none), else returns the new route.
+    func park(outcome: Outcome, ifRoutedTo replicaID: String) async throws(AffinityError) -> ConditionalParkResult
+
+    /// Writes these routes (again), refreshing their TTLs; used while subscriptions live and after
+    /// the store comes back from an outage.
+    func refreshRoutes(_ routes: [ProcessInstanceKey: Route]) async throws(AffinityError)
+}

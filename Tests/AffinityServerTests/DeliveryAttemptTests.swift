@@ -1,0 +1,59 @@
+import Testing
+
+@testable import AffinityServer
+
+@Suite("DeliveryAttempt")
+struct DeliveryAttemptTests {
+    let a = ConnectionID.next()
+    let b = ConnectionID.next()
+
+    @Test func firstAckDelivers() {
+        var attempt = DeliveryAttempt(subscribers: [a, b])
+        #expect(attempt.acknowledged(by: b) == .completeDelivered)
+        #expect(attempt.state == .delivered)
+        #expect(attempt.acknowledged(by: a) == .none)
+        #expect(attempt.timedOut() == .none)
+        #expect(attempt.subscriberLost(a) == .none)
+    }
+
+    @Test func parksWhenEverySubscriberIsLost() {
+        var attempt = DeliveryAttempt(subscribers: [a, b])
+        #expect(attempt.subscriberLost(a) == .none)
+        #expect(attempt.isWaiting)
+        #expect(attempt.subscriberLost(a) == .none)
+        #expect(attempt.subscriberLost(b) == .park)
+        #expect(attempt.state == .parking(acknowledged: false))
+        #expect(attempt.parkCompleted() == .none)
+        #expect(attempt.state == .parked)
+    }
+
+    @Test func parksOnTimeout() {
+        var attempt = DeliveryAttempt(subscribers: [a])
+        #expect(attempt.timedOut() == .park)
+        #expect(attempt.timedOut() == .none)
+        #expect(attempt.parkCompleted() == .none)
+    }
+
+    @Test func lateAckAfterParkRemovesTheParkedCopy() {
+        var attempt = DeliveryAttempt(subscribers: [a])
+        _ = attempt.timedOut()
+        _ = attempt.parkCompleted()
+        #expect(attempt.acknowledged(by: a) == .removeParkedCopy)
+    }
+
+    @Test func ackWhileParkingRemovesTheCopyOnceParked() {
+        var attempt = DeliveryAttempt(subscribers: [a])
+        _ = attempt.timedOut()
+        #expect(attempt.acknowledged(by: a) == .none)
+        #expect(attempt.state == .parking(acknowledged: true))
+        #expect(attempt.parkCompleted() == .removeParkedCopy)
+        #expect(attempt.parkCompleted() == .none)
+    }
+
+    @Test func noSubscribersMeansPark() {
+        var attempt = DeliveryAttempt(subscribers: [])
+        #expect(!attempt.isWaiting)
+        #expect(attempt.timedOut() == .none)
+        #expect(attempt.parkCompleted() == .none)
+    }
+}
