@@ -55,7 +55,14 @@ public struct Outcome: Sendable, Hashable {
     /// Reads `id`, `key` and `variables` from a scanned object.
     static func decodeMembers(of object: ScannedJSONObject) throws(AffinityError) -> Outcome {
         let id = try AffinityMessage.identifier("id", in: object)
-        let key = try AffinityMessage.processInstanceKey(in: object).get()
+        let key: ProcessInstanceKey
+        switch AffinityMessage.processInstanceKey(in: object) {
+        case .success(let value):
+            key = value
+        case .failure(var error):
+            error.ref = id  // a worker correlates errors by outcome id
+            throw error
+        }
         guard let variables = object["variables"] else {
             throw AffinityError.badRequest("missing \"variables\"", ref: id)
         }
