@@ -101,8 +101,11 @@ public func buildApplication(
             autoPing: .enabled(timePeriod: configuration.pingInterval),
             closeTimeout: WebSocketSession.closeGrace,
             admit: { authorization in
-                guard !environment.isDraining() else { return nil }
-                return try? policy.grantedRoles(authorization: authorization)
+                guard !environment.isDraining() else {
+                    return .failure(
+                        AffinityError(code: .unavailable, message: "this replica is draining; connect to another one"))
+                }
+                return Result { () throws(AffinityError) in try policy.grantedRoles(authorization: authorization) }
             },
             session: { inbound, outbound, context in
                 await WebSocketSession(environment: environment, context: context).run(inbound: inbound, outbound: outbound)

@@ -58,7 +58,7 @@ struct AffinityRoutes: Sendable {
         }
     }
 
-    /// Reached only when the upgrade was refused or the request is not an upgrade.
+    /// Reached only by requests that do not ask for a WebSocket upgrade.
     private func refusedUpgrade(_ request: Request) -> Response {
         if environment.isDraining() {
             return HTTPErrorResponse.response(

@@ -20,12 +20,19 @@ struct AffinityWebSocketContext: WebSocketContext {
 /// HTTP/1.1 with a WebSocket upgrade on `/v1/ws`, deciding the upgrade itself.
 ///
 /// Hummingbird's own upgrade channel answers every refused upgrade with an empty 400. This one
-/// hands a refused upgrade request (wrong token, draining) to the HTTP router instead, so the
-/// client gets the real status (401, 403, 503) with a JSON error body, and no connection.
+/// answers a refused upgrade (wrong token, draining, wrong path) with the real status (401, 503,
+/// 404) and a JSON error body, and closes the connection.
 struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Set<PeerRole>, Logger)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status, AffinityError)
+    }
+
+    /// Why an upgrade request was refused.
+    struct Refusal: Sendable {
+        var status: HTTPResponse.Status
+        var error: AffinityError
     }
 
     struct Value: ServerChildChannelValue {
@@ -40,25 +47,34 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     let maxFrameSize: Int
     let autoPing: AutoPingSetup
     let closeTimeout: Duration
-    /// Returns the roles granted to an upgrade request with this Authorization header, or nil to
-    /// refuse the upgrade (the router then answers the request).
-    let admit: @Sendable (_ authorization: String?) -> Set<PeerRole>?
+    /// Returns the roles granted to an upgrade request with this Authorization header, or the
+    /// error to refuse it with.
+    let admit: @Sendable (_ authorization: String?) -> Result<Set<PeerRole>, AffinityError>
     let session: WebSocketDataHandler<AffinityWebSocketContext>
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let admit = self.admit
+            let refusal = NIOLoopBoundBox<Refusal?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
-                    guard Self.path(of: head.uri) == Self.webSocketPath,
-                        admit(head.headers.first(name: "authorization")) != nil
-                    else { return channel.eventLoop.makeSucceededFuture(nil) }
-                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                    guard Self.path(of: head.uri) == Self.webSocketPath else {
+                        refusal.value = Refusal(
+                            status: .notFound, error: .badRequest("no WebSocket endpoint here; use \(Self.webSocketPath)"))
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    switch admit(head.headers.first(name: "authorization")) {
+                    case .success:
+                        return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                    case .failure(let error):
+                        refusal.value = Refusal(status: HTTPErrorResponse.status(for: error.code), error: error)
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let roles = admit(head.headers.first(name: "authorization")) ?? []
+                        let roles = (try? admit(head.headers.first(name: "authorization")).get()) ?? []
                         let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -78,6 +94,9 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
+                        if let refused = refusal.value {
+                            return UpgradeResult.refused(asyncChannel, refused.status, refused.error)
+                        }
                         return UpgradeResult.notUpgraded(asyncChannel)
                     }
                 }
@@ -98,6 +117,21 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
             switch try await value.upgradeResult.get() {
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let status, let error):
+                logger.debug("upgrade refused", metadata: ["error.code": "\(error.code)"])
+                try await http.executeThenClose { _, outbound in
+                    let body = AffinityMessage.error(error).encoded()
+                    var headers: HTTPFields = [
+                        .connection: "close", .contentType: "application/json", .contentLength: "\(body.count)",
+                    ]
+                    if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+                    try await outbound.write(
+                        contentsOf: [
+                            .head(HTTPResponse(status: status, headerFields: headers)),
+                            .body(ByteBuffer(bytes: body)),
+                            .end(nil),
+                        ])
+                }
             case .websocket(let asyncChannel, let roles, let logger):
                 let context = AffinityWebSocketContext(
                     logger: logger, channel: asyncChannel.channel, grantedRoles: roles)

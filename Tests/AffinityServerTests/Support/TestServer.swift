@@ -10,6 +10,8 @@ struct TestServer: Sendable {
     let metricsPort: Int?
     let registry: PrometheusCollectorRegistry
     let configuration: AffinityConfiguration
+    /// Starts the graceful shutdown (drain) without waiting for it.
+    let beginShutdown: @Sendable () async -> Void
 
     var webSocketURL: String { "ws://127.0.0.1:\(port)/v1/ws" }
 
@@ -55,7 +57,8 @@ func withServer<T: Sendable>(
             throw TestFailure("the server did not start")
         }
         let server = TestServer(
-            port: listening.main, metricsPort: listening.metrics, registry: registry, configuration: finalConfiguration)
+            port: listening.main, metricsPort: listening.metrics, registry: registry, configuration: finalConfiguration,
+            beginShutdown: { await group.triggerGracefulShutdown() })
         let result: T
         do {
             result = try await body(server)
