@@ -17,7 +17,6 @@ import Darwin
 
 /// `affinity-server`: one replica of the affinity service. Every option also reads an
 /// `AFFINITY_*` environment variable; the flag wins.
-@main
 struct AffinityServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "affinity-server",

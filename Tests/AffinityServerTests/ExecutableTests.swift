@@ -1,0 +1,92 @@
+import AffinityProtocol
+import Foundation
+import Testing
+
+@Suite("affinity-server executable")
+struct ExecutableTests {
+    @Test func sigtermDrainsClientsWith1001AndExitsZero() async throws {
+        try await withServerProcess(["--drain-timeout", "10s"]) { server in
+            let url = "ws://127.0.0.1:\(server.port)/v1/ws"
+            let pid = server.process.processIdentifier
+            let started = ContinuousClock.now
+            try await withSocket(url: url) { client in
+                try await withSocket(url: url) { worker in
+                    client.send(.hello(role: .client, clientId: "c"))
+                    let clientWelcome = try await client.receive()
+                    #expect(clientWelcome == .welcome(replica: "process-replica", protocolVersion: 1))
+                    client.send(.subscribe(key: ProcessInstanceKey(5)!))
+                    let subscribed = try await client.receive()
+                    #expect(subscribed == .subscribed(key: ProcessInstanceKey(5)!))
+                    worker.send(.hello(role: .worker, clientId: "w"))
+                    let workerWelcome = try await worker.receive()
+                    #expect(workerWelcome == .welcome(replica: "process-replica", protocolVersion: 1))
+                    kill(pid, SIGTERM)
+                    for socket in [client, worker] {
+                        let drain = try await socket.receive()
+                        #expect(drain == .drain)
+                        let closed = await socket.nextEvent()
+                        #expect(closed == .closed(code: 1001, reason: "draining"))
+                    }
+                }
+            }
+            let status = await server.waitForExit(timeout: .seconds(10))
+            #expect(status == 0, "\(server.log)")
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
+    @Test func sigintAlsoShutsDownCleanly() async throws {
+        try await withServerProcess { server in
+            server.signal(SIGINT)
+            #expect(await server.waitForExit(timeout: .seconds(10)) == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ["--park-ttl", "soon"], ["--port", "70000"], ["--port", "http"], ["--ack-timeout", "0"],
+        ["--client-token-file", "/nonexistent/tokens"], ["--log-level", "loud"], ["--log-format", "xml"],
+        ["--max-message-bytes", "12"], ["--no-such-flag"],
+    ])
+    func invalidConfigurationExitsNonZeroWithOneLine(_ arguments: [String]) async throws {
+        let (status, lines) = try await runServerBinary(arguments)
+        #expect(status != 0)
+        #expect(lines.count == 1, "\(lines)")
+        #expect(lines.first?.hasPrefix("affinity-server: ") == true, "\(lines)")
+    }
+
+    @Test func invalidEnvironmentVariableIsNamed() async throws {
+        let (status, lines) = try await runServerBinary([], environment: ["AFFINITY_DRAIN_TIMEOUT": "forever"])
+        #expect(status != 0)
+        #expect(lines == [#"affinity-server: AFFINITY_DRAIN_TIMEOUT must be a positive duration such as 500ms, 10s, 5m, 1h or plain seconds, got "forever""#])
+    }
+
+    @Test func emptyTokenFileIsRejected() async throws {
+        try await withTemporaryDirectory { directory in
+            let file = directory.appendingPathComponent("tokens")
+            try write("\n\n", to: file)
+            let (status, lines) = try await runServerBinary(["--worker-token-file", file.path])
+            #expect(status != 0)
+            #expect(lines.count == 1)
+            #expect(lines.first?.contains("holds no token") == true)
+        }
+    }
+
+    @Test func helpListsEveryOption() async throws {
+        let process = Process()
+        process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
+        process.arguments = ["--help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        for option in [
+            "--host", "--port", "--metrics-port", "--replica-id", "--client-token-file", "--worker-token-file", "--park-ttl",
+            "--ack-timeout", "--max-message-bytes", "--max-subscriptions", "--max-outbound-bytes", "--ping-interval",
+            "--drain-timeout", "--log-level", "--log-format",
+        ] {
+            #expect(output.contains(option), "\(option)")
+        }
+    }
+}
