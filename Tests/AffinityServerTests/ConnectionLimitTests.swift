@@ -79,3 +79,35 @@ struct ConnectionLimitTests {
         }
     }
 }
+
+@Suite("Dead peers")
+struct DeadPeerTests {
+    @Test func aPeerThatDoesNotAnswerPingsIsDropped() async throws {
+        try await withServer({ $0.pingInterval = .milliseconds(200) }) { server in
+            let gate = ReadGate()
+            try await withSocket(server, pauseReading: gate) { silent in
+                silent.send(.hello(role: .client, clientId: "silent"))
+                // the paused client answers no ping; the server drops it after a missed pong
+                let deadline = ContinuousClock.now + .seconds(5)
+                var connections = 1.0
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    connections = server.metricsText().split(separator: "\n")
+                        .filter { $0.hasPrefix("affinity_connections{") }
+                        .compactMap { Double($0.split(separator: " ").last ?? "") }
+                        .reduce(0, +)
+                    if connections == 0 { break }
+                }
+                #expect(connections == 0)
+                gate.open()
+            }
+            // a responsive client stays connected over several ping periods
+            try await withSocket(server) { client in
+                try await client.hello(.client)
+                try await Task.sleep(for: .milliseconds(700))
+                client.send(.subscribe(key: ProcessInstanceKey(3)!))
+                #expect(try await client.receive() == .subscribed(key: ProcessInstanceKey(3)!))
+            }
+        }
+    }
+}
