@@ -19,23 +19,31 @@ extension AffinityServerCommand {
     /// Merges flags, `AFFINITY_*` variables and defaults into a validated configuration.
     func resolve() throws(ConfigurationError) -> (AffinityConfiguration, Logger.Level, json: Bool) {
         func value(_ flag: String?, _ variable: String) -> (String, String)? {
-            if let flag { return (flag, "--" + variable.dropFirst("AFFINITY_".count).lowercased().replacingUnderscores()) }
+            if let flag {
+                return (flag, "--" + variable.dropFirst("AFFINITY_".count).lowercased().replacingUnderscores())
+            }
             if let raw = getenv(variable) { return (String(cString: raw), variable) }
             return nil
         }
-        func integer(_ flag: String?, _ variable: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        func integer(_ flag: String?, _ variable: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int?
+        {
             guard let (text, source) = value(flag, variable) else { return nil }
             guard let number = Int(text), range.contains(number) else {
                 throw ConfigurationError(
-                    message: "\(source) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
+                    message:
+                        "\(source) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
             }
             return number
         }
-        func duration(_ flag: String?, _ variable: String, allowZero: Bool = false) throws(ConfigurationError) -> Duration? {
+        func duration(
+            _ flag: String?, _ variable: String, allowZero: Bool = false
+        ) throws(ConfigurationError) -> Duration? {
             guard let (text, source) = value(flag, variable) else { return nil }
             guard let parsed = DurationParser.parse(text), allowZero || parsed > .zero else {
                 throw ConfigurationError(
-                    message: "\(source) must be a positive duration such as 500ms, 10s, 5m, 1h or plain seconds, got \"\(text)\"")
+                    message:
+                        "\(source) must be a positive duration such as 500ms, 10s, 5m, 1h or plain seconds, got \"\(text)\""
+                )
             }
             return parsed
         }
@@ -80,7 +88,8 @@ extension AffinityServerCommand {
         if let (text, source) = value(logLevel, "AFFINITY_LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
                 throw ConfigurationError(
-                    message: "\(source) must be trace, debug, info, notice, warning, error or critical, got \"\(text)\"")
+                    message: "\(source) must be trace, debug, info, notice, warning, error or critical, got \"\(text)\""
+                )
             }
             level = parsed
         }

@@ -21,7 +21,8 @@ struct AffinityServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "affinity-server",
         abstract: "Routes Zeebe process outcomes from job workers to the front-end waiting for them.",
-        discussion: "Every option can also be set with the environment variable shown in its help. Secrets come only from files."
+        discussion:
+            "Every option can also be set with the environment variable shown in its help. Secrets come only from files."
     )
 
     @Option(help: "Interface to listen on (env AFFINITY_HOST, default 0.0.0.0).") var host: String?
@@ -29,21 +30,30 @@ struct AffinityServerCommand: AsyncParsableCommand {
     @Option(help: "Also serve /metrics and /health/* on this port (env AFFINITY_METRICS_PORT, default: off).")
     var metricsPort: String?
     @Option(help: "This replica's id (env AFFINITY_REPLICA_ID, default: the host name).") var replicaId: String?
-    @Option(help: "File of client tokens, one per line (env AFFINITY_CLIENT_TOKEN_FILE, default: clients unauthenticated).")
+    @Option(
+        help: "File of client tokens, one per line (env AFFINITY_CLIENT_TOKEN_FILE, default: clients unauthenticated).")
     var clientTokenFile: String?
-    @Option(help: "File of worker tokens, one per line (env AFFINITY_WORKER_TOKEN_FILE, default: workers unauthenticated).")
+    @Option(
+        help: "File of worker tokens, one per line (env AFFINITY_WORKER_TOKEN_FILE, default: workers unauthenticated).")
     var workerTokenFile: String?
     @Option(help: "How long a parked outcome is kept (env AFFINITY_PARK_TTL, default 5m).") var parkTtl: String?
-    @Option(help: "How long a delivery waits for a client's ack before parking (env AFFINITY_ACK_TIMEOUT, default 10s).")
+    @Option(
+        help: "How long a delivery waits for a client's ack before parking (env AFFINITY_ACK_TIMEOUT, default 10s).")
     var ackTimeout: String?
     @Option(help: "Largest message or HTTP body in bytes (env AFFINITY_MAX_MESSAGE_BYTES, default 1048576).")
     var maxMessageBytes: String?
-    @Option(help: "Subscriptions per connection (env AFFINITY_MAX_SUBSCRIPTIONS, default 1000).") var maxSubscriptions: String?
-    @Option(help: "Outbound bytes queued per connection before it is closed as a slow consumer (env AFFINITY_MAX_OUTBOUND_BYTES, default 8388608).")
+    @Option(help: "Subscriptions per connection (env AFFINITY_MAX_SUBSCRIPTIONS, default 1000).") var maxSubscriptions:
+        String?
+    @Option(
+        help:
+            "Outbound bytes queued per connection before it is closed as a slow consumer (env AFFINITY_MAX_OUTBOUND_BYTES, default 8388608)."
+    )
     var maxOutboundBytes: String?
-    @Option(help: "WebSocket ping interval; a peer missing a pong is dropped (env AFFINITY_PING_INTERVAL, default 20s).")
+    @Option(
+        help: "WebSocket ping interval; a peer missing a pong is dropped (env AFFINITY_PING_INTERVAL, default 20s).")
     var pingInterval: String?
-    @Option(help: "Upper bound for the graceful shutdown (env AFFINITY_DRAIN_TIMEOUT, default 25s).") var drainTimeout: String?
+    @Option(help: "Upper bound for the graceful shutdown (env AFFINITY_DRAIN_TIMEOUT, default 25s).") var drainTimeout:
+        String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (env AFFINITY_LOG_LEVEL, default info).")
     var logLevel: String?
     @Option(help: "text or json (env AFFINITY_LOG_FORMAT, default text).") var logFormat: String?
@@ -57,7 +67,8 @@ struct AffinityServerCommand: AsyncParsableCommand {
         }
         let (configuration, level, json) = settings
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler =
+                json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }

@@ -1,5 +1,5 @@
-import ArgumentParser
 import AffinityServer
+import ArgumentParser
 
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +21,8 @@ enum AffinityServerEntry {
             if AffinityServerCommand.exitCode(for: error) == .success {
                 AffinityServerCommand.exit(withError: error)
             }
-            let message = AffinityServerCommand.message(for: error)
+            let message =
+                AffinityServerCommand.message(for: error)
                 .split(separator: "\n").first.map(String.init) ?? "invalid arguments"
             StandardError.write("affinity-server: \(message) (see --help)\n")
             exit(2)

@@ -18,9 +18,13 @@ struct AffinityMessageTests {
 
     @Test func decodesEveryMessage() throws {
         let key = try #require(ProcessInstanceKey(2_251_799_813_685_249))
-        #expect(try decode(#"{"type":"hello","role":"client","clientId":"fe-1"}"#) == .hello(role: .client, clientId: "fe-1"))
+        #expect(
+            try decode(#"{"type":"hello","role":"client","clientId":"fe-1"}"#)
+                == .hello(role: .client, clientId: "fe-1"))
         #expect(try decode(#"{"type":"hello","role":"worker","clientId":"w"}"#) == .hello(role: .worker, clientId: "w"))
-        #expect(try decode(#"{"type":"welcome","replica":"r1","protocol":1}"#) == .welcome(replica: "r1", protocolVersion: 1))
+        #expect(
+            try decode(#"{"type":"welcome","replica":"r1","protocol":1}"#)
+                == .welcome(replica: "r1", protocolVersion: 1))
         #expect(try decode(#"{"type":"subscribe","key":"2251799813685249"}"#) == .subscribe(key: key))
         #expect(try decode(#"{"type":"subscribed","key":"2251799813685249"}"#) == .subscribed(key: key))
         #expect(try decode(#"{"type":"unsubscribe","key":"2251799813685249"}"#) == .unsubscribe(key: key))
@@ -38,7 +42,8 @@ struct AffinityMessageTests {
     @Test func encodingRoundTrips() throws {
         let key = try #require(ProcessInstanceKey(42))
         let messages: [AffinityMessage] = [
-            .hello(role: .client, clientId: "a\"b\\c\n"), .welcome(replica: "r", protocolVersion: 1), .subscribe(key: key),
+            .hello(role: .client, clientId: "a\"b\\c\n"), .welcome(replica: "r", protocolVersion: 1),
+            .subscribe(key: key),
             .subscribed(key: key), .unsubscribe(key: key), .unsubscribed(key: key), .ack(id: "é😀"),
             .result(id: "x", status: .delivered), .drain, .error(code: .tooLarge, message: "big", ref: nil),
             .error(code: .badRequest, message: "m\u{1}", ref: "42"),
@@ -65,9 +70,12 @@ struct AffinityMessageTests {
 
     @Test func missingOrWrongFieldsAreBadRequest() {
         let cases = [
-            #"{}"#, #"{"type":1}"#, #"{"type":"hello","role":"admin","clientId":"x"}"#, #"{"type":"hello","role":"client"}"#,
-            #"{"type":"hello","role":"client","clientId":""}"#, #"{"type":"subscribe"}"#, #"{"type":"subscribe","key":42}"#,
-            #"{"type":"ack"}"#, #"{"type":"outcome","id":"1","key":"5"}"#, #"{"type":"outcome","id":"1","key":"5","variables":[]}"#,
+            #"{}"#, #"{"type":1}"#, #"{"type":"hello","role":"admin","clientId":"x"}"#,
+            #"{"type":"hello","role":"client"}"#,
+            #"{"type":"hello","role":"client","clientId":""}"#, #"{"type":"subscribe"}"#,
+            #"{"type":"subscribe","key":42}"#,
+            #"{"type":"ack"}"#, #"{"type":"outcome","id":"1","key":"5"}"#,
+            #"{"type":"outcome","id":"1","key":"5","variables":[]}"#,
             #"{"type":"outcome","key":"5","variables":{}}"#, #"{"type":"result","id":"1","status":"lost"}"#,
         ]
         for text in cases {

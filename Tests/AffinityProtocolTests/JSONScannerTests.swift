@@ -27,7 +27,8 @@ struct JSONScannerTests {
         #expect(object["id"]?.kind == .string)
         let variables = try #require(object["variables"])
         #expect(variables.kind == .object)
-        #expect(String(decoding: object.rawBytes(of: variables), as: UTF8.self) == #"{"a":{"b":[1,{"c":null}]},"d":"x"}"#)
+        #expect(
+            String(decoding: object.rawBytes(of: variables), as: UTF8.self) == #"{"a":{"b":[1,{"c":null}]},"d":"x"}"#)
         #expect(object["missing"] == nil)
     }
 
@@ -61,12 +62,17 @@ struct JSONScannerTests {
         #expect(try scan(" { } ").members.isEmpty)
     }
 
-    @Test(arguments: ["0", "-0", "1", "-1", "10", "1.5", "0.25", "1e5", "1E5", "1e+5", "1e-5", "-1.5E-10", "123456789012345678901234567890"])
+    @Test(arguments: [
+        "0", "-0", "1", "-1", "10", "1.5", "0.25", "1e5", "1E5", "1e+5", "1e-5", "-1.5E-10",
+        "123456789012345678901234567890",
+    ])
     func acceptsValidNumbers(_ number: String) throws {
         #expect(try scan(#"{"n":\#(number)}"#)["n"]?.kind == .number)
     }
 
-    @Test(arguments: ["01", "-", "+1", "1.", ".5", "1e", "1e+", "0x10", "NaN", "Infinity", "-Infinity", "1.5.5", "--1", "1ee5"])
+    @Test(arguments: [
+        "01", "-", "+1", "1.", ".5", "1e", "1e+", "0x10", "NaN", "Infinity", "-Infinity", "1.5.5", "--1", "1ee5",
+    ])
     func rejectsInvalidNumbers(_ number: String) {
         rejects(#"{"n":\#(number)}"#)
     }

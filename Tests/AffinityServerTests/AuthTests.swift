@@ -13,7 +13,8 @@ struct AuthTests {
         .secWebSocketVersion: "13",
     ]
 
-    func withTokenServer<T: Sendable>(_ body: @escaping @Sendable (TestServer, URL) async throws -> T) async throws -> T {
+    func withTokenServer<T: Sendable>(_ body: @escaping @Sendable (TestServer, URL) async throws -> T) async throws -> T
+    {
         try await withTemporaryDirectory { directory in
             let clients = directory.appendingPathComponent("clients")
             let workers = directory.appendingPathComponent("workers")
@@ -26,7 +27,9 @@ struct AuthTests {
         }
     }
 
-    func status(_ port: Int, _ path: String, token: String?, upgrade: Bool = false, post body: String? = nil) async throws
+    func status(
+        _ port: Int, _ path: String, token: String?, upgrade: Bool = false, post body: String? = nil
+    ) async throws
         -> HTTPResponse.Status
     {
         try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
@@ -79,11 +82,14 @@ struct AuthTests {
     @Test func tokenFilesAreReloadedWhenTheyChange() async throws {
         try await withTokenServer { server, directory in
             let outcome = #"{"id":"r","key":"6","variables":{}}"#
-            #expect(try await status(server.port, "/v1/outcomes", token: "rotated-worker-token", post: outcome) == .unauthorized)
+            #expect(
+                try await status(server.port, "/v1/outcomes", token: "rotated-worker-token", post: outcome)
+                    == .unauthorized)
             try write("worker-token\nrotated-worker-token\n", to: directory.appendingPathComponent("workers"))
             #expect(try await status(server.port, "/v1/outcomes", token: "rotated-worker-token", post: outcome) == .ok)
             try write("rotated-worker-token\n", to: directory.appendingPathComponent("workers"))
-            #expect(try await status(server.port, "/v1/outcomes", token: "worker-token", post: outcome) == .unauthorized)
+            #expect(
+                try await status(server.port, "/v1/outcomes", token: "worker-token", post: outcome) == .unauthorized)
         }
     }
 

@@ -7,7 +7,9 @@ struct BadInputTests {
     let key = ProcessInstanceKey(42)!
 
     @Test func eachViolationGetsAnErrorAndTheConnectionSurvives() async throws {
-        try await withServer({ $0.maxSubscriptions = 2; $0.maxMessageBytes = 4096 }) { server in
+        try await withServer({
+            $0.maxSubscriptions = 2; $0.maxMessageBytes = 4096
+        }) { server in
             try await withSocket(server) { socket in
                 socket.send(#"{"type":"subscribe","key":"42"}"#)
                 try await socket.expectError(.badRequest)  // before hello
@@ -90,7 +92,9 @@ struct BadInputTests {
                     var errors = 0
                     var closed: SocketEvent?
                     while let event = await bad.nextEvent() {
-                        if case .text = event { errors += 1 } else {
+                        if case .text = event {
+                            errors += 1
+                        } else {
                             closed = event
                             break
                         }

@@ -57,7 +57,10 @@ struct ExecutableTests {
     @Test func invalidEnvironmentVariableIsNamed() async throws {
         let (status, lines) = try await runServerBinary([], environment: ["AFFINITY_DRAIN_TIMEOUT": "forever"])
         #expect(status != 0)
-        #expect(lines == [#"affinity-server: AFFINITY_DRAIN_TIMEOUT must be a positive duration such as 500ms, 10s, 5m, 1h or plain seconds, got "forever""#])
+        #expect(
+            lines == [
+                #"affinity-server: AFFINITY_DRAIN_TIMEOUT must be a positive duration such as 500ms, 10s, 5m, 1h or plain seconds, got "forever""#
+            ])
     }
 
     @Test func emptyTokenFileIsRejected() async throws {
@@ -82,7 +85,8 @@ struct ExecutableTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         for option in [
-            "--host", "--port", "--metrics-port", "--replica-id", "--client-token-file", "--worker-token-file", "--park-ttl",
+            "--host", "--port", "--metrics-port", "--replica-id", "--client-token-file", "--worker-token-file",
+            "--park-ttl",
             "--ack-timeout", "--max-message-bytes", "--max-subscriptions", "--max-outbound-bytes", "--ping-interval",
             "--drain-timeout", "--log-level", "--log-format",
         ] {

@@ -7,7 +7,9 @@ import Testing
 
 @Suite("HTTP endpoints")
 struct HTTPEndpointTests {
-    func withHTTP<T: Sendable>(_ port: Int, _ body: @escaping @Sendable (TestClient) async throws -> T) async throws -> T {
+    func withHTTP<T: Sendable>(
+        _ port: Int, _ body: @escaping @Sendable (TestClient) async throws -> T
+    ) async throws -> T {
         try await TestClient.withClient(host: "127.0.0.1", port: port) { client in try await body(client) }
     }
 
@@ -19,7 +21,8 @@ struct HTTPEndpointTests {
         try await withServer { server in
             try await withHTTP(server.port) { http in
                 let posted = try await http.post(
-                    "/v1/outcomes", body: ByteBuffer(string: #"{"id":"h1","key":"123","variables":{"x":[1,{"y":null}]}}"#))
+                    "/v1/outcomes",
+                    body: ByteBuffer(string: #"{"id":"h1","key":"123","variables":{"x":[1,{"y":null}]}}"#))
                 #expect(posted.status == .ok)
                 #expect(text(posted) == #"{"status":"parked"}"#)
                 let polled = try await http.get("/v1/outcomes/123?timeout=1")
@@ -87,7 +90,10 @@ struct HTTPEndpointTests {
                     (#"{"id":"1","key":"01","variables":{}}"#, .badRequest, "bad_request"),
                     (#"{"id":"1","key":"1","variables":"x"}"#, .badRequest, "bad_request"),
                     (#"{"type":"ack","id":"1"}"#, .badRequest, "unknown_type"),
-                    (#"{"id":"1","key":"1","variables":{"b":"\#(String(repeating: "z", count: 2000))"}}"#, .contentTooLarge, "too_large"),
+                    (
+                        #"{"id":"1","key":"1","variables":{"b":"\#(String(repeating: "z", count: 2000))"}}"#,
+                        .contentTooLarge, "too_large"
+                    ),
                 ]
                 for (body, status, code) in cases {
                     let response = try await http.post("/v1/outcomes", body: ByteBuffer(string: body))

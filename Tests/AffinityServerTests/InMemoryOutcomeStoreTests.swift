@@ -1,6 +1,6 @@
-import Synchronization
 import AffinityProtocol
 import AffinityServer
+import Synchronization
 import Testing
 
 @Suite("InMemoryOutcomeStore")
@@ -28,10 +28,14 @@ struct InMemoryOutcomeStoreTests {
     @Test func routeToAnotherReplicaIsReturned() async throws {
         let store = InMemoryOutcomeStore(parkTTL: .seconds(60))
         _ = try await store.subscribe(key: key, route: Route(replicaID: "r2", clientID: "x"))
-        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .routed(Route(replicaID: "r2", clientID: "x")))
+        #expect(
+            try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1")
+                == .routed(Route(replicaID: "r2", clientID: "x")))
         #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r2") == .parked)
         #expect(try await store.park(outcome: outcome("b"), ifRoutedTo: "r2") == .parked)
-        #expect(try await store.park(outcome: outcome("c"), ifRoutedTo: "r9") == .rerouted(Route(replicaID: "r2", clientID: "x")))
+        #expect(
+            try await store.park(outcome: outcome("c"), ifRoutedTo: "r9")
+                == .rerouted(Route(replicaID: "r2", clientID: "x")))
     }
 
     @Test func unsubscribeOnlyRemovesItsOwnRoute() async throws {

@@ -1,5 +1,5 @@
-import CoreMetrics
 public import AffinityProtocol
+import CoreMetrics
 import Hummingbird
 import HummingbirdCore
 public import Logging
@@ -90,7 +90,8 @@ public func buildApplication(
     let environment = SessionEnvironment(
         configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,
         readiness: Readiness())
-    let routes = AffinityRoutes(environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
+    let routes = AffinityRoutes(
+        environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
 
     let ports = PortCollector(expected: configuration.metricsPort == nil ? 1 : 2, onListening: onListening)
     let mainResponder = routes.mainRouter().buildResponder()
@@ -108,7 +109,8 @@ public func buildApplication(
                 return Result { () throws(AffinityError) in try policy.grantedRoles(authorization: authorization) }
             },
             session: { inbound, outbound, context in
-                await WebSocketSession(environment: environment, context: context).run(inbound: inbound, outbound: outbound)
+                await WebSocketSession(environment: environment, context: context).run(
+                    inbound: inbound, outbound: outbound)
             }
         )
     }

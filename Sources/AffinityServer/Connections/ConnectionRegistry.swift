@@ -1,5 +1,5 @@
-import CoreMetrics
 import AffinityProtocol
+import CoreMetrics
 import Synchronization
 
 /// The local subscriptions of this replica (key -> subscribers) and every open WebSocket connection.
@@ -24,7 +24,8 @@ final class ConnectionRegistry: Sendable {
 
     func add(_ subscriber: any OutcomeSubscriber, for key: ProcessInstanceKey) {
         let added = state.withLock { state in
-            let isNew = state.subscribers[key, default: [:]].updateValue(subscriber, forKey: subscriber.connectionID) == nil
+            let isNew =
+                state.subscribers[key, default: [:]].updateValue(subscriber, forKey: subscriber.connectionID) == nil
             if isNew { state.subscriptionCount += 1 }
             return isNew
         }

@@ -45,7 +45,9 @@ final class WebSocketConnection: OutcomeSubscriber {
         self.closeSignal = closeSignal
         self.slowConsumer = onSlowConsumer
         self.state = Mutex(
-            State(queue: OutboundQueue(budget: outboundBudget), subscriptions: SubscriptionTable(limit: maxSubscriptions)))
+            State(
+                queue: OutboundQueue(budget: outboundBudget), subscriptions: SubscriptionTable(limit: maxSubscriptions))
+        )
     }
 
     var role: PeerRole? { state.withLock { $0.role } }

@@ -1,5 +1,5 @@
-import CoreMetrics
 import AffinityProtocol
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -45,7 +45,8 @@ struct WebSocketSession {
                     }
                 }
                 do {
-                    try await read(inbound, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
+                    try await read(
+                        inbound, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
                 } catch {
                     logger.debug("read ended", metadata: ["error.message": "\(error)"])
                 }
@@ -121,7 +122,8 @@ struct WebSocketSession {
                     throw AffinityError(code: .tooLarge, message: "message larger than \(limit) bytes")
                 }
                 let decoded = try AffinityMessage.decode(bytes)
-                try await handle(decoded, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
+                try await handle(
+                    decoded, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
                 connection.recordValidMessage()
             } catch let error as AffinityError {
                 report(error, on: connection, logger: logger)
@@ -148,8 +150,10 @@ struct WebSocketSession {
             case .welcome:
                 environment.metrics.connections(for: nil).decrement()
                 environment.metrics.connections(for: role).increment()
-                connection.send(.welcome(replica: environment.configuration.replicaID, protocolVersion: ProtocolVersion.current))
-                logger.debug("hello", metadata: ["affinity.role": "\(role.rawValue)", "affinity.client": "\(clientID)"])
+                connection.send(
+                    .welcome(replica: environment.configuration.replicaID, protocolVersion: ProtocolVersion.current))
+                logger.debug(
+                    "hello", metadata: ["affinity.role": "\(role.rawValue)", "affinity.client": "\(clientID)"])
                 return
             case .alreadyHello:
                 throw AffinityError.badRequest("hello was already sent on this connection")
@@ -196,20 +200,26 @@ struct WebSocketSession {
         }
     }
 
-    private func requireRole(_ needed: PeerRole, _ actual: PeerRole, for message: AffinityMessage, ref: String) throws(AffinityError) {
+    private func requireRole(
+        _ needed: PeerRole, _ actual: PeerRole, for message: AffinityMessage, ref: String
+    ) throws(AffinityError) {
         guard needed == actual else {
             throw AffinityError(
-                code: .forbidden, message: "\"\(message.type)\" is only for \(needed.rawValue)s; this connection is a \(actual.rawValue)",
+                code: .forbidden,
+                message: "\"\(message.type)\" is only for \(needed.rawValue)s; this connection is a \(actual.rawValue)",
                 ref: ref)
         }
     }
 
-    private func subscribe(_ key: ProcessInstanceKey, connection: WebSocketConnection, route: Route) async throws(AffinityError) {
+    private func subscribe(
+        _ key: ProcessInstanceKey, connection: WebSocketConnection, route: Route
+    ) async throws(AffinityError) {
         switch connection.beginSubscribe(key) {
         case .limitReached:
             throw AffinityError(
                 code: .forbidden,
-                message: "too many subscriptions on this connection (limit \(environment.configuration.maxSubscriptions))",
+                message:
+                    "too many subscriptions on this connection (limit \(environment.configuration.maxSubscriptions))",
                 ref: key.description)
         case .started, .alreadySubscribed:
             let parked: [Outcome]

@@ -1,5 +1,5 @@
-import CoreMetrics
 import AffinityProtocol
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -54,7 +54,8 @@ final class DeliveryCoordinator: Sendable {
             return status
         } catch {
             metrics.rejected(error.code)
-            logger.debug("outcome failed", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+            logger.debug(
+                "outcome failed", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
             throw error.withRef(outcome.id)
         }
     }
@@ -104,13 +105,16 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    private func forward(_ outcome: Outcome, to route: Route, attemptsLeft: Int) async throws(AffinityError) -> DeliveryStatus {
+    private func forward(
+        _ outcome: Outcome, to route: Route, attemptsLeft: Int
+    ) async throws(AffinityError) -> DeliveryStatus {
         if let forwarder {
             do {
                 return try await forwarder.forward(outcome, to: route)
             } catch {
                 logger.debug(
-                    "forward failed", metadata: ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"])
+                    "forward failed",
+                    metadata: ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"])
             }
         }
         switch try await store.park(outcome: outcome, ifRoutedTo: route.replicaID) {
@@ -162,7 +166,8 @@ final class DeliveryCoordinator: Sendable {
             do {
                 try await store.unsubscribe(key: key, route: route)
             } catch {
-                logger.debug("unsubscribe failed", metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
+                logger.debug(
+                    "unsubscribe failed", metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
             }
         }
     }

@@ -70,7 +70,8 @@ struct AffinityRoutes: Sendable {
             return HTTPErrorResponse.response(for: error)
         }
         var response = HTTPErrorResponse.response(
-            for: .badRequest("this endpoint needs a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Key, version 13)"))
+            for: .badRequest(
+                "this endpoint needs a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Key, version 13)"))
         response.status = .upgradeRequired
         return response
     }
@@ -106,7 +107,8 @@ struct AffinityRoutes: Sendable {
         do throws(AffinityError) {
             try authorize(request, as: .client)
             guard let key = ProcessInstanceKey(text) else {
-                throw AffinityError.badRequest("the key must be a decimal process instance key in 1...\(Int64.max)", ref: text)
+                throw AffinityError.badRequest(
+                    "the key must be a decimal process instance key in 1...\(Int64.max)", ref: text)
             }
             var timeout = environment.configuration.maxLongPollTimeout
             if let value = request.uri.queryParameters.get("timeout") {

@@ -61,7 +61,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                 shouldUpgrade: { channel, head in
                     guard Self.path(of: head.uri) == Self.webSocketPath else {
                         refusal.value = Refusal(
-                            status: .notFound, error: .badRequest("no WebSocket endpoint here; use \(Self.webSocketPath)"))
+                            status: .notFound,
+                            error: .badRequest("no WebSocket endpoint here; use \(Self.webSocketPath)"))
                         return channel.eventLoop.makeSucceededFuture(nil)
                     }
                     switch admit(head.headers.first(name: "authorization")) {

@@ -52,7 +52,8 @@ public struct JSONLogHandler: LogHandler {
         member("message", event.message.description)
         var flat: [(String, String)] = []
         Self.flatten(metadata.merging(event.metadata ?? [:]) { _, new in new }, prefix: "", into: &flat)
-        for (key, value) in flat.sorted(by: { $0.0 < $1.0 }) where !["time", "level", "label", "message"].contains(key) {
+        for (key, value) in flat.sorted(by: { $0.0 < $1.0 }) where !["time", "level", "label", "message"].contains(key)
+        {
             member(key, value)
         }
         line += "}\n"

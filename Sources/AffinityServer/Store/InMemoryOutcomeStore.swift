@@ -90,7 +90,9 @@ public final class InMemoryOutcomeStore: OutcomeStore {
         return try result.get()
     }
 
-    public func park(outcome: Outcome, ifRoutedTo replicaID: String) async throws(AffinityError) -> ConditionalParkResult {
+    public func park(
+        outcome: Outcome, ifRoutedTo replicaID: String
+    ) async throws(AffinityError) -> ConditionalParkResult {
         let result: Result<ConditionalParkResult, AffinityError> = state.withLock { state in
             if let route = state.routes[outcome.key], route.replicaID != replicaID {
                 return .success(.rerouted(route))

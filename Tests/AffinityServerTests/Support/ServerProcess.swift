@@ -92,7 +92,8 @@ func withServerProcess<T>(
             }
         }
         guard let port else {
-            throw TestFailure("affinity-server did not report its port: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            throw TestFailure(
+                "affinity-server did not report its port: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
         return try await body(ServerProcess(process: process, logFile: log, port: port))
     }

@@ -108,7 +108,9 @@ struct TestSocket: Sendable {
 
     /// The next message, decoded; fails the test on anything else.
     @discardableResult
-    func receive(timeout: Duration = .seconds(5), sourceLocation: SourceLocation = #_sourceLocation) async throws
+    func receive(
+        timeout: Duration = .seconds(5), sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws
         -> AffinityMessage
     {
         let event = await events.next(timeout: timeout)
@@ -124,13 +126,17 @@ struct TestSocket: Sendable {
     }
 
     /// Expects no message within `duration`.
-    func expectSilence(for duration: Duration = .milliseconds(300), sourceLocation: SourceLocation = #_sourceLocation) async {
+    func expectSilence(
+        for duration: Duration = .milliseconds(300), sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
         let event = await events.next(timeout: duration)
         #expect(event == nil, "unexpected \(String(describing: event))", sourceLocation: sourceLocation)
     }
 
     /// Sends hello and expects welcome.
-    func hello(_ role: PeerRole, clientID: String = "test-client", sourceLocation: SourceLocation = #_sourceLocation)
+    func hello(
+        _ role: PeerRole, clientID: String = "test-client", sourceLocation: SourceLocation = #_sourceLocation
+    )
         async throws
     {
         send(.hello(role: role, clientId: clientID))
