@@ -113,4 +113,26 @@ struct BadInputTests {
             }
         }
     }
+
+    @Test func tooManyOutcomesInProgressAreRefusedWithUnavailable() async throws {
+        try await withServer({
+            $0.maxOutcomesInProgress = 2
+            $0.ackTimeout = .seconds(1)
+        }) { server in
+            try await withSocket(server) { client in
+                try await client.hello(.client)
+                client.send(.subscribe(key: key))
+                _ = try await client.receive()
+                try await withSocket(server) { worker in
+                    try await worker.hello(.worker)
+                    for id in ["q1", "q2", "q3"] {
+                        worker.send(.outcome(try Outcome(id: id, key: key, variables: Array("{}".utf8))))
+                    }
+                    try await worker.expectError(.unavailable, ref: "q3")
+                    #expect(try await worker.receive() == .result(id: "q1", status: .parked))
+                    #expect(try await worker.receive() == .result(id: "q2", status: .parked))
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,19 @@ import AffinityProtocol
 enum InFlightOutcome: Sendable {
     /// Pushed live by a delivery that is waiting for the ack.
     case live(PendingDelivery)
-    /// Read from the store's parked list; an ack removes the parked copy.
-    case parked(Outcome)
+    /// Read from the store's parked list; an ack removes the parked copy (by key and id).
+    case parked(ParkedOutcomeReference)
+}
+
+/// Identifies a parked outcome without holding its variables.
+struct ParkedOutcomeReference: Sendable, Hashable {
+    let key: ProcessInstanceKey
+    let id: String
+
+    init(_ outcome: Outcome) {
+        key = outcome.key
+        id = outcome.id
+    }
 }
 
 /// Something subscribed to keys on this replica that can receive outcomes: a WebSocket

@@ -197,7 +197,7 @@ final class WebSocketConnection: OutcomeSubscriber {
             }
             _ = enqueue(AffinityMessage.subscribed(key: key).encoded())
             for outcome in parked where enqueue(outcome.frame) {
-                state.inFlight[outcome.id, default: []].append(.parked(outcome))
+                state.inFlight[outcome.id, default: []].append(.parked(ParkedOutcomeReference(outcome)))
             }
             for item in held {
                 if enqueue(item.outcome.frame) {

@@ -33,7 +33,7 @@ struct WebSocketSession {
         if environment.isDraining() {
             connection.drain()
         }
-        let chains = KeyedOutcomeQueue()
+        let chains = KeyedOutcomeQueue(limit: environment.configuration.maxOutcomesInProgress)
         await withDiscardingTaskGroup { deliveries in
             await withTaskGroup(of: Void.self) { io in
                 io.addTask { await Self.write(connection, to: outbound) }
@@ -181,7 +181,17 @@ struct WebSocketSession {
             await environment.coordinator.acknowledged(connection.takeInFlight(id: id), by: connection.connectionID)
         case .outcome(let outcome):
             try requireRole(.worker, role, for: message, ref: outcome.id)
-            guard chains.enqueue(outcome) else { return }
+            switch chains.enqueue(outcome) {
+            case .queued:
+                return
+            case .full:
+                throw AffinityError(
+                    code: .unavailable,
+                    message: "\(chains.limit) outcomes are already in progress on this connection; retry later",
+                    ref: outcome.id)
+            case .startChain:
+                break
+            }
             let coordinator = environment.coordinator
             deliveries.addTask {
                 var next: Outcome? = outcome

@@ -97,7 +97,7 @@ final class DeliveryCoordinator: Sendable {
         switch try await store.routeOrPark(outcome: outcome, localReplica: replicaID) {
         case .parked:
             for subscriber in registry.subscribers(of: outcome.key) where !excluded.contains(subscriber.connectionID) {
-                _ = subscriber.offer(outcome, as: .parked(outcome))
+                _ = subscriber.offer(outcome, as: .parked(ParkedOutcomeReference(outcome)))
             }
             return .parked
         case .routed(let route):
@@ -134,10 +134,10 @@ final class DeliveryCoordinator: Sendable {
             switch entry {
             case .live(let delivery):
                 if delivery.acknowledged(by: connection) == .removeParkedCopy {
-                    await removeParkedCopy(of: delivery.outcome)
+                    await removeParkedCopy(of: delivery.reference)
                 }
-            case .parked(let outcome):
-                await removeParkedCopy(of: outcome)
+            case .parked(let reference):
+                await removeParkedCopy(of: reference)
             }
         }
     }
@@ -172,7 +172,7 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    private func removeParkedCopy(of outcome: Outcome) async {
+    private func removeParkedCopy(of outcome: ParkedOutcomeReference) async {
         do {
             try await store.acknowledge(key: outcome.key, id: outcome.id)
         } catch {

@@ -10,11 +10,12 @@ final class PendingDelivery: Sendable {
         var decided = false
     }
 
-    let outcome: Outcome
+    /// Key and id of the outcome (the variables are not kept: an unacked entry may live long).
+    let reference: ParkedOutcomeReference
     private let state: Mutex<State>
 
     init(outcome: Outcome, subscribers: Set<ConnectionID>) {
-        self.outcome = outcome
+        self.reference = ParkedOutcomeReference(outcome)
         self.state = Mutex(State(attempt: DeliveryAttempt(subscribers: subscribers)))
     }
 

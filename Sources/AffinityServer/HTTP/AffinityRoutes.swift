@@ -152,7 +152,7 @@ struct AffinityRoutes: Sendable {
             if case .outcome(_, let inFlight) = waiter.close() {
                 coordinator.lost([inFlight], by: waiter.connectionID)
             }
-            result = .outcome(first, .parked(first))
+            result = .outcome(first, .parked(ParkedOutcomeReference(first)))
         } else {
             result = await waiter.wait(timeout: timeout)
         }
