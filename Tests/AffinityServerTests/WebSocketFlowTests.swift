@@ -214,3 +214,29 @@ struct WebSocketFlowTests {
         }
     }
 }
+
+@Suite("Shared store")
+struct SharedStoreTests {
+    @Test func routesOfLocalSubscriptionsAreWrittenBack() async throws {
+        let store = InMemoryOutcomeStore(parkTTL: .seconds(60))
+        let key = ProcessInstanceKey(31)!
+        let route = Route(replicaID: "test-replica", clientID: "fe-9")
+        try await withServer({ $0.routeRefreshInterval = .milliseconds(100) }, store: store) { server in
+            try await withSocket(server) { client in
+                try await client.hello(.client, clientID: "fe-9")
+                client.send(.subscribe(key: key))
+                #expect(try await client.receive() == .subscribed(key: key))
+                #expect(store.route(of: key) == route)
+                // the route is lost in the store (e.g. it expired during an outage) ...
+                try await store.unsubscribe(key: key, route: route)
+                #expect(store.route(of: key) == nil)
+                // ... and written back by the refresher
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(store.route(of: key) == route)
+            }
+            // disconnecting removes the route
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(store.route(of: key) == nil)
+        }
+    }
+}

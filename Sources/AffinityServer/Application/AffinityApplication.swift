@@ -131,6 +131,11 @@ public func buildApplication(
                 logger: logger
             ))
     }
+    if store != nil {
+        services.append(
+            RouteRefresher(
+                store: outcomeStore, registry: registry, interval: configuration.routeRefreshInterval, logger: logger))
+    }
     services.append(DrainCoordinator(environment: environment, logger: logger))
     return AffinityApplication(services: services, configuration: configuration, logger: logger)
 }

@@ -35,6 +35,8 @@ public struct AffinityConfiguration: Sendable {
     public var maxParkedTotal: Int = 100_000
     /// The longest `timeout` a long poll (`GET /v1/outcomes/{key}`) may ask for.
     public var maxLongPollTimeout: Duration = .seconds(60)
+    /// How often the routes of local subscriptions are written back to a shared store (cluster mode).
+    public var routeRefreshInterval: Duration = .seconds(30)
     /// Outcomes one worker connection may have queued or in delivery; more are answered `unavailable`.
     public var maxOutcomesInProgress: Int = 1000
     /// Protocol errors in a row after which a connection is closed with 1008.

@@ -6,6 +6,7 @@ import Synchronization
 final class ConnectionRegistry: Sendable {
     private struct State {
         var subscribers: [ProcessInstanceKey: [ConnectionID: any OutcomeSubscriber]] = [:]
+        var routes: [ProcessInstanceKey: [ConnectionID: Route]] = [:]
         var connections: [ConnectionID: WebSocketConnection] = [:]
         var longPolls: [ConnectionID: LongPollWaiter] = [:]
         var subscriptionCount = 0
@@ -22,8 +23,9 @@ final class ConnectionRegistry: Sendable {
         state.withLock { state in state.subscribers[key].map { Array($0.values) } ?? [] }
     }
 
-    func add(_ subscriber: any OutcomeSubscriber, for key: ProcessInstanceKey) {
+    func add(_ subscriber: any OutcomeSubscriber, for key: ProcessInstanceKey, route: Route) {
         let added = state.withLock { state in
+            state.routes[key, default: [:]][subscriber.connectionID] = route
             let isNew =
                 state.subscribers[key, default: [:]].updateValue(subscriber, forKey: subscriber.connectionID) == nil
             if isNew { state.subscriptionCount += 1 }
@@ -37,7 +39,11 @@ final class ConnectionRegistry: Sendable {
         state.withLock { state in
             for key in keys {
                 guard state.subscribers[key]?.removeValue(forKey: connectionID) != nil else { continue }
-                if state.subscribers[key]?.isEmpty == true { state.subscribers[key] = nil }
+                state.routes[key]?.removeValue(forKey: connectionID)
+                if state.subscribers[key]?.isEmpty == true {
+                    state.subscribers[key] = nil
+                    state.routes[key] = nil
+                }
                 removed += 1
             }
             state.subscriptionCount -= removed
@@ -69,6 +75,13 @@ final class ConnectionRegistry: Sendable {
     /// Every open WebSocket connection.
     var connections: [WebSocketConnection] {
         state.withLock { Array($0.connections.values) }
+    }
+
+    /// One route per locally subscribed key (for ``OutcomeStore/refreshRoutes(_:)``).
+    func localRoutes() -> [ProcessInstanceKey: Route] {
+        state.withLock { state in
+            state.routes.compactMapValues { $0.values.first }
+        }
     }
 
     /// The number of local subscriptions.

@@ -154,7 +154,7 @@ final class DeliveryCoordinator: Sendable {
     func subscribe(
         _ subscriber: any OutcomeSubscriber, key: ProcessInstanceKey, route: Route
     ) async throws(AffinityError) -> [Outcome] {
-        registry.add(subscriber, for: key)
+        registry.add(subscriber, for: key, route: route)
         return try await store.subscribe(key: key, route: route)
     }
 

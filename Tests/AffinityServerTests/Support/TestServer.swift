@@ -34,6 +34,7 @@ let quietLogger = Logger(label: "affinity-test", factory: { _ in SwiftLogNoOpLog
 /// Runs a replica for the duration of `body`, then shuts it down gracefully (drain included).
 func withServer<T: Sendable>(
     _ configure: (inout AffinityConfiguration) -> Void = { _ in },
+    store: (any OutcomeStore)? = nil,
     _ body: @Sendable (TestServer) async throws -> T
 ) async throws -> T {
     var configuration = AffinityConfiguration(replicaID: "test-replica")
@@ -47,6 +48,7 @@ func withServer<T: Sendable>(
     let application = try buildApplication(
         configuration: configuration, logger: quietLogger,
         metrics: MetricsExport(factory: factory, render: { registry.emitToBuffer() }),
+        store: store,
         onListening: { portsContinuation.yield($0) })
     let group = ServiceGroup(services: [application], logger: quietLogger)
     let finalConfiguration = configuration
