@@ -7,14 +7,6 @@ import NIOCore
 public import ServiceLifecycle
 import WSCore
 
-/// The addresses a running replica listens on (useful with port 0).
-public struct ListeningPorts: Sendable, Hashable {
-    /// The WebSocket + HTTP port.
-    public var main: Int
-    /// The separate metrics port, when configured.
-    public var metrics: Int?
-}
-
 /// One affinity-server replica as a `Service`: the HTTP/WebSocket server, the optional metrics
 /// server, the parked-outcome sweeper and the drain coordinator, run as one service group.
 ///

@@ -1,38 +1,5 @@
 public import AffinityProtocol
 
-/// Where a subscribed key is served: the replica holding the subscription and the client on it.
-public struct Route: Sendable, Hashable, CustomStringConvertible {
-    /// The replica id that holds the subscription.
-    public var replicaID: String
-    /// The `clientId` the subscriber gave in `hello`.
-    public var clientID: String
-
-    /// Creates a route.
-    public init(replicaID: String, clientID: String) {
-        self.replicaID = replicaID
-        self.clientID = clientID
-    }
-
-    /// `replica/client`.
-    public var description: String { "\(replicaID)/\(clientID)" }
-}
-
-/// The answer of ``OutcomeStore/routeOrPark(outcome:localReplica:)``.
-public enum RouteOrParkResult: Sendable, Hashable {
-    /// A route points at another replica; forward the outcome there.
-    case routed(Route)
-    /// The outcome was parked for a later subscriber.
-    case parked
-}
-
-/// The answer of ``OutcomeStore/park(outcome:ifRoutedTo:)``.
-public enum ConditionalParkResult: Sendable, Hashable {
-    /// The outcome was parked (the route still pointed at the given replica, or there was none).
-    case parked
-    /// The route moved meanwhile; forward to this one instead.
-    case rerouted(Route)
-}
-
 /// The shared state of the affinity service: routes (key -> replica + client) and parked outcomes.
 ///
 /// The embedded ``InMemoryOutcomeStore`` implements it for a single replica; a Redis store
