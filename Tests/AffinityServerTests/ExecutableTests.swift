@@ -93,4 +93,21 @@ struct ExecutableTests {
             #expect(output.contains(option), "\(option)")
         }
     }
+
+    @Test func jsonLogsAreOneObjectPerLineWithDottedKeys() async throws {
+        try await withServerProcess(["--log-format", "json", "--log-level", "debug"]) { server in
+            server.signal(SIGTERM)
+            #expect(await server.waitForExit(timeout: .seconds(10)) == 0)
+            let lines = server.log.split(separator: "\n")
+            #expect(lines.count >= 3)
+            for line in lines {
+                let object = try JSONScanner.scanObject(Array(line.utf8))
+                #expect(object["level"]?.stringValue != nil, "\(line)")
+                #expect(object["message"]?.stringValue != nil, "\(line)")
+                #expect(object["time"]?.stringValue != nil, "\(line)")
+            }
+            #expect(lines.contains { $0.contains(#""affinity.replica":"process-replica""#) })
+            #expect(lines.contains { $0.contains(#""message":"drained""#) })
+        }
+    }
 }

@@ -136,4 +136,22 @@ struct HTTPEndpointTests {
             }
         }
     }
+
+    @Test func longPollEndsWith503WhenTheReplicaDrains() async throws {
+        try await withServer { server in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await withHTTP(server.port) { http in
+                        let polled = try await http.get("/v1/outcomes/77?timeout=30")
+                        #expect(polled.status == .serviceUnavailable)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                let started = ContinuousClock.now
+                await server.beginShutdown()
+                try await group.waitForAll()
+                #expect(ContinuousClock.now - started < .seconds(5))
+            }
+        }
+    }
 }

@@ -85,7 +85,8 @@ func withServerProcess<T>(
         let deadline = ContinuousClock.now + .seconds(20)
         while port == nil && ContinuousClock.now < deadline && process.isRunning {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if let range = text.range(of: "affinity.port=") {
+            // text logs: affinity.port=1234; JSON logs: "affinity.port":"1234"
+            if let range = text.range(of: "affinity.port=") ?? text.range(of: #"affinity.port":""#) {
                 port = Int(text[range.upperBound...].prefix(while: { $0.isNumber }))
             } else {
                 try await Task.sleep(for: .milliseconds(50))
