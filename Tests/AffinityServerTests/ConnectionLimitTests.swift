@@ -105,10 +105,10 @@ struct DeadPeerTests {
     }
 
     @Test func aResponsivePeerStaysConnectedOverSeveralPingPeriods() async throws {
-        try await withServer({ $0.pingInterval = .seconds(1) }) { server in
+        try await withServer({ $0.pingInterval = .seconds(2) }) { server in
             try await withSocket(server) { client in
                 try await client.hello(.client)
-                try await Task.sleep(for: .milliseconds(3500))
+                try await Task.sleep(for: .milliseconds(4500))
                 client.send(.subscribe(key: ProcessInstanceKey(3)!))
                 #expect(try await client.receive() == .subscribed(key: ProcessInstanceKey(3)!))
             }
