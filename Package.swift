@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "AffinityRedis",
                 "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
