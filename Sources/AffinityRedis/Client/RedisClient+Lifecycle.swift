@@ -80,7 +80,7 @@ extension RedisClient {
         return true
     }
 
-    func unpublish(_ connection: RedisConnection, reason: String) {
+    func unpublish(_ connection: RedisConnection, reason: RedisError) {
         let listeners = state.withLock { state in
             if state.connection?.generation == connection.generation { state.connection = nil }
             return Array(state.listeners.values)

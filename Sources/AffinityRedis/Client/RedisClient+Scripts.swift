@@ -8,12 +8,13 @@ extension RedisClient {
     /// ``RedisError/Code/server``.
     public func evaluate(
         _ script: RedisScript, keys: [String], arguments: [RedisArgument], timeout: Duration? = nil
-    ) async throws(RedisError) -> RedisReply {
+    ) async throws -> RedisReply {
         let call = RedisScriptCall(keys: keys, arguments: arguments)
         var sha = try await scriptHash(script, timeout: timeout)
         do {
             return try await send(Self.evalsha(sha, call), timeout: timeout)
-        } catch where error.isNoScript {
+        } catch let error as RedisError where error.isNoScript {
+            logger.debug("redis script missing; loading it again", metadata: ["redis.script": "\(script.name)", "error.message": "\(error)"])
             sha = try await loadScript(script, timeout: timeout)
             return try await send(Self.evalsha(sha, call), timeout: timeout)
         }
@@ -29,7 +30,7 @@ extension RedisClient {
         do {
             sha = try await scriptHash(script, timeout: timeout)
         } catch {
-            return calls.map { _ in .failure(error) }
+            return calls.map { _ in .failure(RedisChannelHandler.redisError(error)) }
         }
         var results = await pipeline(calls.map { Self.evalsha(sha, $0) }, timeout: timeout)
         let retry = results.indices.filter { index in
@@ -40,7 +41,7 @@ extension RedisClient {
         do {
             sha = try await loadScript(script, timeout: timeout)
         } catch {
-            for index in retry { results[index] = .failure(error) }
+            for index in retry { results[index] = .failure(RedisChannelHandler.redisError(error)) }
             return results
         }
         let retried = await pipeline(retry.map { Self.evalsha(sha, calls[$0]) }, timeout: timeout)
@@ -48,12 +49,12 @@ extension RedisClient {
         return results
     }
 
-    private func scriptHash(_ script: RedisScript, timeout: Duration?) async throws(RedisError) -> String {
+    private func scriptHash(_ script: RedisScript, timeout: Duration?) async throws -> String {
         if let sha = state.withLock({ $0.scriptHashes[script.source] }) { return sha }
         return try await loadScript(script, timeout: timeout)
     }
 
-    private func loadScript(_ script: RedisScript, timeout: Duration?) async throws(RedisError) -> String {
+    private func loadScript(_ script: RedisScript, timeout: Duration?) async throws -> String {
         let reply = try await send(["SCRIPT", "LOAD", script.source], timeout: timeout)
         guard let sha = reply.string, !sha.isEmpty else {
             throw RedisError(code: .protocol, message: "SCRIPT LOAD of \(script.name) returned \(reply)")

@@ -81,17 +81,11 @@ public final class RedisClient: Service, Sendable {
                         break
                     }
                     logger.info("connected to redis", metadata: ["redis.generation": "\(generation)"])
-                    let reason: String
-                    do {
-                        try await connection.channel.closeFuture.get()
-                        reason = "connection closed"
-                    } catch {
-                        reason = "\(error)"
-                    }
-                    unpublish(connection, reason: reason)
+                    try? await connection.channel.closeFuture.get()
+                    unpublish(connection, reason: await connection.closeReason())
                 } catch {
                     logger.warning("cannot connect to redis", metadata: ["error.message": "\(error)"])
-                    emit(.connectFailed(reason: "\(error)"))
+                    emit(.connectFailed(RedisChannelHandler.redisError(error)))
                 }
                 guard !isStopping else { break }
                 await sleep(for: backoff.nextDelay(using: &random))
@@ -130,7 +124,7 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends one command and returns its reply. An error reply throws a ``RedisError`` with code
     /// ``RedisError/Code/server`` and the server's text; errors nested in arrays stay `.error` elements.
-    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RedisReply {
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RedisReply {
         let connection = try currentConnection()
         commandCounter.increment()
         let reply: RedisReply

@@ -31,6 +31,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var stateMachine: RedisConnectionStateMachine<Pending>
     private let reader: RedisReplyReader
     private let readyPromise: EventLoopPromise<Void>
+    private let closedPromise: EventLoopPromise<RedisError>
     private let handshakeTimeout: TimeAmount
     private let deadlineCheckInterval: TimeAmount
     private let logger: Logger
@@ -39,14 +40,16 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var activated = false
 
     /// Creates the handler. `readyPromise` succeeds when the handshake completes and fails if the connection
-    /// never becomes ready.
+    /// never becomes ready; `closedPromise` receives the reason the connection ended.
     init(
         handshake: [RedisCommand], endpoint: String, readyPromise: EventLoopPromise<Void>,
+        closedPromise: EventLoopPromise<RedisError>,
         handshakeTimeout: TimeAmount, deadlineCheckInterval: TimeAmount, maximumReplyBytes: Int, logger: Logger
     ) {
         self.stateMachine = RedisConnectionStateMachine(handshake: handshake, endpoint: endpoint)
         self.reader = RedisReplyReader(maximumBufferedBytes: maximumReplyBytes)
         self.readyPromise = readyPromise
+        self.closedPromise = closedPromise
         self.handshakeTimeout = handshakeTimeout
         self.deadlineCheckInterval = deadlineCheckInterval
         self.logger = logger
@@ -216,6 +219,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         let (requests, error) = stateMachine.channelClosed(cause: cause)
         requests.forEach { $0.promise.fail(error) }
         readyPromise.fail(error)
+        closedPromise.succeed(closeCause ?? error)
     }
 
     /// Maps any error of the pipeline to a ``RedisError`` with the right code.

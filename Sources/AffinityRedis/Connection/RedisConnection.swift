@@ -8,6 +8,7 @@ import NIOSSL
 struct RedisConnection: Sendable {
     let channel: any Channel
     let generation: Int
+    let closed: EventLoopFuture<RedisError>
 
     /// Opens a connection and completes the `AUTH`/`SELECT` handshake, or throws a ``RedisError``.
     static func connect(
@@ -15,6 +16,7 @@ struct RedisConnection: Sendable {
         eventLoop: any EventLoop, generation: Int, logger: Logger
     ) async throws(RedisError) -> RedisConnection {
         let readyPromise = eventLoop.makePromise(of: Void.self)
+        let closedPromise = eventLoop.makePromise(of: RedisError.self)
         let serverName = configuration.tls?.serverName ?? (isIPAddress(configuration.host) ? nil : configuration.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
@@ -29,6 +31,7 @@ struct RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         RedisChannelHandler(
                             handshake: handshake, endpoint: configuration.endpoint, readyPromise: readyPromise,
+                            closedPromise: closedPromise,
                             handshakeTimeout: TimeAmount(configuration.connectTimeout),
                             deadlineCheckInterval: TimeAmount(configuration.deadlineCheckInterval),
                             maximumReplyBytes: configuration.maximumReplyBytes, logger: logger))
@@ -41,6 +44,7 @@ struct RedisConnection: Sendable {
             let redisError = RedisError(
                 code: .connection, message: "cannot connect to \(configuration.endpoint): \(error)", cause: error)
             readyPromise.fail(redisError)
+            closedPromise.succeed(redisError)
             throw redisError
         }
         do {
@@ -49,7 +53,12 @@ struct RedisConnection: Sendable {
             channel.close(promise: nil)
             throw RedisChannelHandler.redisError(error)
         }
-        return RedisConnection(channel: channel, generation: generation)
+        return RedisConnection(channel: channel, generation: generation, closed: closedPromise.futureResult)
+    }
+
+    /// Why the connection ended; waits until it has.
+    func closeReason() async -> RedisError {
+        (try? await closed.get()) ?? RedisError(code: .connection, message: "the connection closed")
     }
 
     /// Sends one command; the reply (error replies included) or a ``RedisError``.
