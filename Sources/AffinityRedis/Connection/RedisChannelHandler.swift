@@ -136,10 +136,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         promise?.succeed(())
         switch stateMachine.close() {
         case .closeNow(let held, let error):
+            if closeCause == nil { closeCause = error }
             held.forEach { $0.promise.fail(error) }
             readyPromise.fail(error)
             context.close(promise: nil)
         case .waitForReplies(let held, let error):
+            if closeCause == nil { closeCause = error }
             held.forEach { $0.promise.fail(error) }
         case .none:
             break
@@ -227,6 +229,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         switch error {
         case let error as RedisError:
             return error
+        case NIOSSLError.uncleanShutdown:
+            return RedisError(
+                code: .connection, message: "the server closed the TLS connection without close_notify",
+                cause: error)
         case let error as NIOSSLError:
             return RedisError(code: .tls, message: "TLS failed: \(error)", cause: error)
         case let error as BoringSSLError:

@@ -9,6 +9,9 @@ struct TestCertificates {
     var serverKey: String { path("server.key") }
     var clientCertificate: String { path("client.crt") }
     var clientKey: String { path("client.key") }
+    /// A server certificate from the CA that names only `DNS:redis.test` (no IP entry).
+    var namedServerCertificate: String { path("named-server.crt") }
+    var namedServerKey: String { path("named-server.key") }
     var otherCACertificate: String { path("other-ca.crt") }
     var otherServerCertificate: String { path("other-server.crt") }
     var otherServerKey: String { path("other-server.key") }
@@ -35,6 +38,8 @@ struct TestCertificates {
         let extensions = directory.appendingPathComponent("server.ext")
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n".write(
             to: extensions, atomically: true, encoding: .utf8)
+        try "subjectAltName=DNS:redis.test\nextendedKeyUsage=serverAuth\n".write(
+            to: directory.appendingPathComponent("named.ext"), atomically: true, encoding: .utf8)
         let clientExtensions = directory.appendingPathComponent("client.ext")
         try "extendedKeyUsage=clientAuth\n".write(to: clientExtensions, atomically: true, encoding: .utf8)
         for ca in ["ca", "other-ca"] {
@@ -45,6 +50,7 @@ struct TestCertificates {
         }
         for (name, ca, ext) in [
             ("server", "ca", "server.ext"), ("client", "ca", "client.ext"), ("other-server", "other-ca", "server.ext"),
+            ("named-server", "ca", "named.ext"),
         ] {
             try run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", "\(name).key", "-out", "\(name).csr"])
             try run([
