@@ -85,8 +85,9 @@ extension RedisClient {
             if state.connection?.generation == connection.generation { state.connection = nil }
             return Array(state.listeners.values)
         }
-        logger.warning(
-            "redis connection lost", metadata: ["redis.generation": "\(connection.generation)", "error.message": "\(reason)"])
+        logger.info(
+            "redis connection lost",
+            metadata: ["redis.generation": "\(connection.generation)", "error.message": "\(reason)"])
         listeners.forEach { $0.yield(.disconnected(generation: connection.generation, reason: reason)) }
     }
 

@@ -14,7 +14,9 @@ extension RedisClient {
         do {
             return try await send(Self.evalsha(sha, call), timeout: timeout)
         } catch let error as RedisError where error.isNoScript {
-            logger.debug("redis script missing; loading it again", metadata: ["redis.script": "\(script.name)", "error.message": "\(error)"])
+            logger.debug(
+                "redis script missing; loading it again",
+                metadata: ["redis.script": "\(script.name)", "error.message": "\(error)"])
             sha = try await loadScript(script, timeout: timeout)
             return try await send(Self.evalsha(sha, call), timeout: timeout)
         }

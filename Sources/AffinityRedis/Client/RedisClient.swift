@@ -84,7 +84,7 @@ public final class RedisClient: Service, Sendable {
                     try? await connection.channel.closeFuture.get()
                     unpublish(connection, reason: await connection.closeReason())
                 } catch {
-                    logger.warning("cannot connect to redis", metadata: ["error.message": "\(error)"])
+                    logger.info("cannot connect to redis", metadata: ["error.message": "\(error)"])
                     emit(.connectFailed(RedisChannelHandler.redisError(error)))
                 }
                 guard !isStopping else { break }
@@ -129,7 +129,8 @@ public final class RedisClient: Service, Sendable {
         commandCounter.increment()
         let reply: RedisReply
         do {
-            reply = try await connection.send(command, deadline: .now() + TimeAmount(timeout ?? configuration.commandTimeout))
+            reply = try await connection.send(
+                command, deadline: .now() + TimeAmount(timeout ?? configuration.commandTimeout))
         } catch {
             countError(error)
             throw error
@@ -144,7 +145,8 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends the commands as one pipeline (written together, flushed once) and returns each command's
     /// outcome in order; error replies become ``RedisError/Code/server`` failures.
-    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async -> [Result<RedisReply, RedisError>] {
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async -> [Result<RedisReply, RedisError>]
+    {
         guard !commands.isEmpty else { return [] }
         let connection: RedisConnection
         do {

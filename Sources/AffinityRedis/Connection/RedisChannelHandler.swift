@@ -192,7 +192,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             case .timedOut(let expired, let others, let timeout, let connectionError, let duringHandshake) =
                 stateMachine.checkDeadlines(now: .now())
         else { return }
-        logger.warning(
+        logger.info(
             "redis command timed out; recycling the connection",
             metadata: ["redis.expired": "\(expired.count)", "redis.handshake": "\(duringHandshake)"])
         closeCause = timeout

@@ -119,7 +119,9 @@ public struct RedisConfiguration: Sendable {
             guard let close = authority.firstIndex(of: "]") else { throw Self.invalid(url, "unclosed [ in the host") }
             host = String(authority[authority.index(after: authority.startIndex)..<close])
             let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw Self.invalid(url, "unexpected text after the IPv6 address")
             }
         } else if let colon = authority.lastIndex(of: ":") {

@@ -12,7 +12,8 @@ extension RedisRouteStore {
         let words = textWords(reply)
         switch words.first {
         case "registered":
-            logger.info("registered replica", metadata: ["affinity.replica": "\(id)", "affinity.peer": "\(peerAddress)"])
+            logger.info(
+                "registered replica", metadata: ["affinity.replica": "\(id)", "affinity.peer": "\(peerAddress)"])
         case "taken" where words.count == 2:
             let address = words[1]
             throw RouteStoreError(

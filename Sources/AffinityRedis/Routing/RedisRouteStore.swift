@@ -36,7 +36,9 @@ public struct RedisRouteStore: Sendable {
     /// Points the route of `key` at (`replica`, `clientId`) with `routeTTL` and returns the outcomes parked for
     /// `key`, oldest first. They stay parked until ``acknowledge(key:id:)``, so a crash between this call and the
     /// client's ack loses nothing.
-    public func subscribe(key: String, replica: String, clientId: String, routeTTL: Duration) async throws
+    public func subscribe(
+        key: String, replica: String, clientId: String, routeTTL: Duration
+    ) async throws
         -> [ParkedOutcome]
     {
         let keys = try instanceKeys(key)
@@ -115,7 +117,9 @@ public struct RedisRouteStore: Sendable {
     /// Sets or refreshes each route, as one pipeline, only where it is absent or still points at the entry's
     /// replica: never steals a key another replica took over. Used for the periodic TTL refresh and to write
     /// routes back after Redis restarted. Results are in the order of `entries`.
-    public func refreshRoutes(_ entries: [RouteEntry], routeTTL: Duration) async
+    public func refreshRoutes(
+        _ entries: [RouteEntry], routeTTL: Duration
+    ) async
         -> [Result<RouteRefreshResult, any Error>]
     {
         var calls: [RedisScriptCall] = []
@@ -215,7 +219,9 @@ extension RedisRouteStore {
         else {
             throw RouteStoreError(
                 code: .invalidKey,
-                message: "'\(value.prefix(64))' is not a usable key or id (1 to \(Self.maximumIdentifierLength) bytes, no braces)")
+                message:
+                    "'\(value.prefix(64))' is not a usable key or id (1 to \(Self.maximumIdentifierLength) bytes, no braces)"
+            )
         }
         return value
     }

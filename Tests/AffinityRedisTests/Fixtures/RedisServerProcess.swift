@@ -64,7 +64,9 @@ final class RedisServerProcess: @unchecked Sendable {
                 return
             }
             guard process?.isRunning == true else {
-                let log = (try? String(contentsOf: directory.appendingPathComponent("redis-\(port).log"), encoding: .utf8)) ?? ""
+                let log =
+                    (try? String(contentsOf: directory.appendingPathComponent("redis-\(port).log"), encoding: .utf8))
+                    ?? ""
                 throw FixtureError("redis-server exited at start; log:\n\(log)")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -162,6 +164,8 @@ func waitFor(
 
 func testLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
-    logger.logLevel = ProcessInfo.processInfo.environment["AFFINITY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["AFFINITY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+        ?? .critical
     return logger
 }

@@ -52,7 +52,10 @@ struct TestCertificates {
             ("server", "ca", "server.ext"), ("client", "ca", "client.ext"), ("other-server", "other-ca", "server.ext"),
             ("named-server", "ca", "named.ext"),
         ] {
-            try run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", "\(name).key", "-out", "\(name).csr"])
+            try run([
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", "\(name).key", "-out",
+                "\(name).csr",
+            ])
             try run([
                 "x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).crt", "-CAkey", "\(ca).key", "-CAcreateserial",
                 "-days", "2", "-extfile", ext, "-out", "\(name).crt",

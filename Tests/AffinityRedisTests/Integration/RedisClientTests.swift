@@ -51,7 +51,8 @@ struct RedisClientTests {
     }
 
     @Test func authenticatesWithAPasswordAndReportsAWrongOne() async throws {
-        try await withRedisServer(arguments: ["--requirepass", "s3cret"]) { (server: RedisServerProcess) async throws -> Void in
+        try await withRedisServer(arguments: ["--requirepass", "s3cret"]) {
+            (server: RedisServerProcess) async throws -> Void in
             var good = server.configuration()
             good.password = "s3cret"
             try await withRedisClient(good) { (client: RedisClient) async throws -> Void in
@@ -74,7 +75,8 @@ struct RedisClientTests {
     }
 
     @Test func authenticatesAnACLUserFromTheURLAndFromAPasswordFile() async throws {
-        try await withRedisServer(arguments: ["--user", "alice", "on", ">alice-pw", "~*", "&*", "+@all"]) { (server: RedisServerProcess) async throws -> Void in
+        try await withRedisServer(arguments: ["--user", "alice", "on", ">alice-pw", "~*", "&*", "+@all"]) {
+            (server: RedisServerProcess) async throws -> Void in
             var configuration = try RedisConfiguration(url: "redis://alice:alice-pw@127.0.0.1:\(server.port)")
             configuration.reconnect = server.configuration().reconnect
             try await withRedisClient(configuration) { (client: RedisClient) async throws -> Void in
@@ -138,7 +140,8 @@ struct RedisClientTests {
     }
 
     @Test func timesOutOnASlowRedisAndWorksAgainAfterwards() async throws {
-        try await withRedisServer(arguments: ["--enable-debug-command", "yes"]) { (server: RedisServerProcess) async throws -> Void in
+        try await withRedisServer(arguments: ["--enable-debug-command", "yes"]) {
+            (server: RedisServerProcess) async throws -> Void in
             var configuration = server.configuration()
             configuration.deadlineCheckInterval = .milliseconds(20)
             try await withRedisClient(configuration) { (client: RedisClient) async throws -> Void in
@@ -185,7 +188,9 @@ struct RedisClientTests {
         try await withRedisServer { (server: RedisServerProcess) async throws -> Void in
             try await withRedisClient(server.configuration()) { (client: RedisClient) async throws -> Void in
                 let script = RedisScript(name: "test.echo", source: "return {KEYS[1], ARGV[1]}")
-                let expected = RedisReply.array([.bulkString(ByteBuffer(string: "k")), .bulkString(ByteBuffer(string: "v"))])
+                let expected = RedisReply.array([
+                    .bulkString(ByteBuffer(string: "k")), .bulkString(ByteBuffer(string: "v")),
+                ])
                 #expect(try await client.evaluate(script, keys: ["k"], arguments: ["v"]) == expected)
                 #expect(try await client.evaluate(script, keys: ["k"], arguments: ["v"]) == expected)
                 _ = try await client.send(["SCRIPT", "FLUSH"])
@@ -210,7 +215,8 @@ struct RedisClientTests {
         let port = try await freeLoopbackPort()
         var configuration = RedisConfiguration(host: "127.0.0.1", port: port)
         configuration.reconnect = .init(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(50))
-        try await withRedisClient(configuration, waitForConnection: false) { (client: RedisClient) async throws -> Void in
+        try await withRedisClient(configuration, waitForConnection: false) {
+            (client: RedisClient) async throws -> Void in
             let event = try await waitFor(client.connectionEvents(), timeout: .seconds(5)) {
                 if case .connectFailed = $0 { true } else { false }
             }

@@ -47,10 +47,13 @@ struct RedisRouteRaceAndRegistryTests {
 
     @Test func registryRefusesASecondLiveInstanceOfAnId() async throws {
         try await withRouteStore { store, _ in
-            try await store.registerReplica(id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
-            try await store.registerReplica(id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
+            try await store.registerReplica(
+                id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
+            try await store.registerReplica(
+                id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
             let error = await #expect(throws: RouteStoreError.self) {
-                try await store.registerReplica(id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
+                try await store.registerReplica(
+                    id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
             }
             #expect(error?.code == .replicaIdInUse)
             #expect(error?.message.contains("10.0.0.1:7443") == true)
@@ -62,7 +65,8 @@ struct RedisRouteRaceAndRegistryTests {
             #expect(try await store.lookupReplica(id: "r1") == "10.0.0.1:7443")
             #expect(try await store.deregisterReplica(id: "r1", instanceNonce: "A"))
             #expect(try await store.heartbeat(id: "r1", instanceNonce: "A", ttl: .seconds(10)) == .expired)
-            try await store.registerReplica(id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
+            try await store.registerReplica(
+                id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
             #expect(try await store.lookupReplica(id: "r1") == "10.0.0.2:7443")
         }
     }
@@ -100,9 +104,10 @@ struct RedisRouteRaceAndRegistryTests {
             let restored = await store.refreshRoutes(
                 [RouteEntry(key: "1", replica: "r1", clientId: "c")], routeTTL: .seconds(60))
             #expect((try? restored.first?.get()) == .restored)
-            #expect(try await store.routeOrPark(
-                key: "1", id: "j", payload: ByteBuffer(string: "{}"), localReplica: "r3", parkTTL: .seconds(60),
-                maximumParkedPerKey: 5) == .routed(replica: "r1"))
+            #expect(
+                try await store.routeOrPark(
+                    key: "1", id: "j", payload: ByteBuffer(string: "{}"), localReplica: "r3", parkTTL: .seconds(60),
+                    maximumParkedPerKey: 5) == .routed(replica: "r1"))
         }
     }
 }

@@ -63,8 +63,9 @@ struct RedisRouteStoreTests {
                     maximumParkedPerKey: 10)
                 #expect(result == .parked(duplicate: attempt > 0, routedHere: false))
             }
-            #expect(try await store.park(key: "9", id: "same", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
-                == .parked(duplicate: true))
+            #expect(
+                try await store.park(key: "9", id: "same", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                    == .parked(duplicate: true))
             let parked = try await store.subscribe(key: "9", replica: "r1", clientId: "c", routeTTL: route)
             #expect(parked == [ParkedOutcome(id: "same", payload: json(#"{"n":1}"#))])
         }
@@ -84,13 +85,15 @@ struct RedisRouteStoreTests {
             #expect(error?.code == .parkedLimitReached)
             #expect(error?.message.contains("limit 2") == true)
             // A retried outcome already parked is still accepted at the cap.
-            #expect(try await store.routeOrPark(
-                key: "5", id: "j1", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 2)
-                == .parked(duplicate: true, routedHere: false))
+            #expect(
+                try await store.routeOrPark(
+                    key: "5", id: "j1", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 2)
+                    == .parked(duplicate: true, routedHere: false))
             try await store.acknowledge(key: "5", id: "j0")
-            #expect(try await store.routeOrPark(
-                key: "5", id: "j2", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 2)
-                == .parked(duplicate: false, routedHere: false))
+            #expect(
+                try await store.routeOrPark(
+                    key: "5", id: "j2", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 2)
+                    == .parked(duplicate: false, routedHere: false))
         }
     }
 
@@ -101,7 +104,8 @@ struct RedisRouteStoreTests {
             let routeTTL = try await client.send(["PTTL", "affinity:{1}:route"]).integer ?? -1
             #expect((59_000...60_000).contains(routeTTL))
             _ = try await store.routeOrPark(
-                key: "2", id: "j", payload: json("{}"), localReplica: "r1", parkTTL: .seconds(300), maximumParkedPerKey: 5)
+                key: "2", id: "j", payload: json("{}"), localReplica: "r1", parkTTL: .seconds(300),
+                maximumParkedPerKey: 5)
             for suffix in ["parked", "outcomes"] {
                 let ttl = try await client.send(["PTTL", "affinity:{2}:\(suffix)"]).integer ?? -1
                 #expect((299_000...300_000).contains(ttl), "\(suffix) TTL \(ttl)")
@@ -112,9 +116,10 @@ struct RedisRouteStoreTests {
             _ = try await store.subscribe(key: "4", replica: "r1", clientId: "c", routeTTL: .milliseconds(150))
             try await Task.sleep(for: .milliseconds(400))
             #expect(try await store.subscribe(key: "3", replica: "r1", clientId: "c", routeTTL: route).isEmpty)
-            #expect(try await store.routeOrPark(
-                key: "4", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
-                == .parked(duplicate: false, routedHere: false), "an expired route no longer routes")
+            #expect(
+                try await store.routeOrPark(
+                    key: "4", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
+                    == .parked(duplicate: false, routedHere: false), "an expired route no longer routes")
         }
     }
 
@@ -123,26 +128,31 @@ struct RedisRouteStoreTests {
             _ = try await store.subscribe(key: "8", replica: "r1", clientId: "c1", routeTTL: route)
             #expect(try await store.unsubscribe(key: "8", replica: "r1", clientId: "other") == false)
             #expect(try await store.unsubscribe(key: "8", replica: "r2", clientId: "c1") == false)
-            #expect(try await store.routeOrPark(
-                key: "8", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
-                == .routed(replica: "r1"))
+            #expect(
+                try await store.routeOrPark(
+                    key: "8", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
+                    == .routed(replica: "r1"))
             #expect(try await store.unsubscribe(key: "8", replica: "r1", clientId: "c1"))
-            #expect(try await store.routeOrPark(
-                key: "8", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
-                == .parked(duplicate: false, routedHere: false))
+            #expect(
+                try await store.routeOrPark(
+                    key: "8", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
+                    == .parked(duplicate: false, routedHere: false))
         }
     }
 
     @Test func parkAfterAFailedForwardChecksTheRoute() async throws {
         try await withRouteStore { store, _ in
             _ = try await store.subscribe(key: "20", replica: "r1", clientId: "c", routeTTL: route)
-            #expect(try await store.park(key: "20", id: "a", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
-                == .parked(duplicate: false))
+            #expect(
+                try await store.park(key: "20", id: "a", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                    == .parked(duplicate: false))
             _ = try await store.subscribe(key: "20", replica: "r2", clientId: "c", routeTTL: route)
-            #expect(try await store.park(key: "20", id: "b", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
-                == .rerouted(replica: "r2"))
-            #expect(try await store.park(key: "21", id: "c", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
-                == .parked(duplicate: false))
+            #expect(
+                try await store.park(key: "20", id: "b", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                    == .rerouted(replica: "r2"))
+            #expect(
+                try await store.park(key: "21", id: "c", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                    == .parked(duplicate: false))
             let parked = try await store.subscribe(key: "20", replica: "r2", clientId: "c", routeTTL: route)
             #expect(parked.map(\.id) == ["a"])
         }
@@ -166,9 +176,10 @@ struct RedisRouteStoreTests {
             #expect(results[3].failureCode == .invalidKey)
             let ttl = try await store.client.send(["PTTL", "affinity:{30}:route"]).integer ?? -1
             #expect(ttl > 5_000, "refreshed to the new TTL")
-            #expect(try await store.routeOrPark(
-                key: "31", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
-                == .routed(replica: "r2"), "the other replica's route is untouched")
+            #expect(
+                try await store.routeOrPark(
+                    key: "31", id: "j", payload: json("{}"), localReplica: "r3", parkTTL: park, maximumParkedPerKey: 5)
+                    == .routed(replica: "r2"), "the other replica's route is untouched")
 
             // Redis restarted empty: every route is written back in one pipeline, even with the script cache gone.
             _ = try await store.client.send(["FLUSHALL"])
@@ -186,11 +197,13 @@ struct RedisRouteStoreTests {
             _ = try await store.routeOrPark(
                 key: "2251799813685250", id: "j", payload: json("{}"), localReplica: "r1", parkTTL: park,
                 maximumParkedPerKey: 5)
-            try await store.registerReplica(id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "n", ttl: .seconds(10))
+            try await store.registerReplica(
+                id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "n", ttl: .seconds(10))
             let keys = try await store.client.send(["KEYS", "*"]).array?.compactMap(\.string).sorted()
             #expect(
                 keys == [
-                    "tenant-a:replica:{r1}", "tenant-a:{2251799813685249}:route", "tenant-a:{2251799813685250}:outcomes",
+                    "tenant-a:replica:{r1}", "tenant-a:{2251799813685249}:route",
+                    "tenant-a:{2251799813685250}:outcomes",
                     "tenant-a:{2251799813685250}:parked",
                 ])
         }
@@ -242,4 +255,3 @@ extension Result {
         return nil
     }
 }
-

@@ -7,7 +7,8 @@ import Testing
 struct RedisTLSTests {
     /// Runs `body` with certificates and a TLS-only redis-server using the given server certificate.
     private func withTLSRedis(
-        requireClientCertificates: Bool = false, serverCertificate: KeyPath<TestCertificates, String> = \.serverCertificate,
+        requireClientCertificates: Bool = false,
+        serverCertificate: KeyPath<TestCertificates, String> = \.serverCertificate,
         serverKey: KeyPath<TestCertificates, String> = \.serverKey,
         _ body: (RedisServerProcess, TestCertificates) async throws -> Void
     ) async throws {
@@ -26,7 +27,9 @@ struct RedisTLSTests {
         }
     }
 
-    private func tlsConfiguration(_ server: RedisServerProcess, _ tls: RedisConfiguration.TLS) throws
+    private func tlsConfiguration(
+        _ server: RedisServerProcess, _ tls: RedisConfiguration.TLS
+    ) throws
         -> RedisConfiguration
     {
         var configuration = try RedisConfiguration(url: "rediss://127.0.0.1:\(server.port)/1")
@@ -104,7 +107,8 @@ struct RedisTLSTests {
     }
 
     private func expectTLSFailure(_ configuration: RedisConfiguration) async throws {
-        try await withRedisClient(configuration, waitForConnection: false) { (client: RedisClient) async throws -> Void in
+        try await withRedisClient(configuration, waitForConnection: false) {
+            (client: RedisClient) async throws -> Void in
             let event = try await waitFor(client.connectionEvents(), timeout: .seconds(10)) {
                 if case .connectFailed = $0 { true } else { false }
             }

@@ -123,8 +123,9 @@ struct RedisConnectionStateMachineTests {
         _ = machine.enqueue(1, deadline: at(200))
         _ = machine.enqueue(2, deadline: at(100))  // a shorter per-command deadline behind a longer one
         _ = machine.enqueue(3, deadline: at(300))
-        guard case .timedOut(let expired, let others, let timeout, let connection, let duringHandshake) =
-            machine.checkDeadlines(now: at(150))
+        guard
+            case .timedOut(let expired, let others, let timeout, let connection, let duringHandshake) =
+                machine.checkDeadlines(now: at(150))
         else {
             Issue.record("expected a timeout")
             return

@@ -22,7 +22,8 @@ struct RedisReconnectBackoffTests {
         let delays = (0..<6).map { _ in backoff.nextDelay(using: &random) }
         #expect(
             delays == [
-                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1),
+                .seconds(1),
             ])
         #expect(backoff.failures == 6)
     }

@@ -23,7 +23,9 @@ struct RedisReplyReaderTests {
         let replies = try read("*3\r\n:1\r\n*2\r\n$1\r\na\r\n*1\r\n-ERR inner\r\n$-1\r\n")
         #expect(
             replies == [
-                .array([.integer(1), .array([.bulkString(ByteBuffer(string: "a")), .array([.error("ERR inner")])]), .null])
+                .array([
+                    .integer(1), .array([.bulkString(ByteBuffer(string: "a")), .array([.error("ERR inner")])]), .null,
+                ])
             ])
     }
 
@@ -78,7 +80,8 @@ struct RedisReplyReaderTests {
             try reader.feed(ByteBuffer(bytes: [byte]))
             replies += try reader.drain()
         }
-        #expect(replies == [.array([.bulkString(ByteBuffer(string: "foobar")), .integer(9), .array([.simpleString("x")])])])
+        #expect(
+            replies == [.array([.bulkString(ByteBuffer(string: "foobar")), .integer(9), .array([.simpleString("x")])])])
     }
 
     @Test func rejectsInvalidProtocolAndStaysFailed() throws {
