@@ -80,7 +80,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             let (handler, context) = loopBound.value
             handler.checkDeadlines(context: context)
         }
-        switch stateMachine.channelActive(handshakeDeadline: .now() + handshakeTimeout) {
+        switch stateMachine.channelActive(handshakeDeadline: context.eventLoop.now + handshakeTimeout) {
         case .writeHandshake(let commands):
             for command in commands {
                 do {
@@ -190,7 +190,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private func checkDeadlines(context: ChannelHandlerContext) {
         guard
             case .timedOut(let expired, let others, let timeout, let connectionError, let duringHandshake) =
-                stateMachine.checkDeadlines(now: .now())
+                stateMachine.checkDeadlines(now: context.eventLoop.now)
         else { return }
         logger.info(
             "redis command timed out; recycling the connection",

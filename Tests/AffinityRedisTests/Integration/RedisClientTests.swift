@@ -1,6 +1,7 @@
 import AffinityRedis
 import Foundation
 import NIOCore
+import ServiceLifecycle
 import Testing
 
 @Suite("Redis client against redis-server", .serialized)
@@ -235,5 +236,29 @@ func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, Redis
         return .failure(error)
     } catch {
         return .failure(RedisError(code: .protocol, message: "not a RedisError: \(error)"))
+    }
+}
+
+@Suite("Redis client as a Service", .serialized)
+struct RedisClientServiceTests {
+    @Test func gracefulShutdownAnswersCommandsInFlightThenStops() async throws {
+        try await withRedisServer(arguments: ["--enable-debug-command", "yes"]) {
+            (server: RedisServerProcess) async throws -> Void in
+            let client = RedisClient(configuration: server.configuration(), logger: testLogger("service"))
+            let group = ServiceGroup(services: [client], logger: testLogger("group"))
+            let events = client.connectionEvents()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
+                async let slow = client.send(["DEBUG", "SLEEP", "0.3"], timeout: .seconds(5))
+                try await Task.sleep(for: .milliseconds(50))
+                await group.triggerGracefulShutdown()
+                #expect(try await slow == .simpleString("OK"))
+                try await tasks.waitForAll()
+            }
+            let error = await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+            #expect(error?.code == .connection)
+            #expect(!client.isConnected)
+        }
     }
 }
