@@ -57,9 +57,11 @@ public final class RedisClient: Service, Sendable {
 
     /// Owns the connection until cancelled or until a graceful shutdown: connects, then reconnects with
     /// back-off whenever the connection is lost. On graceful shutdown the commands in flight are answered
-    /// before the connection closes. Throws only for invalid TLS settings (unreadable files).
+    /// before the connection closes. Throws at once for invalid settings (unreadable TLS or password files, an
+    /// ACL user without a password); connection failures are retried, not thrown.
     public func run() async throws {
         let sslContext = try makeSSLContext()
+        _ = try handshake()
         defer { finish() }
         await withTaskCancellationOrGracefulShutdownHandler {
             var backoff = RedisReconnectBackoff(configuration: configuration.reconnect)

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 
 /// The routing operations of the affinity service on Redis: routes, parked outcomes and the replica registry.
@@ -93,8 +94,12 @@ public struct RedisRouteStore: Sendable {
             key: key, id: id, payload: payload, replica: localReplica, parkTTL: parkTTL,
             maximumParkedPerKey: maximumParkedPerKey, operation: "routeOrPark")
         {
-        case .routed(let owner): return .routed(replica: owner)
+        case .routed(let owner):
+            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "routed")]).increment()
+            return .routed(replica: owner)
         case .parked(let duplicate, let routedToReplica):
+            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", duplicate ? "duplicate" : "parked")])
+                .increment()
             return .parked(duplicate: duplicate, routedHere: routedToReplica)
         }
     }
@@ -186,6 +191,7 @@ public struct RedisRouteStore: Sendable {
         case ("duplicate", .integer(let here)):
             return .parked(duplicate: true, routedToReplica: here == 1)
         case ("full", .integer(let count)):
+            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")]).increment()
             throw RouteStoreError(
                 code: .parkedLimitReached,
                 message: "key \(key) already has \(count) parked outcomes (limit \(maximumParkedPerKey))")

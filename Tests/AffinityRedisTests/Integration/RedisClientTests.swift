@@ -262,3 +262,23 @@ struct RedisClientServiceTests {
         }
     }
 }
+
+@Suite("Redis client settings checked at start")
+struct RedisClientSettingsTests {
+    @Test func anACLUserWithoutAPasswordFailsRun() async throws {
+        var configuration = RedisConfiguration(host: "127.0.0.1", port: 1)
+        configuration.username = "alice"
+        let client = RedisClient(configuration: configuration, logger: testLogger("settings"))
+        let error = await #expect(throws: RedisError.self) { try await client.run() }
+        #expect(error?.code == .configuration)
+    }
+
+    @Test func anUnreadablePasswordFileFailsRun() async throws {
+        var configuration = RedisConfiguration(host: "127.0.0.1", port: 1)
+        configuration.passwordFile = "/nonexistent/redis-password"
+        let client = RedisClient(configuration: configuration, logger: testLogger("settings"))
+        let error = await #expect(throws: RedisError.self) { try await client.run() }
+        #expect(error?.code == .configuration)
+        #expect(error?.message.contains("/nonexistent/redis-password") == true)
+    }
+}
