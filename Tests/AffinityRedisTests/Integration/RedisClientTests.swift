@@ -242,19 +242,28 @@ func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, Redis
 @Suite("Redis client as a Service", .serialized)
 struct RedisClientServiceTests {
     @Test func gracefulShutdownAnswersCommandsInFlightThenStops() async throws {
-        try await withRedisServer(arguments: ["--enable-debug-command", "yes"]) {
-            (server: RedisServerProcess) async throws -> Void in
+        try await withRedisServer { (server: RedisServerProcess) async throws -> Void in
             let client = RedisClient(configuration: server.configuration(), logger: testLogger("service"))
             let group = ServiceGroup(services: [client], logger: testLogger("group"))
             let events = client.connectionEvents()
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
-                async let slow = client.send(["DEBUG", "SLEEP", "0.3"], timeout: .seconds(5))
-                try await Task.sleep(for: .milliseconds(50))
-                await group.triggerGracefulShutdown()
-                #expect(try await slow == .simpleString("OK"))
-                try await tasks.waitForAll()
+            try await withRedisClient(server.configuration()) { (observer: RedisClient) async throws -> Void in
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
+                    async let blocked = client.send(["BLPOP", "queue", "10"], timeout: .seconds(15))
+                    // Wait until Redis is really blocked in that BLPOP, then shut down while it is in flight.
+                    while !(try await observer.send(["CLIENT", "LIST"]).string ?? "").contains("cmd=blpop") {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    await group.triggerGracefulShutdown()
+                    _ = try await observer.send(["RPUSH", "queue", "item"])
+                    #expect(
+                        try await blocked
+                            == .array([
+                                .bulkString(ByteBuffer(string: "queue")), .bulkString(ByteBuffer(string: "item")),
+                            ]))
+                    try await tasks.waitForAll()
+                }
             }
             let error = await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
             #expect(error?.code == .connection)
