@@ -85,7 +85,6 @@ let package = Package(
             name: "AffinityRedisTests",
             dependencies: [
                 "AffinityRedis",
-                "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
