@@ -49,7 +49,7 @@ public struct RedisConfiguration: Sendable {
     public var database: Int
     /// TLS settings; `nil` for plain TCP.
     public var tls: TLS?
-    /// How long a connection attempt, TLS and the `AUTH`/`SELECT` handshake included, may take.
+    /// How long the TCP connect may take, and then how long TLS plus the `AUTH`/`SELECT` handshake may take.
     public var connectTimeout: Duration
     /// The default deadline of one command.
     public var commandTimeout: Duration
