@@ -1,0 +1,82 @@
+import Logging
+import NIOCore
+import Synchronization
+
+extension RedisClient {
+    /// Runs `script` with `EVALSHA`: loads it with `SCRIPT LOAD` on first use, and on `NOSCRIPT` loads it again
+    /// and retries once. An error raised by the script throws a ``RedisError`` with code
+    /// ``RedisError/Code/server``.
+    public func evaluate(
+        _ script: RedisScript, keys: [String], arguments: [RedisArgument], timeout: Duration? = nil
+    ) async throws -> RedisReply {
+        let call = RedisScriptCall(keys: keys, arguments: arguments)
+        var sha = try await scriptHash(script, timeout: timeout)
+        do {
+            return try await send(Self.evalsha(sha, call), timeout: timeout)
+        } catch let error as RedisError where error.isNoScript {
+            logger.debug(
+                "redis script missing; loading it again",
+                metadata: ["redis.script": "\(script.name)", "error.message": "\(error)"])
+            sha = try await loadScript(script, timeout: timeout)
+            return try await send(Self.evalsha(sha, call), timeout: timeout)
+        }
+    }
+
+    /// Runs `script` once per call as one pipeline, with the same `NOSCRIPT` handling as
+    /// ``evaluate(_:keys:arguments:timeout:)`` (the calls that hit `NOSCRIPT` are retried once, together).
+    public func evaluateAll(
+        _ script: RedisScript, calls: [RedisScriptCall], timeout: Duration? = nil
+    ) async -> [Result<RedisReply, RedisError>] {
+        guard !calls.isEmpty else { return [] }
+        var sha: String
+        do {
+            sha = try await scriptHash(script, timeout: timeout)
+        } catch {
+            return calls.map { _ in .failure(RedisChannelHandler.redisError(error)) }
+        }
+        var results = await pipeline(calls.map { Self.evalsha(sha, $0) }, timeout: timeout)
+        let retry = results.indices.filter { index in
+            if case .failure(let error) = results[index] { return error.isNoScript }
+            return false
+        }
+        guard !retry.isEmpty else { return results }
+        do {
+            sha = try await loadScript(script, timeout: timeout)
+        } catch {
+            for index in retry { results[index] = .failure(RedisChannelHandler.redisError(error)) }
+            return results
+        }
+        let retried = await pipeline(retry.map { Self.evalsha(sha, calls[$0]) }, timeout: timeout)
+        for (index, result) in zip(retry, retried) { results[index] = result }
+        return results
+    }
+
+    private func scriptHash(_ script: RedisScript, timeout: Duration?) async throws -> String {
+        if let sha = state.withLock({ $0.scriptHashes[script.source] }) { return sha }
+        return try await loadScript(script, timeout: timeout)
+    }
+
+    private func loadScript(_ script: RedisScript, timeout: Duration?) async throws -> String {
+        let reply = try await send(["SCRIPT", "LOAD", script.source], timeout: timeout)
+        guard let sha = reply.string, !sha.isEmpty else {
+            throw RedisError(code: .protocol, message: "SCRIPT LOAD of \(script.name) returned \(reply)")
+        }
+        logger.debug("loaded redis script", metadata: ["redis.script": "\(script.name)", "redis.sha": "\(sha)"])
+        state.withLock { $0.scriptHashes[script.source] = sha }
+        return sha
+    }
+
+    private static func evalsha(_ sha: String, _ call: RedisScriptCall) -> RedisCommand {
+        var command = RedisCommand(["EVALSHA", sha, String(call.keys.count)])
+        command.words.append(contentsOf: call.keys.map { ByteBuffer(string: $0) })
+        command.words.append(contentsOf: call.arguments.map(\.bytes))
+        return command
+    }
+}
+
+extension RedisError {
+    /// Whether Redis answered `NOSCRIPT` (the script cache no longer has the script).
+    var isNoScript: Bool {
+        serverErrorPrefix == "NOSCRIPT"
+    }
+}

@@ -1,0 +1,187 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// A pipelined, non-blocking, reconnecting Redis client on hiredis's reply reader and command formatter,
+/// running in a SwiftNIO channel.
+///
+/// The client is a `Service`: ``run()`` owns the connection (connects, authenticates, selects the database,
+/// reconnects with exponential back-off and jitter) until the task is cancelled or a graceful shutdown begins.
+/// Commands sent while no connection is ready fail at once with ``RedisError/Code/connection``; a command
+/// that misses its deadline fails with ``RedisError/Code/timeout`` and the connection is recycled.
+///
+/// ```swift
+/// let client = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:6379/0"), logger: logger)
+/// let group = ServiceGroup(services: [client, ...], logger: logger)   // or run it in a task group
+/// let events = client.connectionEvents()
+/// for await event in events { if case .connected = event { break } }
+/// let reply = try await client.send(["SET", "greeting", "hello"])
+/// ```
+public final class RedisClient: Service, Sendable {
+    struct State: ~Copyable {
+        var connection: RedisConnection?
+        var generation = 0
+        var stopping = false
+        var finished = false
+        var listeners: [Int: AsyncStream<RedisConnectionEvent>.Continuation] = [:]
+        var nextListenerID = 0
+        var sleeper: CheckedContinuation<Void, Never>?
+        var sleepTimer: Scheduled<Void>?
+        var scriptHashes: [String: String] = [:]
+    }
+
+    /// The configuration in use.
+    public let configuration: RedisConfiguration
+    let state = Mutex(State())
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+    private let commandCounter = Counter(label: "affinity.redis.commands")
+    private let connectCounter = Counter(label: "affinity.redis.connections")
+
+    /// Creates a client; nothing happens until ``run()``.
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        var logger = logger
+        logger[metadataKey: "redis.endpoint"] = "\(configuration.endpoint)"
+        self.logger = logger
+    }
+
+    /// Owns the connection until cancelled or until a graceful shutdown: connects, then reconnects with
+    /// back-off whenever the connection is lost. On graceful shutdown the commands in flight are answered
+    /// before the connection closes. Throws at once for invalid settings (unreadable TLS or password files, an
+    /// ACL user without a password); connection failures are retried, not thrown.
+    public func run() async throws {
+        let sslContext = try makeSSLContext()
+        _ = try handshake()
+        defer { finish() }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            var backoff = RedisReconnectBackoff(configuration: configuration.reconnect)
+            var random = SystemRandomNumberGenerator()
+            while !isStopping {
+                let generation = state.withLock { state in
+                    state.generation += 1
+                    return state.generation
+                }
+                do {
+                    let connection = try await RedisConnection.connect(
+                        configuration: configuration, sslContext: sslContext, handshake: try handshake(),
+                        eventLoop: eventLoopGroup.any(), generation: generation, logger: logger)
+                    backoff.reset()
+                    connectCounter.increment()
+                    guard publish(connection) else {
+                        connection.closeGracefully()
+                        try? await connection.channel.closeFuture.get()
+                        break
+                    }
+                    logger.info("connected to redis", metadata: ["redis.generation": "\(generation)"])
+                    try? await connection.channel.closeFuture.get()
+                    unpublish(connection, reason: await connection.closeReason())
+                } catch {
+                    logger.info("cannot connect to redis", metadata: ["error.message": "\(error)"])
+                    emit(.connectFailed(RedisChannelHandler.redisError(error)))
+                }
+                guard !isStopping else { break }
+                await sleep(for: backoff.nextDelay(using: &random))
+            }
+        } onCancelOrGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// A stream of connection changes. If a connection is ready when it is created, it starts with that
+    /// `.connected` event. It ends when ``run()`` returns.
+    public func connectionEvents() -> AsyncStream<RedisConnectionEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: RedisConnectionEvent.self)
+        let id: Int? = state.withLock { state in
+            if state.finished { return nil }
+            if let connection = state.connection { continuation.yield(.connected(generation: connection.generation)) }
+            let id = state.nextListenerID
+            state.nextListenerID += 1
+            state.listeners[id] = continuation
+            return id
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.listeners.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Whether a connection is ready right now.
+    public var isConnected: Bool {
+        state.withLock { $0.connection != nil }
+    }
+
+    /// Sends one command and returns its reply. An error reply throws a ``RedisError`` with code
+    /// ``RedisError/Code/server`` and the server's text; errors nested in arrays stay `.error` elements.
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RedisReply {
+        let connection = try currentConnection()
+        commandCounter.increment()
+        let reply: RedisReply
+        do {
+            reply = try await connection.send(
+                command, deadline: .now() + TimeAmount(timeout ?? configuration.commandTimeout))
+        } catch {
+            countError(error)
+            throw error
+        }
+        if case .error(let text) = reply {
+            let error = RedisError(code: .server, message: text)
+            countError(error)
+            throw error
+        }
+        return reply
+    }
+
+    /// Sends the commands as one pipeline (written together, flushed once) and returns each command's
+    /// outcome in order; error replies become ``RedisError/Code/server`` failures.
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async -> [Result<RedisReply, RedisError>]
+    {
+        guard !commands.isEmpty else { return [] }
+        let connection: RedisConnection
+        do {
+            connection = try currentConnection()
+        } catch {
+            return commands.map { _ in .failure(error) }
+        }
+        commandCounter.increment(by: Int64(commands.count))
+        let results = await connection.pipeline(
+            commands, deadline: .now() + TimeAmount(timeout ?? configuration.commandTimeout))
+        return results.map { result in
+            switch result {
+            case .success(.error(let text)):
+                let error = RedisError(code: .server, message: text)
+                countError(error)
+                return .failure(error)
+            case .success(let reply):
+                return .success(reply)
+            case .failure(let error):
+                countError(error)
+                return .failure(error)
+            }
+        }
+    }
+
+    private func currentConnection() throws(RedisError) -> RedisConnection {
+        guard let connection = state.withLock({ $0.connection }) else {
+            throw RedisError(code: .connection, message: "not connected to redis at \(configuration.endpoint)")
+        }
+        return connection
+    }
+
+    private func countError(_ error: RedisError) {
+        Counter(label: "affinity.redis.errors", dimensions: [("error.code", error.code.description)]).increment()
+    }
+}
