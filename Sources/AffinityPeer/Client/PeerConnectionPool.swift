@@ -304,9 +304,9 @@ public final class PeerConnectionPool: Service, Sendable {
         }
         let target: any ResolvableTarget
         if address.host.contains(":") {
-            target = .ipv6(host: address.host, port: address.port)
+            target = .ipv6(address: address.host, port: address.port)
         } else if Self.isIPv4(address.host) {
-            target = .ipv4(host: address.host, port: address.port)
+            target = .ipv4(address: address.host, port: address.port)
         } else {
             target = .dns(host: address.host, port: address.port)
         }

@@ -4,7 +4,9 @@
 /// park it, or answer ``PeerDeliveryStatus/notOwner(owner:)`` when the key's route moved. Throwing means
 /// "neither delivered nor parked": the forwarding replica sees an `unavailable` error and decides itself
 /// (park if the route still points here, or forward elsewhere). A thrown `RPCError` is passed to the caller
-/// unchanged.
+/// unchanged. The handler's task is cancelled when the caller's deadline passes or the caller goes away;
+/// a handler that already delivered may still return its status (the caller has stopped listening, and a
+/// duplicate later is dropped by the client by outcome id).
 public protocol PeerDeliveryHandler: Sendable {
     /// Handles one forwarded outcome.
     ///

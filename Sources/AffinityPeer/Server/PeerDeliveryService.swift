@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import X509
 
 /// The gRPC service behind ``PeerServer``: validates requests and hands outcomes to the handler.
 struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
@@ -47,7 +48,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         let caller = Self.caller(of: context)
         let status: PeerDeliveryStatus
         do {
-            status = try await self.handler.deliver(outcome, from: caller)
+            status = try await self.runHandler(outcome, from: caller, cancellation: context.cancellation)
         } catch let error as RPCError {
             self.metrics.recordReceived(status: "error")
             throw error
@@ -84,6 +85,28 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
             ]
         )
         return response
+    }
+
+    /// Runs the handler in a child task that is cancelled when gRPC cancels the RPC (the caller's deadline
+    /// passed or it went away): gRPC signals that through the handle, not by cancelling the handler's task.
+    private func runHandler(
+        _ outcome: PeerOutcome,
+        from caller: PeerCaller,
+        cancellation: ServerContext.RPCCancellationHandle
+    ) async throws -> PeerDeliveryStatus {
+        let handler = self.handler
+        return try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
+            group.addTask { try await handler.deliver(outcome, from: caller) }
+            group.addTask {
+                try await cancellation.cancelled
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let status = first else {
+                throw RPCError(code: .cancelled, message: "the caller cancelled the forward or its deadline passed")
+            }
+            return status
+        }
     }
 
     func ping(request: Affinity_Peer_V1_PingRequest, context: ServerContext) async throws -> Affinity_Peer_V1_PingResponse {

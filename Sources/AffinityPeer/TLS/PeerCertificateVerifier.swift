@@ -50,7 +50,7 @@ struct PeerCertificateVerifier: Sendable {
         let role = self.peerRole
         let serverName = self.expectedServerName
         var verifier = Verifier(rootCertificates: CertificateStore(self.trustRoots)) {
-            RFC5280Policy(validationTime: Date())
+            RFC5280Policy()
             PeerExtendedKeyUsagePolicy(required: role == .client ? .clientAuth : .serverAuth)
             if let serverName, role == .server {
                 ServerIdentityPolicy(serverHostname: serverName, serverIP: nil)

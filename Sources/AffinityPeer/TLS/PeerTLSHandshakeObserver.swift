@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import NIOCore
+import NIOTLS
 
 /// Sits right behind the TLS handler of a peer connection and counts handshakes that fail (no client
 /// certificate, a certificate from another CA, a peer that refused ours). Passes every event on unchanged.
