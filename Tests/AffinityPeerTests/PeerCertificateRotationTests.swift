@@ -69,8 +69,12 @@ struct PeerCertificateRotationTests {
                             #expect(pool.openedConnectionCount == 1)
 
                             // New connections see the new server certificate and the new CA bundle.
-                            #expect(try await Self.eventually { try await strictPool.deliver(sampleOutcome(5), to: address) })
-                            #expect(try await Self.eventually { try await nextPool.deliver(sampleOutcome(6), to: address) })
+                            #expect(
+                                try await Self.eventually {
+                                    try await strictPool.deliver(sampleOutcome(5), to: address)
+                                })
+                            #expect(
+                                try await Self.eventually { try await nextPool.deliver(sampleOutcome(6), to: address) })
                         }
 
                         // Rotate caller A: its next forward opens a new connection with the new certificate.
@@ -112,7 +116,9 @@ struct PeerCertificateRotationTests {
             let mismatch = #expect(throws: PeerTLSError.self) { try credentials.reloadIfChanged() }
             #expect(mismatch?.code == .keyMismatch)
             #expect(credentials.generation == 1)
-            #expect(credentials.certificateSubject.contains("CN=replica-1,") || credentials.certificateSubject.hasSuffix("CN=replica-1"))
+            #expect(
+                credentials.certificateSubject.contains("CN=replica-1,")
+                    || credentials.certificateSubject.hasSuffix("CN=replica-1"))
 
             // The key arrives: the reload succeeds.
             try pki.replace(key, with: second.keyPath)

@@ -8,8 +8,10 @@ struct PeerDeliveryTests {
     func roundTrip() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -31,8 +33,10 @@ struct PeerDeliveryTests {
     func statuses() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             struct StoreDown: Error {}
             let handler = RecordingHandler { outcome in
                 switch outcome.id {
@@ -60,10 +64,13 @@ struct PeerDeliveryTests {
     func rejectedRequests() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             let handler = RecordingHandler()
-            try await withPeerServer(credentials: serverCredentials, handler: handler, maxHopCount: 2) { _, address async throws in
+            try await withPeerServer(credentials: serverCredentials, handler: handler, maxHopCount: 2) {
+                _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
                     var badKey = sampleOutcome(1)
                     badKey.key = "12a"
@@ -92,8 +99,10 @@ struct PeerDeliveryTests {
     func deadlineExceeded() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             let handler = RecordingHandler(delay: .seconds(3))
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -119,8 +128,10 @@ struct PeerDeliveryTests {
     func connectionReuse() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { server, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -148,8 +159,10 @@ struct PeerDeliveryTests {
     func largeVariables() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             // A JSON object with odd spacing, escapes and multi-byte UTF-8 that a re-encoder would change.
             var text = "{ \"blob\" :\""
             let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789é€😀\\n")
@@ -177,11 +190,14 @@ struct PeerDeliveryTests {
     func peerRestart() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             try await withPeerPool(credentials: clientCredentials) { pool async throws in
                 let first = RecordingHandler()
-                let address = try await withPeerServer(credentials: serverCredentials, handler: first) { _, address async throws in
+                let address = try await withPeerServer(credentials: serverCredentials, handler: first) {
+                    _, address async throws in
                     #expect(try await pool.deliver(sampleOutcome(1), to: address) == .delivered)
                     return address
                 }
@@ -192,14 +208,17 @@ struct PeerDeliveryTests {
                 #expect(down?.code == .refused || down?.code == .unreachable, "\(String(describing: down))")
 
                 let second = RecordingHandler()
-                try await withPeerServer(credentials: serverCredentials, handler: second, port: address.port) { server, _ async throws in
+                try await withPeerServer(credentials: serverCredentials, handler: second, port: address.port) {
+                    server, _ async throws in
                     var attempts = 0
                     var delivered = false
                     while !delivered && attempts < 100 {
                         attempts += 1
                         do {
                             delivered = try await pool.deliver(sampleOutcome(3), to: address) == .delivered
-                        } catch let error as PeerDeliveryError where error.code == .refused || error.code == .unreachable {
+                        } catch let error as PeerDeliveryError
+                            where error.code == .refused || error.code == .unreachable
+                        {
                             try await Task.sleep(for: .milliseconds(50))
                         }
                     }
@@ -222,9 +241,12 @@ struct PeerDeliveryTests {
     func removePeer() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
-            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) { server, address async throws in
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                server, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
                     #expect(try await pool.deliver(sampleOutcome(1), to: address) == .delivered)
                     pool.removePeer(address)

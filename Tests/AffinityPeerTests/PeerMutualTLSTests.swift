@@ -10,7 +10,8 @@ struct PeerMutualTLSTests {
     func selfSignedClientRefused() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
             // The intruder trusts the cluster CA (so it accepts the server) but its own certificate is not from it.
             let intruder = try makeCredentials(try pki.selfSigned("intruder"), trusting: ca.certificatePath)
             let handler = RecordingHandler()
@@ -32,7 +33,8 @@ struct PeerMutualTLSTests {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
             let other = try pki.makeAuthority("other")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
             let foreign = try makeCredentials(try pki.issue("replica-x", by: other), trusting: ca.certificatePath)
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
@@ -51,7 +53,8 @@ struct PeerMutualTLSTests {
     func clientWithoutCertificateRefused() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 // A plain gRPC client that trusts the cluster CA but presents no certificate.
@@ -71,7 +74,8 @@ struct PeerMutualTLSTests {
                     var options = CallOptions.defaults
                     options.timeout = .seconds(3)
                     let error = await #expect(throws: RPCError.self) {
-                        try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(request, options: options)
+                        try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(
+                            request, options: options)
                     }
                     #expect(error?.code == .unavailable, "\(String(describing: error))")
                 }
@@ -87,7 +91,8 @@ struct PeerMutualTLSTests {
             let other = try pki.makeAuthority("other")
             // The impostor trusts the cluster CA (it would accept the client) but is not from it.
             let impostor = try makeCredentials(try pki.issue("impostor", by: other), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
             let handler = RecordingHandler()
             try await withPeerServer(credentials: impostor, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -107,8 +112,10 @@ struct PeerMutualTLSTests {
             let ca = try pki.makeAuthority("cluster")
             let server = try pki.issue("replica-1", by: ca, names: ["affinity-peer", "affinity-peer.prod.svc"])
             let serverCredentials = try makeCredentials(server, trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
-            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) { _, address async throws in
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                _, address async throws in
                 try await withPeerPool(credentials: clientCredentials, expectedServerName: "affinity-peer.prod.svc") {
                     pool async throws in
                     #expect(try await pool.deliver(sampleOutcome(), to: address) == .delivered)
@@ -128,10 +135,12 @@ struct PeerMutualTLSTests {
     func serverOnlyCertificateCannotCall() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
             let serverOnly = try makeCredentials(
                 try pki.issue("web", by: ca, extendedKeyUsage: "serverAuth"), trusting: ca.certificatePath)
-            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) { _, address async throws in
+            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                _, address async throws in
                 try await withPeerPool(credentials: serverOnly) { pool async throws in
                     let error = await #expect(throws: PeerDeliveryError.self) {
                         try await pool.deliver(sampleOutcome(), to: address, timeout: .seconds(3))

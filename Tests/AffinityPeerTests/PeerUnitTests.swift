@@ -4,19 +4,23 @@ import Testing
 
 @Suite("Peer channel values")
 struct PeerUnitTests {
-    @Test("peer addresses parse host:port and [ipv6]:port", arguments: [
-        ("10.0.0.7:9443", PeerAddress(host: "10.0.0.7", port: 9443)),
-        ("affinity-0.affinity-peer:9443", PeerAddress(host: "affinity-0.affinity-peer", port: 9443)),
-        ("[fd00::7]:9443", PeerAddress(host: "fd00::7", port: 9443)),
-    ])
+    @Test(
+        "peer addresses parse host:port and [ipv6]:port",
+        arguments: [
+            ("10.0.0.7:9443", PeerAddress(host: "10.0.0.7", port: 9443)),
+            ("affinity-0.affinity-peer:9443", PeerAddress(host: "affinity-0.affinity-peer", port: 9443)),
+            ("[fd00::7]:9443", PeerAddress(host: "fd00::7", port: 9443)),
+        ])
     func parseAddress(text: String, expected: PeerAddress) {
         #expect(PeerAddress(parsing: text) == expected)
         #expect(PeerAddress(parsing: expected.description) == expected)
     }
 
-    @Test("malformed peer addresses are refused", arguments: [
-        "", "host", "host:", ":9443", "host:0", "host:65536", "host:port", "fd00::7", "[fd00::7]", "[fd00::7]9443",
-    ])
+    @Test(
+        "malformed peer addresses are refused",
+        arguments: [
+            "", "host", "host:", ":9443", "host:0", "host:65536", "host:port", "fd00::7", "[fd00::7]", "[fd00::7]9443",
+        ])
     func refuseAddress(text: String) {
         #expect(PeerAddress(parsing: text) == nil)
     }

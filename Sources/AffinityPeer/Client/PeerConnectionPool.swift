@@ -1,8 +1,8 @@
-import CoreMetrics
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
@@ -93,7 +93,8 @@ public final class PeerConnectionPool: Service, Sendable {
                         do {
                             try await client.runConnections()
                         } catch {
-                            self.logger.debug("peer client stopped with an error", metadata: ["error.message": "\(error)"])
+                            self.logger.debug(
+                                "peer client stopped with an error", metadata: ["error.message": "\(error)"])
                         }
                         self.forget(client)
                     }
@@ -191,7 +192,8 @@ public final class PeerConnectionPool: Service, Sendable {
     ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
         let remaining = deadline - .now
         guard remaining > .zero else {
-            throw PeerDeliveryError(code: .deadlineExceeded, message: "the deadline passed before the forward to \(address)")
+            throw PeerDeliveryError(
+                code: .deadlineExceeded, message: "the deadline passed before the forward to \(address)")
         }
         let client = try self.client(for: address)
         var request = Affinity_Peer_V1_DeliverRequest()
@@ -206,7 +208,8 @@ public final class PeerConnectionPool: Service, Sendable {
         options.maxRequestMessageBytes = self.configuration.maxRequestBytes
         let response: Affinity_Peer_V1_DeliverResponse
         do {
-            response = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(request, options: options)
+            response = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(
+                request, options: options)
         } catch {
             throw PeerDeliveryError.classifying(error, address: address)
         }

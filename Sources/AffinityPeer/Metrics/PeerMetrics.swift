@@ -1,4 +1,4 @@
-import CoreMetrics
+import Metrics
 
 /// The peer channel's metrics (swift-metrics; the executable bootstraps Prometheus).
 ///
@@ -45,7 +45,9 @@ struct PeerMetrics: Sendable {
 
     /// Records one received delivery's answer.
     func recordReceived(status: String) {
-        Counter(label: "affinity_peer_deliveries_received_total", dimensions: [("status", status)], factory: self.factory)
-            .increment()
+        Counter(
+            label: "affinity_peer_deliveries_received_total", dimensions: [("status", status)], factory: self.factory
+        )
+        .increment()
     }
 }

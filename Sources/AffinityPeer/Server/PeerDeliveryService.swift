@@ -56,7 +56,9 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
             self.metrics.recordReceived(status: "error")
             self.logger.debug(
                 "peer delivery handler failed",
-                metadata: ["affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)", "error.message": "\(error)"]
+                metadata: [
+                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)", "error.message": "\(error)",
+                ]
             )
             throw RPCError(
                 code: .unavailable,
@@ -109,7 +111,9 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         }
     }
 
-    func ping(request: Affinity_Peer_V1_PingRequest, context: ServerContext) async throws -> Affinity_Peer_V1_PingResponse {
+    func ping(
+        request: Affinity_Peer_V1_PingRequest, context: ServerContext
+    ) async throws -> Affinity_Peer_V1_PingResponse {
         var response = Affinity_Peer_V1_PingResponse()
         response.replica = self.configuration.replicaID
         return response

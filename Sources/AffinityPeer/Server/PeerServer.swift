@@ -1,7 +1,7 @@
-import CoreMetrics
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 import ServiceLifecycle

@@ -1,5 +1,5 @@
 import Logging
-import CoreMetrics
+import Metrics
 import NIOCertificateReloading
 import NIOCore
 import NIOSSL

@@ -1,5 +1,5 @@
-import CoreMetrics
 import Logging
+import Metrics
 import NIOCore
 import NIOTLS
 

@@ -63,7 +63,8 @@ struct PeerTLSMaterial: Sendable {
         do {
             parsedLeaf = try Certificate(derEncoded: try leaf.toDERBytes())
         } catch {
-            throw PeerTLSError(code: .invalidCertificate, message: "the leaf certificate cannot be parsed", cause: error)
+            throw PeerTLSError(
+                code: .invalidCertificate, message: "the leaf certificate cannot be parsed", cause: error)
         }
         // BoringSSL refuses a key that does not match the leaf when both are loaded into a context.
         do {
@@ -100,7 +101,8 @@ struct PeerTLSMaterial: Sendable {
             do {
                 roots.append(try Certificate(derEncoded: document.derBytes))
             } catch {
-                throw PeerTLSError(code: .invalidTrustRoots, message: "the CA file holds a broken certificate", cause: error)
+                throw PeerTLSError(
+                    code: .invalidTrustRoots, message: "the CA file holds a broken certificate", cause: error)
             }
         }
         guard !roots.isEmpty else {

@@ -1,6 +1,7 @@
 import AffinityPeer
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// A logger for tests: silent unless `AFFINITY_TEST_LOG_LEVEL` is set (e.g. `debug`).
@@ -56,6 +57,7 @@ func withPeerServer<Result: Sendable>(
     port: Int = 0,
     replicaID: String = "replica-server",
     maxHopCount: Int = 4,
+    metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerServer, PeerAddress) async throws -> Result
 ) async throws -> Result {
     let server = try PeerServer(
@@ -63,7 +65,8 @@ func withPeerServer<Result: Sendable>(
             host: "127.0.0.1", port: port, replicaID: replicaID, maxHopCount: maxHopCount),
         credentials: credentials,
         handler: handler,
-        logger: makeTestLogger("peer.server")
+        logger: makeTestLogger("peer.server"),
+        metricsFactory: metrics
     )
     return try await withRunningServices([server]) {
         let port = try await server.listeningPort()
@@ -76,6 +79,7 @@ func withPeerPool<Result: Sendable>(
     credentials: PeerTLSCredentials,
     expectedServerName: String? = nil,
     replicaID: String = "replica-client",
+    metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerConnectionPool) async throws -> Result
 ) async throws -> Result {
     let pool = PeerConnectionPool(
@@ -87,7 +91,8 @@ func withPeerPool<Result: Sendable>(
             reconnectMaximumBackoff: .milliseconds(200)
         ),
         credentials: credentials,
-        logger: makeTestLogger("peer.pool")
+        logger: makeTestLogger("peer.pool"),
+        metricsFactory: metrics
     )
     return try await withRunningServices([pool]) {
         try await body(pool)

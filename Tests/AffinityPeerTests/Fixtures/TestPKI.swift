@@ -47,12 +47,12 @@ struct TestPKI: Sendable {
         let extensions = certificate.replacingOccurrences(of: ".crt", with: ".ext")
         let sans = (names.map { "DNS:\($0)" } + ["IP:127.0.0.1"]).joined(separator: ",")
         try """
-            basicConstraints=critical,CA:FALSE
-            keyUsage=critical,digitalSignature,keyEncipherment
-            extendedKeyUsage=\(extendedKeyUsage)
-            subjectAltName=\(sans)
+        basicConstraints=critical,CA:FALSE
+        keyUsage=critical,digitalSignature,keyEncipherment
+        extendedKeyUsage=\(extendedKeyUsage)
+        subjectAltName=\(sans)
 
-            """.write(toFile: extensions, atomically: true, encoding: .utf8)
+        """.write(toFile: extensions, atomically: true, encoding: .utf8)
         try self.openssl([
             "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", key, "-out", request, "-subj", "/O=affinity-tests/CN=\(commonName)",
