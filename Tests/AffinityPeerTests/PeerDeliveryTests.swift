@@ -119,6 +119,13 @@ struct PeerDeliveryTests {
                         try await pool.deliver(sampleOutcome(), to: address, deadline: .now - .milliseconds(1))
                     }
                     #expect(late?.code == .deadlineExceeded)
+                    // The owner stops waiting too: its handler task is cancelled when the deadline passes.
+                    var polls = 0
+                    while await handler.cancelledCount == 0 && polls < 100 {
+                        polls += 1
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(await handler.cancelledCount == 1)
                 }
             }
         }
@@ -183,6 +190,44 @@ struct PeerDeliveryTests {
             }
             let received = try #require(await handler.outcomes.first)
             #expect(received.variables == variables)
+        }
+    }
+
+    @Test("requests above the size limit fail without hurting the connection")
+    func oversizedRequest() async throws {
+        try await withTestPKI { pki in
+            let ca = try pki.makeAuthority("cluster")
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let handler = RecordingHandler()
+            var large = sampleOutcome(1)
+            large.variables = Data(("{\"x\":\"" + String(repeating: "y", count: 100_000) + "\"}").utf8)
+            try await withPeerServer(
+                credentials: serverCredentials, handler: handler, maxRequestBytes: 64 * 1024
+            ) { server, address async throws in
+                // Same limit on both sides (one flag for all replicas): refused before it is sent.
+                try await withPeerPool(credentials: clientCredentials, maxRequestBytes: 64 * 1024) {
+                    pool async throws in
+                    let error = await #expect(throws: PeerDeliveryError.self) {
+                        try await pool.deliver(large, to: address)
+                    }
+                    #expect(error?.code == .rejected, "\(String(describing: error))")
+                    #expect(try await pool.deliver(sampleOutcome(2), to: address) == .delivered)
+                }
+                // A caller with a larger limit: the server resets the stream, the connection survives.
+                try await withPeerPool(credentials: clientCredentials) { pool async throws in
+                    #expect(try await pool.deliver(sampleOutcome(3), to: address) == .delivered)
+                    await #expect(throws: PeerDeliveryError.self) {
+                        try await pool.deliver(large, to: address)
+                    }
+                    #expect(try await pool.deliver(sampleOutcome(4), to: address) == .delivered)
+                    #expect(pool.openedConnectionCount == 1)
+                }
+                #expect(server.acceptedConnectionCount == 2)
+            }
+            #expect(await handler.outcomes.map(\.id) == ["job-2", "job-3", "job-4"])
         }
     }
 

@@ -195,6 +195,18 @@ public final class PeerConnectionPool: Service, Sendable {
             throw PeerDeliveryError(
                 code: .deadlineExceeded, message: "the deadline passed before the forward to \(address)")
         }
+        // The message's size, up to a few bytes of protobuf framing; checked here because the server answers
+        // an oversized message by resetting the stream, which the caller could not tell from a crash.
+        let size =
+            outcome.variables.count + outcome.id.utf8.count + outcome.key.utf8.count
+            + outcome.originReplica.utf8.count + 32
+        guard size <= self.configuration.maxRequestBytes else {
+            throw PeerDeliveryError(
+                code: .rejected,
+                message:
+                    "the outcome (\(size) bytes) exceeds the peer message limit of \(self.configuration.maxRequestBytes) bytes"
+            )
+        }
         let client = try self.client(for: address)
         var request = Affinity_Peer_V1_DeliverRequest()
         request.id = outcome.id
@@ -205,7 +217,6 @@ public final class PeerConnectionPool: Service, Sendable {
         var options = CallOptions.defaults
         options.timeout = remaining
         options.waitForReady = false
-        options.maxRequestMessageBytes = self.configuration.maxRequestBytes
         let response: Affinity_Peer_V1_DeliverResponse
         do {
             response = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(

@@ -79,8 +79,12 @@ public final class PeerServer: Service, Sendable {
                 }
             }
         }
+        let address: GRPCNIOTransportCore.SocketAddress =
+            configuration.host.contains(":")
+            ? .ipv6(host: configuration.host, port: configuration.port)
+            : .ipv4(host: configuration.host, port: configuration.port)
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: configuration.host, port: configuration.port),
+            address: address,
             transportSecurity: security,
             config: transportConfig
         )

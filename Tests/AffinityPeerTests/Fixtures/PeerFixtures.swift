@@ -57,12 +57,14 @@ func withPeerServer<Result: Sendable>(
     port: Int = 0,
     replicaID: String = "replica-server",
     maxHopCount: Int = 4,
+    maxRequestBytes: Int = 8 * 1024 * 1024,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerServer, PeerAddress) async throws -> Result
 ) async throws -> Result {
     let server = try PeerServer(
         configuration: PeerServerConfiguration(
-            host: "127.0.0.1", port: port, replicaID: replicaID, maxHopCount: maxHopCount),
+            host: "127.0.0.1", port: port, replicaID: replicaID, maxRequestBytes: maxRequestBytes,
+            maxHopCount: maxHopCount),
         credentials: credentials,
         handler: handler,
         logger: makeTestLogger("peer.server"),
@@ -79,6 +81,7 @@ func withPeerPool<Result: Sendable>(
     credentials: PeerTLSCredentials,
     expectedServerName: String? = nil,
     replicaID: String = "replica-client",
+    maxRequestBytes: Int = 8 * 1024 * 1024,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerConnectionPool) async throws -> Result
 ) async throws -> Result {
@@ -87,6 +90,7 @@ func withPeerPool<Result: Sendable>(
             replicaID: replicaID,
             expectedServerName: expectedServerName,
             defaultTimeout: .seconds(5),
+            maxRequestBytes: maxRequestBytes,
             reconnectInitialBackoff: .milliseconds(20),
             reconnectMaximumBackoff: .milliseconds(200)
         ),
@@ -103,6 +107,8 @@ func withPeerPool<Result: Sendable>(
 actor RecordingHandler: PeerDeliveryHandler {
     private(set) var outcomes: [PeerOutcome] = []
     private(set) var callers: [PeerCaller] = []
+    /// How many deliveries were cancelled while the handler waited (the caller's deadline passed).
+    private(set) var cancelledCount = 0
     private let delay: Duration?
     private let answer: @Sendable (PeerOutcome) throws -> PeerDeliveryStatus
 
@@ -118,7 +124,12 @@ actor RecordingHandler: PeerDeliveryHandler {
         self.outcomes.append(outcome)
         self.callers.append(caller)
         if let delay = self.delay {
-            try await Task.sleep(for: delay)
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                self.cancelledCount += 1
+                throw error
+            }
         }
         return try self.answer(outcome)
     }
