@@ -80,7 +80,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["Generated/README.md"],
+            exclude: ["Generated/README.md", "Generated/GENERATED.stamp"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
