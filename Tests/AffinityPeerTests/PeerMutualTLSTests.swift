@@ -2,6 +2,8 @@ import AffinityPeer
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import NIOCore
+import NIOPosix
 import Testing
 
 @Suite("Peer channel mutual TLS")
@@ -81,6 +83,36 @@ struct PeerMutualTLSTests {
                 }
             }
             #expect(await handler.outcomes.isEmpty)
+        }
+    }
+
+    @Test("garbage and plaintext HTTP/2 on the peer port are dropped; the server keeps serving")
+    func garbageOnThePeerPort() async throws {
+        try await withTestPKI { pki in
+            let ca = try pki.makeAuthority("cluster")
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                server, address async throws in
+                let payloads = [
+                    "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+                    String(repeating: "\u{16}\u{03}\u{01}\u{ff}\u{ff}", count: 2000),
+                ]
+                for payload in payloads {
+                    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                        .connect(host: address.host, port: address.port).get()
+                    try? await channel.writeAndFlush(ByteBuffer(string: payload)).get()
+                    // The server closes the connection after the failed handshake.
+                    try await channel.closeFuture.get()
+                }
+                #expect(server.acceptedConnectionCount == payloads.count)
+                try await withPeerPool(credentials: clientCredentials) { pool async throws in
+                    #expect(try await pool.deliver(sampleOutcome(), to: address) == .delivered)
+                }
+            }
         }
     }
 
