@@ -32,23 +32,13 @@ import Synchronization
 public final class PeerConnectionPool: Service, Sendable {
     typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
 
-    private struct Entry: Sendable {
-        let client: Client
-        let generation: Int
-    }
-
-    private struct State: Sendable {
-        var entries: [PeerAddress: Entry] = [:]
-        var isShutDown = false
-    }
-
     /// The configuration the pool was created with.
     public let configuration: PeerClientConfiguration
     private let credentials: PeerTLSCredentials
     private let logger: Logger
     private let metrics: PeerMetrics
     private let openedConnections: PeerConnectionCounter
-    private let state: Mutex<State>
+    private let table: Mutex<PeerConnectionTable<Client>>
     private let clientsToRun: AsyncStream<Client>
     private let clientsToRunContinuation: AsyncStream<Client>.Continuation
 
@@ -70,7 +60,7 @@ public final class PeerConnectionPool: Service, Sendable {
         self.logger = logger
         self.metrics = PeerMetrics(factory: metricsFactory)
         self.openedConnections = PeerConnectionCounter()
-        self.state = Mutex(State())
+        self.table = Mutex(PeerConnectionTable())
         (self.clientsToRun, self.clientsToRunContinuation) = AsyncStream.makeStream(of: Client.self)
     }
 
@@ -81,7 +71,7 @@ public final class PeerConnectionPool: Service, Sendable {
 
     /// The peers that currently have a client in the pool.
     public var connectedPeers: Set<PeerAddress> {
-        self.state.withLock { Set($0.entries.keys) }
+        self.table.withLock { $0.addresses }
     }
 
     /// Runs the peers' connections until graceful shutdown, then closes them once in-flight forwards end.
@@ -108,10 +98,10 @@ public final class PeerConnectionPool: Service, Sendable {
     /// Closes the connection to a peer that left (drained, crashed, removed from the registry); forwards in
     /// flight to it finish first. The next forward to the same address opens a new connection.
     public func removePeer(_ address: PeerAddress) {
-        let removed = self.state.withLock { $0.entries.removeValue(forKey: address) }
+        let removed = self.table.withLock { $0.remove(address) }
         if let removed {
             self.logger.debug("peer connection closed", metadata: ["affinity.peer.address": "\(address)"])
-            removed.client.beginGracefulShutdown()
+            removed.beginGracefulShutdown()
         }
     }
 
@@ -242,22 +232,10 @@ public final class PeerConnectionPool: Service, Sendable {
     /// The peer's client, created (and handed to ``run()``) on first use or after a TLS reload.
     private func client(for address: PeerAddress) throws(PeerDeliveryError) -> Client {
         let generation = self.credentials.generation
-        enum Lookup {
-            case existing(Client)
-            case created(Client, replaced: Client?)
-            case shutDown
-        }
-        let lookup: Lookup
+        let lookup: PeerConnectionTable<Client>.Lookup
         do {
-            lookup = try self.state.withLock { state throws -> Lookup in
-                if state.isShutDown { return .shutDown }
-                let previous = state.entries[address]
-                if let previous, previous.generation == generation {
-                    return .existing(previous.client)
-                }
-                let client = try self.makeClient(for: address)
-                state.entries[address] = Entry(client: client, generation: generation)
-                return .created(client, replaced: previous?.client)
+            lookup = try self.table.withLock { table in
+                try table.connection(for: address, generation: generation) { try self.makeClient(for: address) }
             }
         } catch {
             throw PeerDeliveryError(code: .tls, message: "cannot configure TLS for \(address)", cause: error)
@@ -339,20 +317,11 @@ public final class PeerConnectionPool: Service, Sendable {
 
     /// Drops a client whose connections stopped (shut down or failed), unless it was replaced already.
     private func forget(_ client: Client) {
-        self.state.withLock { state in
-            if let (address, _) = state.entries.first(where: { $0.value.client === client }) {
-                state.entries.removeValue(forKey: address)
-            }
-        }
+        self.table.withLock { $0.forget(client) }
     }
 
     private func shutDown() {
-        let clients = self.state.withLock { state in
-            state.isShutDown = true
-            let clients = state.entries.values.map(\.client)
-            state.entries.removeAll()
-            return clients
-        }
+        let clients = self.table.withLock { $0.shutDown() }
         self.clientsToRunContinuation.finish()
         for client in clients {
             client.beginGracefulShutdown()
