@@ -1,0 +1,330 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import Metrics
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// One long-lived HTTP/2 connection (a gRPC client) per peer address, over mutual TLS.
+///
+/// A peer's client is created lazily by the first forward to it and reused by every later one; concurrent
+/// forwards share the connection as HTTP/2 streams. When the peer restarts, the client reconnects by itself
+/// (with back-off). ``removePeer(_:)`` closes the connection of a peer that left the registry. After a TLS
+/// reload (``PeerTLSCredentials/generation`` changed) the next forward opens a new connection with the new
+/// material and the old one is closed gracefully once its in-flight forwards finish.
+///
+/// Run it as a `Service`: the clients' connections live in its task group; graceful shutdown closes them
+/// after their in-flight forwards.
+///
+/// ```swift
+/// let pool = PeerConnectionPool(
+///     configuration: PeerClientConfiguration(replicaID: "replica-3"),
+///     credentials: credentials,
+///     logger: logger
+/// )
+/// // in a ServiceGroup with `credentials` and `pool`:
+/// let status = try await pool.deliver(outcome, to: PeerAddress(host: "10.0.0.7", port: 9443),
+///                                     deadline: .now + .seconds(2))
+/// ```
+public final class PeerConnectionPool: Service, Sendable {
+    typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
+
+    /// The configuration the pool was created with.
+    public let configuration: PeerClientConfiguration
+    private let credentials: PeerTLSCredentials
+    private let logger: Logger
+    private let metrics: PeerMetrics
+    private let openedConnections: PeerConnectionCounter
+    private let table: Mutex<PeerConnectionTable<Client>>
+    private let clientsToRun: AsyncStream<Client>
+    private let clientsToRunContinuation: AsyncStream<Client>.Continuation
+
+    /// Creates an empty pool.
+    ///
+    /// - Parameters:
+    ///   - configuration: Deadlines, limits and the optional expected server name.
+    ///   - credentials: The replica's TLS material, shared with its ``PeerServer``.
+    ///   - logger: The logger.
+    ///   - metricsFactory: Where metrics go (default: the bootstrapped factory).
+    public init(
+        configuration: PeerClientConfiguration,
+        credentials: PeerTLSCredentials,
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.configuration = configuration
+        self.credentials = credentials
+        self.logger = logger
+        self.metrics = PeerMetrics(factory: metricsFactory)
+        self.openedConnections = PeerConnectionCounter()
+        self.table = Mutex(PeerConnectionTable())
+        (self.clientsToRun, self.clientsToRunContinuation) = AsyncStream.makeStream(of: Client.self)
+    }
+
+    /// How many TCP connections the pool has opened (including reconnects and failed handshakes).
+    public var openedConnectionCount: Int {
+        self.openedConnections.value
+    }
+
+    /// The peers that currently have a client in the pool.
+    public var connectedPeers: Set<PeerAddress> {
+        self.table.withLock { $0.addresses }
+    }
+
+    /// Runs the peers' connections until graceful shutdown, then closes them once in-flight forwards end.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await client in self.clientsToRun {
+                    group.addTask {
+                        do {
+                            try await client.runConnections()
+                        } catch {
+                            self.logger.debug(
+                                "peer client stopped with an error", metadata: ["error.message": "\(error)"])
+                        }
+                        self.forget(client)
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.shutDown()
+        }
+    }
+
+    /// Closes the connection to a peer that left (drained, crashed, removed from the registry); forwards in
+    /// flight to it finish first. The next forward to the same address opens a new connection.
+    public func removePeer(_ address: PeerAddress) {
+        let removed = self.table.withLock { $0.remove(address) }
+        if let removed {
+            self.logger.debug("peer connection closed", metadata: ["affinity.peer.address": "\(address)"])
+            removed.beginGracefulShutdown()
+        }
+    }
+
+    /// Forwards an outcome to the replica at `address` and returns what it did with it.
+    ///
+    /// - Parameters:
+    ///   - outcome: The outcome (its `hopCount` is sent as is; increase it when re-forwarding).
+    ///   - address: The peer's advertised address.
+    ///   - deadline: When to give up waiting for the answer.
+    /// - Throws: ``PeerDeliveryError`` classifying the failure.
+    public func deliver(
+        _ outcome: PeerOutcome,
+        to address: PeerAddress,
+        deadline: ContinuousClock.Instant
+    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
+        let start = ContinuousClock.now
+        let result: Result<PeerDeliveryStatus, PeerDeliveryError>
+        do {
+            result = .success(try await self.forward(outcome, to: address, deadline: deadline))
+        } catch {
+            result = .failure(error)
+        }
+        let duration = ContinuousClock.now - start
+        switch result {
+        case .success(let status):
+            self.metrics.recordForward(result: status.metricName, duration: duration)
+            self.logger.trace(
+                "outcome forwarded",
+                metadata: [
+                    "affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)",
+                    "affinity.peer.address": "\(address)", "affinity.peer.status": "\(status.metricName)",
+                ]
+            )
+            return status
+        case .failure(let error):
+            self.metrics.recordForward(result: error.code.rawValue, duration: duration)
+            self.logger.debug(
+                "outcome forward failed",
+                metadata: [
+                    "affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)",
+                    "affinity.peer.address": "\(address)", "error.code": "\(error.code.rawValue)",
+                    "error.message": "\(error.message)",
+                ]
+            )
+            throw error
+        }
+    }
+
+    /// Forwards an outcome with a timeout instead of a deadline (default: the configured timeout).
+    public func deliver(
+        _ outcome: PeerOutcome,
+        to address: PeerAddress,
+        timeout: Duration? = nil
+    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
+        try await self.deliver(outcome, to: address, deadline: .now + (timeout ?? self.configuration.defaultTimeout))
+    }
+
+    /// Checks that a peer answers, and returns its replica id.
+    public func ping(_ address: PeerAddress, timeout: Duration? = nil) async throws(PeerDeliveryError) -> String {
+        let client = try self.client(for: address)
+        var request = Affinity_Peer_V1_PingRequest()
+        request.originReplica = self.configuration.replicaID
+        var options = CallOptions.defaults
+        options.timeout = timeout ?? self.configuration.defaultTimeout
+        options.waitForReady = false
+        do {
+            return try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).ping(request, options: options)
+                .replica
+        } catch {
+            throw PeerDeliveryError.classifying(error, address: address)
+        }
+    }
+
+    private func forward(
+        _ outcome: PeerOutcome,
+        to address: PeerAddress,
+        deadline: ContinuousClock.Instant
+    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
+        let remaining = deadline - .now
+        guard remaining > .zero else {
+            throw PeerDeliveryError(
+                code: .deadlineExceeded, message: "the deadline passed before the forward to \(address)")
+        }
+        // The message's size, up to a few bytes of protobuf framing; checked here because the server answers
+        // an oversized message by resetting the stream, which the caller could not tell from a crash.
+        let size =
+            outcome.variables.count + outcome.id.utf8.count + outcome.key.utf8.count
+            + outcome.originReplica.utf8.count + 32
+        guard size <= self.configuration.maxRequestBytes else {
+            throw PeerDeliveryError(
+                code: .rejected,
+                message:
+                    "the outcome (\(size) bytes) exceeds the peer message limit of \(self.configuration.maxRequestBytes) bytes"
+            )
+        }
+        let client = try self.client(for: address)
+        var request = Affinity_Peer_V1_DeliverRequest()
+        request.id = outcome.id
+        request.key = outcome.key
+        request.variables = outcome.variables
+        request.originReplica = outcome.originReplica
+        request.hopCount = UInt32(clamping: outcome.hopCount)
+        var options = CallOptions.defaults
+        options.timeout = remaining
+        options.waitForReady = false
+        let response: Affinity_Peer_V1_DeliverResponse
+        do {
+            response = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(
+                request, options: options)
+        } catch {
+            throw PeerDeliveryError.classifying(error, address: address)
+        }
+        switch response.status {
+        case .delivered:
+            return .delivered
+        case .parked:
+            return .parked
+        case .notOwner:
+            return .notOwner(owner: response.ownerReplica.isEmpty ? nil : response.ownerReplica)
+        case .unspecified, .UNRECOGNIZED:
+            throw PeerDeliveryError(
+                code: .failed,
+                message: "the peer at \(address) answered with an unknown status \(response.status.rawValue)"
+            )
+        }
+    }
+
+    /// The peer's client, created (and handed to ``run()``) on first use or after a TLS reload.
+    private func client(for address: PeerAddress) throws(PeerDeliveryError) -> Client {
+        let generation = self.credentials.generation
+        let lookup: PeerConnectionTable<Client>.Lookup
+        do {
+            lookup = try self.table.withLock { table in
+                try table.connection(for: address, generation: generation) { try self.makeClient(for: address) }
+            }
+        } catch {
+            throw PeerDeliveryError(code: .tls, message: "cannot configure TLS for \(address)", cause: error)
+        }
+        switch lookup {
+        case .existing(let client):
+            return client
+        case .created(let client, let replaced):
+            self.clientsToRunContinuation.yield(client)
+            if let replaced {
+                self.logger.debug(
+                    "peer connection renewed after a TLS reload",
+                    metadata: ["affinity.peer.address": "\(address)", "affinity.peer.tls.generation": "\(generation)"]
+                )
+                replaced.beginGracefulShutdown()
+            }
+            return client
+        case .shutDown:
+            throw PeerDeliveryError(code: .shutDown, message: "the peer connection pool is shut down")
+        }
+    }
+
+    private func makeClient(for address: PeerAddress) throws -> Client {
+        let configuration = self.configuration
+        let credentials = self.credentials
+        let metrics = self.metrics
+        let logger = self.logger
+        let opened = self.openedConnections
+        let security = try HTTP2ClientTransport.Posix.TransportSecurity.mTLS(certificateReloader: credentials) { tls in
+            // Chain verification against the current cluster CA (and the server name, when configured) is
+            // done by the custom callback; BoringSSL's own hostname check is off because peers are dialled
+            // by pod IP, which their certificates do not name.
+            tls.serverCertificateVerification = .noHostnameVerification
+            tls.trustRoots = .certificates([.bytes(credentials.trustRootsPEM, format: .pem)])
+            tls.customVerificationCallback = credentials.verificationCallback(
+                peerRole: .server,
+                expectedServerName: configuration.expectedServerName
+            )
+        }
+        let transportConfig = HTTP2ClientTransport.Posix.Config.defaults { config in
+            config.connection.maxIdleTime = configuration.maxConnectionIdleTime
+            config.connection.keepalive = configuration.keepaliveInterval.map {
+                HTTP2ClientTransport.Config.Keepalive(time: $0, timeout: .seconds(5), allowWithoutCalls: false)
+            }
+            config.backoff.initial = configuration.reconnectInitialBackoff
+            config.backoff.max = configuration.reconnectMaximumBackoff
+            config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                opened.increment()
+                metrics.connectionsOpened.increment()
+                return channel.eventLoop.submit {
+                    let tlsHandler = try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerTLSHandshakeObserver(failures: metrics.clientHandshakeFailures, logger: logger),
+                        position: .after(tlsHandler)
+                    )
+                }
+            }
+        }
+        let target: any ResolvableTarget
+        if address.host.contains(":") {
+            target = .ipv6(address: address.host, port: address.port)
+        } else if Self.isIPv4(address.host) {
+            target = .ipv4(address: address.host, port: address.port)
+        } else {
+            target = .dns(host: address.host, port: address.port)
+        }
+        let transport = try HTTP2ClientTransport.Posix(
+            target: target,
+            transportSecurity: security,
+            config: transportConfig
+        )
+        return GRPCClient(transport: transport)
+    }
+
+    private static func isIPv4(_ host: String) -> Bool {
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Drops a client whose connections stopped (shut down or failed), unless it was replaced already.
+    private func forget(_ client: Client) {
+        self.table.withLock { $0.forget(client) }
+    }
+
+    private func shutDown() {
+        let clients = self.table.withLock { $0.shutDown() }
+        self.clientsToRunContinuation.finish()
+        for client in clients {
+            client.beginGracefulShutdown()
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import GRPCCore
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension PeerDeliveryError {
+    /// Classifies an error thrown by a forward: transport causes (TLS, refused, unreachable) first, then the
+    /// RPC status.
+    static func classifying(_ error: any Error, address: PeerAddress) -> PeerDeliveryError {
+        var transport: (code: Code, cause: any Error)?
+        var status: RPCError?
+        var pending: [any Error] = [error]
+        var visited = 0
+        while let next = pending.popLast(), visited < 32 {
+            visited += 1
+            if let rpc = next as? RPCError {
+                status = status ?? rpc
+                if let cause = rpc.cause { pending.append(cause) }
+            } else if let runtime = next as? RuntimeError {
+                if let cause = runtime.cause { pending.append(cause) }
+            } else if let connection = next as? NIOConnectionError {
+                pending.append(contentsOf: connection.connectionErrors.map(\.error))
+                if let dns = connection.dnsAError { pending.append(dns) }
+            } else if let code = Self.transportCode(of: next) {
+                // TLS beats refused beats unreachable: it says the most about what to fix.
+                if transport == nil || Self.rank(code) > Self.rank(transport!.code) {
+                    transport = (code, next)
+                }
+            }
+        }
+
+        if let transport {
+            let what: String
+            switch transport.code {
+            case .tls: what = "the TLS handshake with \(address) failed"
+            case .refused: what = "\(address) refused the connection"
+            default: what = "\(address) is unreachable"
+            }
+            return PeerDeliveryError(code: transport.code, message: what, cause: error)
+        }
+        guard let status else {
+            return PeerDeliveryError(code: .failed, message: "the forward to \(address) failed", cause: error)
+        }
+        switch status.code {
+        case .deadlineExceeded:
+            return PeerDeliveryError(
+                code: .deadlineExceeded, message: "\(address) did not answer before the deadline", cause: error)
+        case .invalidArgument, .failedPrecondition, .resourceExhausted, .unimplemented, .permissionDenied,
+            .unauthenticated, .outOfRange:
+            return PeerDeliveryError(
+                code: .rejected, message: "\(address) rejected the forward: \(status.message)", cause: error)
+        case .unavailable where status.metadata[stringValues: PeerDeliveryService.errorSourceKey].contains("handler"):
+            return PeerDeliveryError(
+                code: .failed, message: "\(address) could neither deliver nor park: \(status.message)", cause: error)
+        case .unavailable:
+            return PeerDeliveryError(
+                code: .unreachable, message: "\(address) is unavailable: \(status.message)", cause: error)
+        case .cancelled:
+            return PeerDeliveryError(code: .shutDown, message: "the forward to \(address) was cancelled", cause: error)
+        default:
+            return PeerDeliveryError(
+                code: .failed, message: "the forward to \(address) failed: \(status.message)", cause: error)
+        }
+    }
+
+    private static func transportCode(of error: any Error) -> Code? {
+        switch error {
+        case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError, is PeerCertificateRejection:
+            return .tls
+        case let io as IOError:
+            return io.errnoCode == ECONNREFUSED ? .refused : .unreachable
+        case let channel as ChannelError:
+            if case .connectTimeout = channel { return .unreachable }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    private static func rank(_ code: Code) -> Int {
+        switch code {
+        case .tls: 3
+        case .refused: 2
+        default: 1
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// What a replica does with an outcome another replica forwarded to it.
+///
+/// The server module implements this: push the outcome to the local subscriber and wait for its ack, or
+/// park it, or answer ``PeerDeliveryStatus/notOwner(owner:)`` when the key's route moved. Throwing means
+/// "neither delivered nor parked": the forwarding replica sees an `unavailable` error and decides itself
+/// (park if the route still points here, or forward elsewhere). A thrown `RPCError` is passed to the caller
+/// unchanged. The handler's task is cancelled when the caller's deadline passes or the caller goes away;
+/// a handler that already delivered may still return its status (the caller has stopped listening, and a
+/// duplicate later is dropped by the client by outcome id).
+public protocol PeerDeliveryHandler: Sendable {
+    /// Handles one forwarded outcome.
+    ///
+    /// - Parameters:
+    ///   - outcome: The outcome, already validated (non-empty id, decimal key, a JSON object).
+    ///   - caller: The replica that forwarded it.
+    /// - Returns: What became of the outcome.
+    func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus
+}
+
+/// A ``PeerDeliveryHandler`` made of a closure.
+///
+/// ```swift
+/// let handler = PeerDeliveryClosureHandler { outcome, _ in
+///     try await localDelivery.deliver(outcome)
+/// }
+/// ```
+public struct PeerDeliveryClosureHandler: PeerDeliveryHandler {
+    private let body: @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus
+
+    /// Wraps `body` as a handler.
+    public init(_ body: @escaping @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus) {
+        self.body = body
+    }
+
+    /// Calls the closure.
+    public func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus {
+        try await self.body(outcome, caller)
+    }
+}

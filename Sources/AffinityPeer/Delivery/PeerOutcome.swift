@@ -1,0 +1,35 @@
+import Foundation
+
+/// One outcome travelling over the peer channel, from the replica that received it from a worker to the
+/// replica that owns the waiting client.
+///
+/// `variables` holds the raw JSON object exactly as the worker sent it; the peer channel never parses or
+/// re-encodes it.
+public struct PeerOutcome: Sendable, Hashable {
+    /// The outcome id (the Zeebe job key); clients drop duplicates by this id.
+    public var id: String
+    /// The process instance key as a decimal string.
+    public var key: String
+    /// The raw JSON object of the outcome's variables, byte-for-byte.
+    public var variables: Data
+    /// The replica id of the replica that received the outcome from the worker.
+    public var originReplica: String
+    /// How many times the outcome has been forwarded before this hop (0 on the first forward).
+    public var hopCount: Int
+
+    /// Creates an outcome to forward.
+    ///
+    /// - Parameters:
+    ///   - id: The outcome id.
+    ///   - key: The process instance key (decimal digits).
+    ///   - variables: The raw JSON object of the variables.
+    ///   - originReplica: The replica id that received the outcome from the worker.
+    ///   - hopCount: Forwards made before this one.
+    public init(id: String, key: String, variables: Data, originReplica: String, hopCount: Int = 0) {
+        self.id = id
+        self.key = key
+        self.variables = variables
+        self.originReplica = originReplica
+        self.hopCount = hopCount
+    }
+}

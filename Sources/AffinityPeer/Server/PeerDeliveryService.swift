@@ -1,0 +1,143 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import X509
+
+/// The gRPC service behind ``PeerServer``: validates requests and hands outcomes to the handler.
+struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
+    let configuration: PeerServerConfiguration
+    let handler: any PeerDeliveryHandler
+    let logger: Logger
+    let metrics: PeerMetrics
+
+    func deliver(
+        request: Affinity_Peer_V1_DeliverRequest,
+        context: ServerContext
+    ) async throws -> Affinity_Peer_V1_DeliverResponse {
+        if let problem = PeerRequestValidation.problem(
+            id: request.id, key: request.key, variables: request.variables, originReplica: request.originReplica)
+        {
+            self.metrics.recordReceived(status: "invalid")
+            self.logger.debug(
+                "invalid peer delivery refused",
+                metadata: ["affinity.peer.remote": "\(context.remotePeer)", "error.message": "\(problem)"]
+            )
+            throw RPCError(code: .invalidArgument, message: problem)
+        }
+        if Int(request.hopCount) > self.configuration.maxHopCount {
+            self.metrics.recordReceived(status: "invalid")
+            self.logger.info(
+                "peer delivery refused: too many hops (routing loop?)",
+                metadata: [
+                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
+                    "affinity.peer.hops": "\(request.hopCount)", "affinity.peer.origin": "\(request.originReplica)",
+                ]
+            )
+            throw RPCError(
+                code: .failedPrecondition,
+                message: "hop count \(request.hopCount) exceeds the limit \(self.configuration.maxHopCount)"
+            )
+        }
+        let outcome = PeerOutcome(
+            id: request.id,
+            key: request.key,
+            variables: request.variables,
+            originReplica: request.originReplica,
+            hopCount: Int(request.hopCount)
+        )
+        let caller = Self.caller(of: context)
+        let status: PeerDeliveryStatus
+        do {
+            status = try await self.runHandler(outcome, from: caller, cancellation: context.cancellation)
+        } catch let error as RPCError {
+            self.metrics.recordReceived(status: "error")
+            throw error
+        } catch {
+            self.metrics.recordReceived(status: "error")
+            self.logger.debug(
+                "peer delivery handler failed",
+                metadata: [
+                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)", "error.message": "\(error)",
+                ]
+            )
+            throw RPCError(
+                code: .unavailable,
+                message: "the owner could neither deliver nor park the outcome",
+                metadata: Self.handlerFailureMetadata,
+                cause: error
+            )
+        }
+        var response = Affinity_Peer_V1_DeliverResponse()
+        response.replica = self.configuration.replicaID
+        switch status {
+        case .delivered:
+            response.status = .delivered
+        case .parked:
+            response.status = .parked
+        case .notOwner(let owner):
+            response.status = .notOwner
+            response.ownerReplica = owner ?? ""
+        }
+        self.metrics.recordReceived(status: status.metricName)
+        self.logger.trace(
+            "peer delivery handled",
+            metadata: [
+                "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
+                "affinity.peer.origin": "\(request.originReplica)", "affinity.peer.status": "\(status.metricName)",
+            ]
+        )
+        return response
+    }
+
+    /// Runs the handler in a child task that is cancelled when gRPC cancels the RPC (the caller's deadline
+    /// passed or it went away): gRPC signals that through the handle, not by cancelling the handler's task.
+    private func runHandler(
+        _ outcome: PeerOutcome,
+        from caller: PeerCaller,
+        cancellation: ServerContext.RPCCancellationHandle
+    ) async throws -> PeerDeliveryStatus {
+        let handler = self.handler
+        return try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
+            group.addTask { try await handler.deliver(outcome, from: caller) }
+            group.addTask {
+                try await cancellation.cancelled
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let status = first else {
+                throw RPCError(code: .cancelled, message: "the caller cancelled the forward or its deadline passed")
+            }
+            return status
+        }
+    }
+
+    func ping(
+        request: Affinity_Peer_V1_PingRequest, context: ServerContext
+    ) async throws -> Affinity_Peer_V1_PingResponse {
+        var response = Affinity_Peer_V1_PingResponse()
+        response.replica = self.configuration.replicaID
+        return response
+    }
+
+    /// Trailing metadata that tells the caller the request reached the handler (not a transport failure).
+    static let handlerFailureMetadata: Metadata = [Self.errorSourceKey: "handler"]
+    /// The trailer naming where a failure came from.
+    static let errorSourceKey = "affinity-peer-error-source"
+
+    private static func caller(of context: ServerContext) -> PeerCaller {
+        let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context
+        let subject = transport?.peerCertificate.map { String(describing: $0.subject) }
+        return PeerCaller(remoteAddress: context.remotePeer, certificateSubject: subject)
+    }
+}
+
+extension PeerDeliveryStatus {
+    /// The name used in metrics and logs.
+    var metricName: String {
+        switch self {
+        case .delivered: "delivered"
+        case .parked: "parked"
+        case .notOwner: "not_owner"
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import Metrics
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+
+/// Serves the peer channel (`PeerDelivery`) on its own port with mutual TLS.
+///
+/// Every caller must present a certificate that chains to the cluster CA in ``PeerTLSCredentials`` (current
+/// at handshake time); callers without a certificate or with any other certificate fail the TLS handshake.
+/// The server presents the replica's current certificate. Requests are validated and passed to the
+/// ``PeerDeliveryHandler``; requests above ``PeerServerConfiguration/maxRequestBytes`` are refused.
+///
+/// Run it as a `Service`: graceful shutdown stops accepting connections and lets in-flight deliveries finish.
+///
+/// ```swift
+/// let server = try PeerServer(
+///     configuration: PeerServerConfiguration(port: 9443, replicaID: "replica-1"),
+///     credentials: credentials,
+///     handler: PeerDeliveryClosureHandler { outcome, _ in try await delivery.deliverLocally(outcome) },
+///     logger: logger
+/// )
+/// let group = ServiceGroup(services: [credentials, server], logger: logger)
+/// ```
+public final class PeerServer: Service, Sendable {
+    /// The configuration the server was created with.
+    public let configuration: PeerServerConfiguration
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let logger: Logger
+    private let acceptedConnections: PeerConnectionCounter
+
+    /// Creates the server; it listens once ``run()`` starts.
+    ///
+    /// - Parameters:
+    ///   - configuration: Address, replica id and limits.
+    ///   - credentials: The replica's TLS material (also run it as a service to reload it).
+    ///   - handler: What to do with forwarded outcomes.
+    ///   - logger: The logger (dotted metadata keys; per-request logs at trace).
+    ///   - metricsFactory: Where metrics go (default: the bootstrapped factory).
+    public init(
+        configuration: PeerServerConfiguration,
+        credentials: PeerTLSCredentials,
+        handler: any PeerDeliveryHandler,
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let acceptedConnections = PeerConnectionCounter()
+        self.acceptedConnections = acceptedConnections
+        let metrics = PeerMetrics(factory: metricsFactory)
+
+        let security = try HTTP2ServerTransport.Posix.TransportSecurity.mTLS(certificateReloader: credentials) { tls in
+            // Require a client certificate; the chain is checked by the custom callback against the trust
+            // roots current at handshake time. The static roots below only name the CA in the certificate
+            // request (they are never the system roots).
+            tls.clientCertificateVerification = .noHostnameVerification
+            tls.trustRoots = .certificates([.bytes(credentials.trustRootsPEM, format: .pem)])
+            tls.customVerificationCallback = credentials.verificationCallback(
+                peerRole: .client,
+                expectedServerName: nil
+            )
+            tls.requireALPN = true
+        }
+        let transportConfig = HTTP2ServerTransport.Posix.Config.defaults { config in
+            config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
+            config.connection.maxIdleTime = configuration.maxConnectionIdleTime
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                acceptedConnections.increment()
+                metrics.connectionsAccepted.increment()
+                return channel.eventLoop.submit {
+                    let tlsHandler = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerTLSHandshakeObserver(failures: metrics.serverHandshakeFailures, logger: logger),
+                        position: .after(tlsHandler)
+                    )
+                }
+            }
+        }
+        let address: GRPCNIOTransportCore.SocketAddress =
+            configuration.host.contains(":")
+            ? .ipv6(host: configuration.host, port: configuration.port)
+            : .ipv4(host: configuration.host, port: configuration.port)
+        let transport = HTTP2ServerTransport.Posix(
+            address: address,
+            transportSecurity: security,
+            config: transportConfig
+        )
+        let service = PeerDeliveryService(
+            configuration: configuration,
+            handler: handler,
+            logger: logger,
+            metrics: metrics
+        )
+        self.server = GRPCServer(transport: transport, services: [service])
+    }
+
+    /// How many TCP connections the server has accepted since it started (including refused handshakes).
+    public var acceptedConnectionCount: Int {
+        self.acceptedConnections.value
+    }
+
+    /// The port the server listens on, once it is bound (useful with port 0).
+    ///
+    /// - Throws: When the server failed to bind or has stopped.
+    public func listeningPort() async throws -> Int {
+        let address = try await self.server.transport.listeningAddress
+        if let ipv4 = address.ipv4 { return ipv4.port }
+        if let ipv6 = address.ipv6 { return ipv6.port }
+        throw RPCError(code: .internalError, message: "the peer server is not bound to an IP address: \(address)")
+    }
+
+    /// Serves until graceful shutdown (then waits for in-flight deliveries) or cancellation.
+    public func run() async throws {
+        self.logger.info(
+            "peer server starting",
+            metadata: [
+                "affinity.replica": "\(self.configuration.replicaID)",
+                "affinity.peer.address": "\(self.configuration.host):\(self.configuration.port)",
+            ]
+        )
+        try await withGracefulShutdownHandler {
+            try await self.server.serve()
+        } onGracefulShutdown: {
+            self.logger.info("peer server shutting down gracefully")
+            self.server.beginGracefulShutdown()
+        }
+        self.logger.info("peer server stopped")
+    }
+}

@@ -1,0 +1,146 @@
+import AffinityPeer
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// A logger for tests: silent unless `AFFINITY_TEST_LOG_LEVEL` is set (e.g. `debug`).
+func makeTestLogger(_ label: String) -> Logger {
+    let configured = ProcessInfo.processInfo.environment["AFFINITY_TEST_LOG_LEVEL"]
+    guard let level = configured.flatMap({ Logger.Level(rawValue: $0) }) else {
+        return Logger(label: label, factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+    var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
+    logger.logLevel = level
+    return logger
+}
+
+/// Loads credentials from an identity and a CA bundle.
+func makeCredentials(_ identity: TestPKI.Identity, trusting caPath: String) throws -> PeerTLSCredentials {
+    try PeerTLSCredentials(
+        files: PeerTLSFiles(
+            certificatePath: identity.certificatePath,
+            privateKeyPath: identity.keyPath,
+            trustRootsPath: caPath
+        ),
+        logger: makeTestLogger("peer.tls")
+    )
+}
+
+/// Runs `services` in a `ServiceGroup` for the duration of `body`, then shuts them down gracefully and
+/// waits for them to stop, also when `body` throws.
+func withRunningServices<Result: Sendable>(
+    _ services: [any Service],
+    _ body: () async throws -> Result
+) async throws -> Result {
+    var configuration = ServiceGroupConfiguration(services: services, logger: makeTestLogger("services"))
+    configuration.maximumGracefulShutdownDuration = .seconds(10)
+    let group = ServiceGroup(configuration: configuration)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let result: Swift.Result<Result, any Error>
+        do {
+            result = .success(try await body())
+        } catch {
+            result = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return try result.get()
+    }
+}
+
+/// Starts a peer server on a free loopback port for the duration of `body`.
+func withPeerServer<Result: Sendable>(
+    credentials: PeerTLSCredentials,
+    handler: any PeerDeliveryHandler,
+    port: Int = 0,
+    replicaID: String = "replica-server",
+    maxHopCount: Int = 4,
+    maxRequestBytes: Int = 8 * 1024 * 1024,
+    metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+    _ body: (PeerServer, PeerAddress) async throws -> Result
+) async throws -> Result {
+    let server = try PeerServer(
+        configuration: PeerServerConfiguration(
+            host: "127.0.0.1", port: port, replicaID: replicaID, maxRequestBytes: maxRequestBytes,
+            maxHopCount: maxHopCount),
+        credentials: credentials,
+        handler: handler,
+        logger: makeTestLogger("peer.server"),
+        metricsFactory: metrics
+    )
+    return try await withRunningServices([server]) {
+        let port = try await server.listeningPort()
+        return try await body(server, PeerAddress(host: "127.0.0.1", port: port))
+    }
+}
+
+/// Runs a connection pool for the duration of `body`.
+func withPeerPool<Result: Sendable>(
+    credentials: PeerTLSCredentials,
+    expectedServerName: String? = nil,
+    replicaID: String = "replica-client",
+    maxRequestBytes: Int = 8 * 1024 * 1024,
+    metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+    _ body: (PeerConnectionPool) async throws -> Result
+) async throws -> Result {
+    let pool = PeerConnectionPool(
+        configuration: PeerClientConfiguration(
+            replicaID: replicaID,
+            expectedServerName: expectedServerName,
+            defaultTimeout: .seconds(5),
+            maxRequestBytes: maxRequestBytes,
+            reconnectInitialBackoff: .milliseconds(20),
+            reconnectMaximumBackoff: .milliseconds(200)
+        ),
+        credentials: credentials,
+        logger: makeTestLogger("peer.pool"),
+        metricsFactory: metrics
+    )
+    return try await withRunningServices([pool]) {
+        try await body(pool)
+    }
+}
+
+/// A handler that records what it received and answers as told.
+actor RecordingHandler: PeerDeliveryHandler {
+    private(set) var outcomes: [PeerOutcome] = []
+    private(set) var callers: [PeerCaller] = []
+    /// How many deliveries were cancelled while the handler waited (the caller's deadline passed).
+    private(set) var cancelledCount = 0
+    private let delay: Duration?
+    private let answer: @Sendable (PeerOutcome) throws -> PeerDeliveryStatus
+
+    init(
+        delay: Duration? = nil,
+        answer: @escaping @Sendable (PeerOutcome) throws -> PeerDeliveryStatus = { _ in .delivered }
+    ) {
+        self.delay = delay
+        self.answer = answer
+    }
+
+    func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus {
+        self.outcomes.append(outcome)
+        self.callers.append(caller)
+        if let delay = self.delay {
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                self.cancelledCount += 1
+                throw error
+            }
+        }
+        return try self.answer(outcome)
+    }
+}
+
+/// An outcome with small JSON variables.
+func sampleOutcome(_ number: Int = 1, key: String = "2251799813685249") -> PeerOutcome {
+    PeerOutcome(
+        id: "job-\(number)",
+        key: key,
+        variables: Data(#"{"n":\#(number),"ok":true}"#.utf8),
+        originReplica: "replica-client"
+    )
+}
