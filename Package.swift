@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "AffinityServer", targets: ["AffinityServer"]),
         .library(name: "AffinityRedis", targets: ["AffinityRedis"]),
         .library(name: "AffinityPeer", targets: ["AffinityPeer"]),
+        .library(name: "AffinityCluster", targets: ["AffinityCluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -65,6 +66,9 @@ let package = Package(
             dependencies: [
                 "AffinityServer",
                 "AffinityProtocol",
+                "AffinityCluster",
+                "AffinityPeer",
+                "AffinityRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -99,6 +103,7 @@ let package = Package(
             name: "AffinityPeerTests",
             dependencies: [
                 "AffinityPeer",
+                "AffinityTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,12 +158,54 @@ let package = Package(
             name: "AffinityRedisTests",
             dependencies: [
                 "AffinityRedis",
+                "AffinityTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Clustered mode: the Redis store, peer forwarding and the replica registry wired into the server.
+        .target(
+            name: "AffinityCluster",
+            dependencies: [
+                "AffinityProtocol",
+                "AffinityServer",
+                "AffinityRedis",
+                "AffinityPeer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AffinityClusterTests",
+            dependencies: [
+                "AffinityCluster",
+                "AffinityPeer",
+                "AffinityProtocol",
+                "AffinityServer",
+                "AffinityTestSupport",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Fixtures shared by the integration tests: a throwaway redis-server and a test-time PKI.
+        .target(
+            name: "AffinityTestSupport",
+            dependencies: [
+                "AffinityRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/AffinityTestSupport",
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,4 +1,6 @@
+import AffinityCluster
 import AffinityProtocol
+import AffinityRedis
 import AffinityServer
 import ArgumentParser
 import Logging
@@ -57,11 +59,37 @@ struct AffinityServerCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical (env AFFINITY_LOG_LEVEL, default info).")
     var logLevel: String?
     @Option(help: "text or json (env AFFINITY_LOG_FORMAT, default text).") var logFormat: String?
+    @Option(
+        help:
+            "Join a cluster through this Redis, redis:// or rediss:// (env AFFINITY_REDIS_URL, default: embedded store, one replica)."
+    )
+    var redisUrl: String?
+    @Option(help: "File holding the Redis password (env AFFINITY_REDIS_PASSWORD_FILE).") var redisPasswordFile: String?
+    @Option(help: "Prefix of every Redis key (env AFFINITY_REDIS_PREFIX, default affinity:).") var redisPrefix: String?
+    @Option(help: "Lifetime of a route in Redis, refreshed every third of it (env AFFINITY_ROUTE_TTL, default 90s).")
+    var routeTtl: String?
+    @Option(help: "Peer channel port, mutual TLS (env AFFINITY_PEER_PORT, default 9443).") var peerPort: String?
+    @Option(
+        help:
+            "host:port other replicas dial for this one (env AFFINITY_PEER_ADVERTISE_ADDRESS, default <host name>:<peer port>)."
+    )
+    var peerAdvertiseAddress: String?
+    @Option(help: "Peer certificate chain, PEM (env AFFINITY_PEER_TLS_CERT; required with --redis-url).")
+    var peerTlsCert: String?
+    @Option(help: "Peer private key, PEM (env AFFINITY_PEER_TLS_KEY; required with --redis-url).") var peerTlsKey:
+        String?
+    @Option(help: "Cluster CA bundle, PEM (env AFFINITY_PEER_TLS_CA; required with --redis-url).") var peerTlsCa:
+        String?
+    @Option(
+        help: "A DNS name every peer certificate must hold (env AFFINITY_PEER_TLS_SERVER_NAME, default: chain only).")
+    var peerTlsServerName: String?
 
     func run() async throws {
         let settings: (AffinityConfiguration, Logger.Level, Bool)
+        let cluster: ClusterConfiguration?
         do {
             settings = try resolve()
+            cluster = try resolveCluster(replicaID: settings.0.replicaID)
         } catch {
             Self.fail(error.message)
         }
@@ -82,24 +110,45 @@ struct AffinityServerCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         let factory = PrometheusMetricsFactory(registry: registry)
         MetricsSystem.bootstrap(factory)
-        let application: AffinityApplication
-        do {
-            application = try buildApplication(
-                configuration: configuration, logger: logger,
-                metrics: MetricsExport(factory: factory, render: { registry.emitToBuffer() }),
-                onListening: { ports in
-                    logger.info(
-                        "listening",
-                        metadata: [
-                            "affinity.host": "\(configuration.host)", "affinity.port": "\(ports.main)",
-                            "affinity.metrics_port": "\(ports.metrics.map(String.init) ?? "-")",
-                        ])
-                })
-        } catch {
-            Self.fail(error.message)
+        let metrics = MetricsExport(factory: factory, render: { registry.emitToBuffer() })
+        let onListening: @Sendable (ListeningPorts) async -> Void = { ports in
+            logger.info(
+                "listening",
+                metadata: [
+                    "affinity.host": "\(configuration.host)", "affinity.port": "\(ports.main)",
+                    "affinity.metrics_port": "\(ports.metrics.map(String.init) ?? "-")",
+                ])
+        }
+        let services: [any Service]
+        if let cluster {
+            do {
+                services = try buildClusterReplica(
+                    configuration: configuration, cluster: cluster, logger: logger, metrics: metrics,
+                    onListening: onListening
+                ).services
+            } catch let error as AffinityError {
+                Self.fail(error.message)
+            } catch {
+                Self.fail("\(error)")
+            }
+            logger.info(
+                "cluster mode",
+                metadata: [
+                    "redis.endpoint": "\(cluster.redis.endpoint)", "affinity.peer.port": "\(cluster.peerPort)",
+                    "affinity.peer.advertise": "\(cluster.advertiseAddress)",
+                ])
+        } else {
+            do {
+                services = [
+                    try buildApplication(
+                        configuration: configuration, logger: logger, metrics: metrics, onListening: onListening)
+                ]
+            } catch {
+                Self.fail(error.message)
+            }
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.drainTimeout + .seconds(2)
         try await ServiceGroup(configuration: groupConfiguration).run()
         logger.info("stopped")

@@ -1,4 +1,5 @@
 import AffinityPeer
+import AffinityTestSupport
 import Foundation
 import Testing
 

@@ -17,12 +17,17 @@ import WSCore
 /// try await group.run()
 /// ```
 public struct AffinityApplication: Service {
+    /// Forwarded deliveries and local routes, for the cluster layer.
+    public let localReplica: LocalReplica
     private let services: [any Service]
     private let configuration: AffinityConfiguration
     private let logger: Logger
 
-    fileprivate init(services: [any Service], configuration: AffinityConfiguration, logger: Logger) {
+    fileprivate init(
+        services: [any Service], localReplica: LocalReplica, configuration: AffinityConfiguration, logger: Logger
+    ) {
         self.services = services
+        self.localReplica = localReplica
         self.configuration = configuration
         self.logger = logger
     }
@@ -129,7 +134,10 @@ public func buildApplication(
                 store: outcomeStore, registry: registry, interval: configuration.routeRefreshInterval, logger: logger))
     }
     services.append(DrainCoordinator(environment: environment, logger: logger))
-    return AffinityApplication(services: services, configuration: configuration, logger: logger)
+    return AffinityApplication(
+        services: services,
+        localReplica: LocalReplica(coordinator: coordinator, registry: registry, replicaID: configuration.replicaID),
+        configuration: configuration, logger: logger)
 }
 
 /// Calls `onListening` once every server reported its port.

@@ -29,6 +29,9 @@ final class DeliveryCoordinator: Sendable {
         self.logger = logger
     }
 
+    /// How many replicas one outcome is forwarded to at most while its route keeps moving.
+    static let maximumForwards = 3
+
     /// Deliveries running now (the drain waits for them).
     var deliveriesInProgress: Int { activeDeliveries.load(ordering: .relaxed) }
 
@@ -60,10 +63,55 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
+    /// Whether the store can be reached now (readiness).
+    var isStoreReachable: Bool { store.isReachable }
+
+    /// Delivers an outcome another replica forwarded here because the route of its key points at this
+    /// replica: to the local subscribers (waiting for an ack), else parks it only if the route still points
+    /// here, else reports the replica that owns the key now. Never forwards it again.
+    func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
+        activeDeliveries.add(1, ordering: .relaxed)
+        defer { activeDeliveries.subtract(1, ordering: .relaxed) }
+        var logger = self.logger
+        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
+        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
+        let result = try await deliverLocallyFirst(outcome, logger: logger) { excluded throws(AffinityError) in
+            switch try await store.park(outcome: outcome, ifRoutedTo: replicaID) {
+            case .parked:
+                offerParkedCopy(of: outcome, except: excluded)
+                return .parked
+            case .rerouted(let route):
+                return .notOwner(route)
+            }
+        }
+        logger.trace("forwarded outcome answered", metadata: ["affinity.result": "\(result)"])
+        return result
+    }
+
     private func route(_ outcome: Outcome, logger: Logger) async throws(AffinityError) -> DeliveryStatus {
+        let result = try await deliverLocallyFirst(outcome, logger: logger) { excluded throws(AffinityError) in
+            switch try await parkOrForward(outcome, notifyLocalExcept: excluded) {
+            case .delivered: .delivered
+            case .parked: .parked
+            }
+        }
+        switch result {
+        case .delivered: return .delivered
+        case .parked: return .parked
+        case .notOwner(let route):
+            throw AffinityError(code: .unavailable, message: "the route of key \(outcome.key) moved to \(route)")
+        }
+    }
+
+    /// Pushes the outcome to the local subscribers and waits for the first ack; when there are none, or
+    /// none acks in time, runs `fallback` (park or forward), given the subscribers already tried.
+    private func deliverLocallyFirst(
+        _ outcome: Outcome, logger: Logger,
+        fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
+    ) async throws(AffinityError) -> ForwardedDeliveryResult {
         let subscribers = registry.subscribers(of: outcome.key)
         guard !subscribers.isEmpty else {
-            return try await parkOrForward(outcome, notifyLocalExcept: [])
+            return try await fallback([])
         }
         let ids = Set(subscribers.map(\.connectionID))
         let delivery = PendingDelivery(outcome: outcome, subscribers: ids)
@@ -74,9 +122,9 @@ final class DeliveryCoordinator: Sendable {
             return .delivered
         }
         logger.trace("no ack in time, parking")
-        let status: DeliveryStatus
+        let result: ForwardedDeliveryResult
         do {
-            status = try await parkOrForward(outcome, notifyLocalExcept: ids)
+            result = try await fallback(ids)
         } catch {
             _ = delivery.parkCompleted()
             throw error
@@ -85,7 +133,13 @@ final class DeliveryCoordinator: Sendable {
             try? await store.acknowledge(key: outcome.key, id: outcome.id)
             return .delivered
         }
-        return status
+        return result
+    }
+
+    private func offerParkedCopy(of outcome: Outcome, except excluded: Set<ConnectionID>) {
+        for subscriber in registry.subscribers(of: outcome.key) where !excluded.contains(subscriber.connectionID) {
+            _ = subscriber.offer(outcome, as: .parked(ParkedOutcomeReference(outcome)))
+        }
     }
 
     /// Parks the outcome, or forwards it to the replica holding its route. After parking, a
@@ -96,12 +150,10 @@ final class DeliveryCoordinator: Sendable {
     ) async throws(AffinityError) -> DeliveryStatus {
         switch try await store.routeOrPark(outcome: outcome, localReplica: replicaID) {
         case .parked:
-            for subscriber in registry.subscribers(of: outcome.key) where !excluded.contains(subscriber.connectionID) {
-                _ = subscriber.offer(outcome, as: .parked(ParkedOutcomeReference(outcome)))
-            }
+            offerParkedCopy(of: outcome, except: excluded)
             return .parked
         case .routed(let route):
-            return try await forward(outcome, to: route, attemptsLeft: 2)
+            return try await forward(outcome, to: route, attemptsLeft: Self.maximumForwards)
         }
     }
 

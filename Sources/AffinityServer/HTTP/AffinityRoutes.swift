@@ -40,9 +40,13 @@ struct AffinityRoutes: Sendable {
             HTTPErrorResponse.json(#"{"status":"live"}"#)
         }
         router.get("/health/ready") { _, _ in
-            environment.isDraining()
-                ? HTTPErrorResponse.json(#"{"status":"draining"}"#, status: .serviceUnavailable)
-                : HTTPErrorResponse.json(#"{"status":"ready"}"#)
+            if environment.isDraining() {
+                return HTTPErrorResponse.json(#"{"status":"draining"}"#, status: .serviceUnavailable)
+            }
+            if !environment.coordinator.isStoreReachable {
+                return HTTPErrorResponse.json(#"{"status":"store_unreachable"}"#, status: .serviceUnavailable)
+            }
+            return HTTPErrorResponse.json(#"{"status":"ready"}"#)
         }
         router.get("/metrics") { _, _ in
             Response(

@@ -27,4 +27,12 @@ public protocol OutcomeStore: Sendable {
     /// Writes these routes (again), refreshing their TTLs; used while subscriptions live and after
     /// the store comes back from an outage.
     func refreshRoutes(_ routes: [ProcessInstanceKey: Route]) async throws(AffinityError)
+
+    /// Whether the store can be reached right now; `/health/ready` answers 503 while it cannot.
+    var isReachable: Bool { get }
+}
+
+extension OutcomeStore {
+    /// An embedded store is always reachable.
+    public var isReachable: Bool { true }
 }

@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 
 /// Certificates generated with `openssl` for one test: a CA, a server certificate for 127.0.0.1/localhost

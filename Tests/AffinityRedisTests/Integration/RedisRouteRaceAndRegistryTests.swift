@@ -1,4 +1,5 @@
 import AffinityRedis
+import AffinityTestSupport
 import Foundation
 import NIOCore
 import Testing

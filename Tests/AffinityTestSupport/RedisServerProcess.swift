@@ -1,19 +1,22 @@
-import AffinityRedis
-import Foundation
-import Logging
+public import AffinityRedis
+public import Foundation
 import NIOCore
 import NIOPosix
-import Testing
 
 /// A throwaway `redis-server` on a free loopback port, started from PATH; tests fail (never skip) without it.
-final class RedisServerProcess: @unchecked Sendable {
-    let port: Int
-    let directory: URL
-    let extraArguments: [String]
-    let tls: Bool
+public final class RedisServerProcess: @unchecked Sendable {
+    /// The loopback port it listens on (kept across restarts).
+    public let port: Int
+    /// Its working directory (append-only files, log).
+    public let directory: URL
+    /// Extra `redis-server` arguments.
+    public let extraArguments: [String]
+    /// Whether the port speaks TLS.
+    public let tls: Bool
     private var process: Process?
 
-    init(port: Int, directory: URL, extraArguments: [String], tls: Bool) {
+    /// Describes a server; ``start()`` starts it.
+    public init(port: Int, directory: URL, extraArguments: [String], tls: Bool) {
         self.port = port
         self.directory = directory
         self.extraArguments = extraArguments
@@ -21,7 +24,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Starts (or restarts) the server on the same port and waits until it accepts connections.
-    func start() async throws {
+    public func start() async throws {
         let executable = try Self.findExecutable("redis-server")
         let process = Process()
         process.executableURL = executable
@@ -40,7 +43,7 @@ final class RedisServerProcess: @unchecked Sendable {
 
     /// Stops the server with SIGKILL and waits for it to exit. (Children of the test process inherit its
     /// blocked signal mask, so redis-server would never see a SIGTERM; it keeps no data to save anyway.)
-    func stop() {
+    public func stop() {
         guard let process, process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -48,7 +51,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// A client configuration for this server.
-    func configuration() -> RedisConfiguration {
+    public func configuration() -> RedisConfiguration {
         var configuration = RedisConfiguration(host: "127.0.0.1", port: port)
         configuration.reconnect = .init(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(200))
         return configuration
@@ -74,7 +77,7 @@ final class RedisServerProcess: @unchecked Sendable {
         throw FixtureError("redis-server did not listen on 127.0.0.1:\(port) within 10 s")
     }
 
-    static func findExecutable(_ name: String) throws -> URL {
+    public static func findExecutable(_ name: String) throws -> URL {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(name)
@@ -85,13 +88,15 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct FixtureError: Error, CustomStringConvertible {
+    /// What went wrong.
+    public var description: String
+    /// Creates the error.
+    public init(_ description: String) { self.description = description }
 }
 
 /// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-func freeLoopbackPort() async throws -> Int {
+public func freeLoopbackPort() async throws -> Int {
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .bind(host: "127.0.0.1", port: 0).get()
@@ -101,7 +106,7 @@ func freeLoopbackPort() async throws -> Int {
 }
 
 /// A fresh temporary directory, removed after `body`.
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+public func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-redis-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -109,7 +114,7 @@ func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> 
 }
 
 /// Runs `body` with a `redis-server` started for it (extra config arguments appended), then stops it.
-func withRedisServer<T>(
+public func withRedisServer<T>(
     arguments: [String] = [], tls: Bool = false, directory: URL? = nil, _ body: (RedisServerProcess) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { temporary in
@@ -119,53 +124,4 @@ func withRedisServer<T>(
         defer { server.stop() }
         return try await body(server)
     }
-}
-
-/// Runs a ``RedisClient`` for `body` (its `run()` in a task group), waiting first for the connection unless
-/// `waitForConnection` is false; cancels it afterwards.
-func withRedisClient<T: Sendable>(
-    _ configuration: RedisConfiguration, waitForConnection: Bool = true,
-    _ body: @Sendable (RedisClient) async throws -> T
-) async throws -> T {
-    let client = RedisClient(configuration: configuration, logger: testLogger("redis-client"))
-    let events = client.connectionEvents()
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await client.run() }
-        defer { group.cancelAll() }
-        if waitForConnection {
-            try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
-        }
-        return try await body(client)
-    }
-}
-
-/// Waits for the first event that matches, failing after `timeout`.
-@discardableResult
-func waitFor(
-    _ events: AsyncStream<RedisConnectionEvent>, timeout: Duration,
-    _ matches: @escaping @Sendable (RedisConnectionEvent) -> Bool
-) async throws -> RedisConnectionEvent {
-    try await withThrowingTaskGroup(of: RedisConnectionEvent?.self) { group in
-        group.addTask {
-            for await event in events where matches(event) { return event }
-            return nil
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let event = first else {
-            throw FixtureError("no matching Redis connection event within \(timeout)")
-        }
-        return event
-    }
-}
-
-func testLogger(_ label: String) -> Logger {
-    var logger = Logger(label: label)
-    logger.logLevel =
-        ProcessInfo.processInfo.environment["AFFINITY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
-        ?? .critical
-    return logger
 }

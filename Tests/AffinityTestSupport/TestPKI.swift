@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -6,23 +6,40 @@ import Glibc
 
 /// Certificates generated at test time with the `openssl` command line, in a temporary folder that
 /// ``withTestPKI(_:)`` removes afterwards.
-struct TestPKI: Sendable {
+public struct TestPKI: Sendable {
     /// A certificate authority: its certificate and key files.
-    struct Authority: Sendable {
-        let certificatePath: String
-        let keyPath: String
+    public struct Authority: Sendable {
+        /// The CA certificate file.
+        public let certificatePath: String
+        /// The CA key file.
+        public let keyPath: String
+
+        /// Names existing files.
+        public init(certificatePath: String, keyPath: String) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+        }
     }
 
     /// A leaf certificate and its key.
-    struct Identity: Sendable {
-        let certificatePath: String
-        let keyPath: String
+    public struct Identity: Sendable {
+        /// The certificate file.
+        public let certificatePath: String
+        /// The key file.
+        public let keyPath: String
+
+        /// Names existing files.
+        public init(certificatePath: String, keyPath: String) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+        }
     }
 
-    let directory: URL
+    /// The temporary folder holding every file.
+    public let directory: URL
 
     /// Creates a CA (EC P-256) with the given common name.
-    func makeAuthority(_ name: String) throws -> Authority {
+    public func makeAuthority(_ name: String) throws -> Authority {
         let certificate = self.path("\(name)-ca.crt")
         let key = self.path("\(name)-ca.key")
         try self.openssl([
@@ -35,7 +52,7 @@ struct TestPKI: Sendable {
     }
 
     /// Issues a leaf certificate from `authority` for TLS server and client use, with DNS names `names`.
-    func issue(
+    public func issue(
         _ commonName: String,
         by authority: Authority,
         names: [String] = ["affinity-peer", "localhost"],
@@ -66,7 +83,7 @@ struct TestPKI: Sendable {
     }
 
     /// A self-signed leaf certificate (its own issuer, from no CA).
-    func selfSigned(_ commonName: String) throws -> Identity {
+    public func selfSigned(_ commonName: String) throws -> Identity {
         let certificate = self.path("\(commonName)-self.crt")
         let key = self.path("\(commonName)-self.key")
         try self.openssl([
@@ -79,7 +96,7 @@ struct TestPKI: Sendable {
     }
 
     /// Writes the concatenation of the authorities' certificates as a CA bundle.
-    func bundle(_ authorities: [Authority], name: String) throws -> String {
+    public func bundle(_ authorities: [Authority], name: String) throws -> String {
         let path = self.path(name)
         var contents = Data()
         for authority in authorities {
@@ -90,13 +107,13 @@ struct TestPKI: Sendable {
     }
 
     /// A path in the temporary folder.
-    func path(_ name: String) -> String {
+    public func path(_ name: String) -> String {
         self.directory.appendingPathComponent(name).path
     }
 
     /// Copies `source` over `destination` atomically (write a temporary file, then rename), as a Secret
     /// update does.
-    func replace(_ destination: String, with source: String) throws {
+    public func replace(_ destination: String, with source: String) throws {
         let temporary = destination + ".tmp-\(UUID().uuidString.prefix(6))"
         try FileManager.default.copyItem(atPath: source, toPath: temporary)
         guard rename(temporary, destination) == 0 else {
@@ -131,13 +148,15 @@ struct TestPKI: Sendable {
     }
 }
 
-struct TestPKIError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { self.message }
+public struct TestPKIError: Error, CustomStringConvertible {
+    /// What failed.
+    public let message: String
+    /// The message.
+    public var description: String { self.message }
 }
 
 /// Runs `body` with a fresh temporary PKI folder and removes it afterwards.
-func withTestPKI<Result>(_ body: (TestPKI) async throws -> Result) async throws -> Result {
+public func withTestPKI<Result>(_ body: (TestPKI) async throws -> Result) async throws -> Result {
     let directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("affinity-peer-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

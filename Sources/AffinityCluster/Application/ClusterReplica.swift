@@ -1,0 +1,70 @@
+import AffinityPeer
+import AffinityRedis
+public import AffinityServer
+public import Logging
+public import ServiceLifecycle
+
+/// One replica of a cluster: every service it runs, in start order.
+///
+/// Redis client and TLS credentials first, then the peer pool and server, the registry, the route write-back
+/// and the application last (so it stops first: the drain tells clients to reconnect elsewhere while Redis
+/// and the peer channel still work; then the registry deregisters).
+///
+/// ```swift
+/// let replica = try buildClusterReplica(configuration: configuration, cluster: cluster, logger: logger,
+///                                       metrics: export)
+/// try await ServiceGroup(configuration: .init(services: replica.services,
+///                                             gracefulShutdownSignals: [.sigterm], logger: logger)).run()
+/// ```
+public struct ClusterReplica: Sendable {
+    /// The services in start order.
+    public let services: [any Service]
+    /// The application (HTTP/WebSocket, drain).
+    public let application: AffinityApplication
+}
+
+/// Builds a cluster replica: a ``RedisOutcomeStore``, a ``PeerOutcomeForwarder``, the peer server with a
+/// ``ForwardedOutcomeHandler``, the ``ReplicaRegistry`` and the ``RouteWriteBack``.
+///
+/// - Throws: ``AffinityError`` for unreadable token files; `PeerTLSError` for unusable TLS files.
+public func buildClusterReplica(
+    configuration: AffinityConfiguration,
+    cluster: ClusterConfiguration,
+    logger: Logger,
+    metrics: MetricsExport,
+    onListening: @escaping @Sendable (ListeningPorts) async -> Void = { _ in }
+) throws -> ClusterReplica {
+    var configuration = configuration
+    configuration.routeRefreshInterval = max(cluster.routeTTL / 3, .milliseconds(100))
+    let redis = RedisClient(configuration: cluster.redis, logger: logger)
+    let routes = RedisRouteStore(client: redis, prefix: cluster.keyPrefix, logger: logger)
+    let store = RedisOutcomeStore(
+        routes: routes, routeTTL: cluster.routeTTL, parkTTL: configuration.parkTTL,
+        maxParkedPerKey: configuration.maxParkedPerKey, logger: logger)
+    let credentials = try PeerTLSCredentials(
+        files: cluster.tlsFiles, logger: logger, metricsFactory: metrics.factory)
+    let pool = PeerConnectionPool(
+        configuration: PeerClientConfiguration(
+            replicaID: configuration.replicaID, expectedServerName: cluster.expectedServerName,
+            maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
+        credentials: credentials, logger: logger, metricsFactory: metrics.factory)
+    let forwarder = PeerOutcomeForwarder(
+        pool: pool, routes: routes, localReplica: configuration.replicaID,
+        timeout: configuration.ackTimeout + .seconds(5), logger: logger)
+    let application = try buildApplication(
+        configuration: configuration, logger: logger, metrics: metrics, store: store, forwarder: forwarder,
+        onListening: onListening)
+    let peerServer = try PeerServer(
+        configuration: PeerServerConfiguration(
+            host: configuration.host, port: cluster.peerPort, replicaID: configuration.replicaID,
+            maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
+        credentials: credentials,
+        handler: ForwardedOutcomeHandler(replica: application.localReplica, logger: logger),
+        logger: logger, metricsFactory: metrics.factory)
+    let registry = ReplicaRegistry(
+        routes: routes, replicaID: configuration.replicaID, peerAddress: cluster.advertiseAddress,
+        ttl: cluster.registrationTTL, logger: logger)
+    let writeBack = RouteWriteBack(client: redis, store: store, replica: application.localReplica, logger: logger)
+    return ClusterReplica(
+        services: [redis, credentials, pool, peerServer, registry, writeBack, application], application: application)
+}

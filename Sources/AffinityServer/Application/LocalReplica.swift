@@ -1,0 +1,33 @@
+public import AffinityProtocol
+
+/// What the cluster layer may ask of a running replica: deliver an outcome another replica forwarded
+/// here, and list the routes of the local subscriptions (to write them back to a shared store).
+///
+/// ```swift
+/// let application = try buildApplication(configuration: configuration, logger: logger, metrics: export,
+///                                        store: redisStore, forwarder: peerForwarder)
+/// let handler = ForwardedOutcomeHandler(replica: application.localReplica, logger: logger)
+/// ```
+public struct LocalReplica: Sendable {
+    private let coordinator: DeliveryCoordinator
+    private let registry: ConnectionRegistry
+    /// This replica's id.
+    public let replicaID: String
+
+    init(coordinator: DeliveryCoordinator, registry: ConnectionRegistry, replicaID: String) {
+        self.coordinator = coordinator
+        self.registry = registry
+        self.replicaID = replicaID
+    }
+
+    /// Delivers a forwarded outcome to the local subscribers and waits for an ack; else parks it if the
+    /// route still points here; else reports the new owner. Never forwards it again.
+    public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
+        try await coordinator.deliverForwarded(outcome)
+    }
+
+    /// One route per locally subscribed key.
+    public func localRoutes() -> [ProcessInstanceKey: Route] {
+        registry.localRoutes()
+    }
+}

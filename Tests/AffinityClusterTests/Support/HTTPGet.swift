@@ -1,0 +1,36 @@
+import AffinityTestSupport
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// `GET path` on loopback `port` over plain HTTP/1.1 with `Connection: close`; returns the status code and the body.
+func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    var response = ByteBuffer()
+    try await channel.executeThenClose { inbound, outbound in
+        try await outbound.write(
+            ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+        for try await var chunk in inbound {
+            response.writeBuffer(&chunk)
+        }
+    }
+    let text = String(buffer: response)
+    guard let statusLine = text.split(separator: "\r\n").first,
+        let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+    else { throw FixtureError("not an HTTP response: \(text.prefix(200))") }
+    let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+    return (status, body)
+}
+
+/// The value of a Prometheus sample whose line starts with `prefix` (name and labels), or 0 when absent.
+func metricValue(_ metrics: String, _ prefix: String) -> Double {
+    for line in metrics.split(separator: "\n") where line.hasPrefix(prefix) {
+        if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
+    }
+    return 0
+}
