@@ -3,93 +3,95 @@ import AffinityTestSupport
 import Foundation
 import Testing
 
-/// Three affinity-server processes on one Redis: clients on one replica, workers on another.
-@Suite("Cluster: cross-replica delivery", .serialized)
-struct CrossReplicaDeliveryTests {
-    static let firstKey: Int64 = 2_251_799_813_685_000
+extension ClusterTests {
+    /// Three affinity-server processes on one Redis: clients on one replica, workers on another.
+    @Suite("cross-replica delivery")
+    struct CrossReplicaDeliveryTests {
+        static let firstKey: Int64 = 2_251_799_813_685_000
 
-    /// 3000 outcomes delivered by a worker on r2 to two clients on r1 and r3 (100 keys each side, 15 outcomes
-    /// per key): every one is answered `delivered`, each client receives exactly the outcomes of its own keys,
-    /// none is lost, none goes to the other client.
-    @Test(.timeLimit(.minutes(5)))
-    func thousandsOfOutcomesAreForwardedToTheOwningReplica() async throws {
-        try await withClusterEnvironment { cluster in
-            let r1 = try await cluster.start(id: "r1")
-            let r2 = try await cluster.start(id: "r2")
-            let r3 = try await cluster.start(id: "r3")
-            let keysA = (0..<100).map { ProcessInstanceKey(Self.firstKey + Int64($0))! }
-            let keysB = (100..<200).map { ProcessInstanceKey(Self.firstKey + Int64($0))! }
-            let perKey = 15
-            var expectedA: [String: ProcessInstanceKey] = [:]
-            var expectedB: [String: ProcessInstanceKey] = [:]
-            var outcomes: [Outcome] = []
-            for round in 0..<perKey {
-                for (index, key) in (keysA + keysB).enumerated() {
-                    let id = "job-\(round)-\(index)"
-                    outcomes.append(try Outcome(id: id, key: key, variables: Array(#"{"n":\#(round)}"#.utf8)))
-                    if index < keysA.count { expectedA[id] = key } else { expectedB[id] = key }
+        /// 3000 outcomes delivered by a worker on r2 to two clients on r1 and r3 (100 keys each side, 15 outcomes
+        /// per key): every one is answered `delivered`, each client receives exactly the outcomes of its own keys,
+        /// none is lost, none goes to the other client.
+        @Test(.timeLimit(.minutes(5)))
+        func thousandsOfOutcomesAreForwardedToTheOwningReplica() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2")
+                let r3 = try await cluster.start(id: "r3")
+                let keysA = (0..<100).map { ProcessInstanceKey(Self.firstKey + Int64($0))! }
+                let keysB = (100..<200).map { ProcessInstanceKey(Self.firstKey + Int64($0))! }
+                let perKey = 15
+                var expectedA: [String: ProcessInstanceKey] = [:]
+                var expectedB: [String: ProcessInstanceKey] = [:]
+                var outcomes: [Outcome] = []
+                for round in 0..<perKey {
+                    for (index, key) in (keysA + keysB).enumerated() {
+                        let id = "job-\(round)-\(index)"
+                        outcomes.append(try Outcome(id: id, key: key, variables: Array(#"{"n":\#(round)}"#.utf8)))
+                        if index < keysA.count { expectedA[id] = key } else { expectedB[id] = key }
+                    }
                 }
-            }
-            #expect(outcomes.count == 3000)
-            let allOutcomes = outcomes
-            let ownedByA = expectedA
-            let ownedByB = expectedB
+                #expect(outcomes.count == 3000)
+                let allOutcomes = outcomes
+                let ownedByA = expectedA
+                let ownedByB = expectedB
 
-            try await withClusterSocket(port: try r1.port) { clientA in
-                try await withClusterSocket(port: try r3.port) { clientB in
-                    try await withClusterSocket(port: try r2.port) { worker in
-                        #expect(try await clientA.hello(role: .client, clientId: "front-a") == "r1")
-                        #expect(try await clientB.hello(role: .client, clientId: "front-b") == "r3")
-                        #expect(try await worker.hello(role: .worker, clientId: "worker-1") == "r2")
-                        try await subscribe(clientA, to: keysA)
-                        try await subscribe(clientB, to: keysB)
+                try await withClusterSocket(port: try r1.port) { clientA in
+                    try await withClusterSocket(port: try r3.port) { clientB in
+                        try await withClusterSocket(port: try r2.port) { worker in
+                            #expect(try await clientA.hello(role: .client, clientId: "front-a") == "r1")
+                            #expect(try await clientB.hello(role: .client, clientId: "front-b") == "r3")
+                            #expect(try await worker.hello(role: .worker, clientId: "worker-1") == "r2")
+                            try await subscribe(clientA, to: keysA)
+                            try await subscribe(clientB, to: keysB)
 
-                        async let receivedA = receiveAndAck(clientA, count: ownedByA.count)
-                        async let receivedB = receiveAndAck(clientB, count: ownedByB.count)
-                        let statuses = try await deliver(allOutcomes, through: worker, window: 400)
+                            async let receivedA = receiveAndAck(clientA, count: ownedByA.count)
+                            async let receivedB = receiveAndAck(clientB, count: ownedByB.count)
+                            let statuses = try await deliver(allOutcomes, through: worker, window: 400)
 
-                        #expect(statuses.count == 3000)
-                        #expect(statuses.values.allSatisfy { $0 == "delivered" })
-                        let gotA = try await receivedA
-                        let gotB = try await receivedB
-                        #expect(gotA.count == ownedByA.count)
-                        #expect(gotB.count == ownedByB.count)
-                        #expect(gotA == ownedByA, "client A got exactly its own outcomes, each on its key")
-                        #expect(gotB == ownedByB, "client B got exactly its own outcomes, each on its key")
+                            #expect(statuses.count == 3000)
+                            #expect(statuses.values.allSatisfy { $0 == "delivered" })
+                            let gotA = try await receivedA
+                            let gotB = try await receivedB
+                            #expect(gotA.count == ownedByA.count)
+                            #expect(gotB.count == ownedByB.count)
+                            #expect(gotA == ownedByA, "client A got exactly its own outcomes, each on its key")
+                            #expect(gotB == ownedByB, "client B got exactly its own outcomes, each on its key")
+                        }
                     }
                 }
             }
         }
-    }
 
-    /// An outcome for a key nobody subscribed yet is parked in Redis by r2; a client that subscribes on r3
-    /// later receives it, and the parked copy is gone once acknowledged.
-    @Test(.timeLimit(.minutes(2)))
-    func outcomeBeforeSubscribeIsParkedAndDeliveredOnAnotherReplica() async throws {
-        try await withClusterEnvironment { cluster in
-            let r2 = try await cluster.start(id: "r2")
-            let r3 = try await cluster.start(id: "r3")
-            let key = ProcessInstanceKey(Self.firstKey + 777)!
-            let outcome = try Outcome(id: "job-parked", key: key, variables: Array(#"{"total":42}"#.utf8))
-            try await withClusterSocket(port: try r2.port) { worker in
-                _ = try await worker.hello(role: .worker, clientId: "worker-1")
-                let statuses = try await deliver([outcome], through: worker, window: 1)
-                #expect(statuses == ["job-parked": "parked"])
-            }
-            try await withClusterSocket(port: try r3.port) { client in
-                _ = try await client.hello(role: .client, clientId: "front-late")
-                client.send(.subscribe(key: key))
-                #expect(try await client.next() == .subscribed(key: key))
-                guard case .outcome(let received) = try await client.next() else {
-                    throw FixtureError("expected the parked outcome")
+        /// An outcome for a key nobody subscribed yet is parked in Redis by r2; a client that subscribes on r3
+        /// later receives it, and the parked copy is gone once acknowledged.
+        @Test(.timeLimit(.minutes(2)))
+        func outcomeBeforeSubscribeIsParkedAndDeliveredOnAnotherReplica() async throws {
+            try await withClusterEnvironment { cluster in
+                let r2 = try await cluster.start(id: "r2")
+                let r3 = try await cluster.start(id: "r3")
+                let key = ProcessInstanceKey(Self.firstKey + 777)!
+                let outcome = try Outcome(id: "job-parked", key: key, variables: Array(#"{"total":42}"#.utf8))
+                try await withClusterSocket(port: try r2.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker-1")
+                    let statuses = try await deliver([outcome], through: worker, window: 1)
+                    #expect(statuses == ["job-parked": "parked"])
                 }
-                #expect(received == outcome)
-                client.send(.ack(id: received.id))
-            }
-            // Subscribing again after the ack finds nothing parked: a fresh outcome shows the order.
-            try await withClusterSocket(port: try r3.port) { client in
-                _ = try await client.hello(role: .client, clientId: "front-late")
-                try await waitUntilParkedCopyIsGone(client: client, key: key)
+                try await withClusterSocket(port: try r3.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front-late")
+                    client.send(.subscribe(key: key))
+                    #expect(try await client.next() == .subscribed(key: key))
+                    guard case .outcome(let received) = try await client.next() else {
+                        throw FixtureError("expected the parked outcome")
+                    }
+                    #expect(received == outcome)
+                    client.send(.ack(id: received.id))
+                }
+                // Subscribing again after the ack finds nothing parked: a fresh outcome shows the order.
+                try await withClusterSocket(port: try r3.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front-late")
+                    try await waitUntilParkedCopyIsGone(client: client, key: key)
+                }
             }
         }
     }
@@ -127,7 +129,10 @@ func receiveAndAck(_ socket: ClusterSocket, count: Int) async throws -> [String:
 }
 
 /// Sends the outcomes with at most `window` unanswered, and returns id -> `delivered`/`parked`/error code.
-func deliver(_ outcomes: [Outcome], through worker: ClusterSocket, window: Int) async throws -> [String: String] {
+func deliver(
+    _ outcomes: [Outcome], through worker: ClusterSocket, window: Int,
+    afterEachAnswer: (Int) async throws -> Void = { _ in }
+) async throws -> [String: String] {
     var answers: [String: String] = [:]
     var next = 0
     var inFlight = 0
@@ -147,6 +152,7 @@ func deliver(_ outcomes: [Outcome], through worker: ClusterSocket, window: Int) 
         case let other:
             throw FixtureError("expected a result, got \(other)")
         }
+        try await afterEachAnswer(answers.count)
     }
     return answers
 }

@@ -7,7 +7,8 @@ public import ServiceLifecycle
 ///
 /// At start (once Redis is reachable) it registers with a random instance nonce: when the id is alive
 /// elsewhere, ``run()`` throws ``ClusterStartupError`` (`replica_id_in_use`) and the replica stops. Then it
-/// heartbeats every third of the TTL; a registration that expired (Redis restarted empty) is written again.
+/// heartbeats every third of the TTL and at every new Redis connection; a registration that expired (Redis
+/// restarted empty) is written again at once.
 /// On graceful shutdown it deregisters. Place it before the application in the service group so it stops
 /// after the drain.
 public struct ReplicaRegistry: Service {
@@ -31,14 +32,31 @@ public struct ReplicaRegistry: Service {
 
     /// Registers, heartbeats until graceful shutdown, then deregisters.
     public func run() async throws {
+        let events = routes.client.connectionEvents()
         guard try await registerWhenReachable() else { return }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: ttl / 3) }
-            } catch {
-                break
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // a new connection may be to a Redis that restarted empty: register again at once
+                        for await event in events {
+                            if case .connected = event { try await heartbeat() }
+                        }
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: ttl / 3)
+                            try await heartbeat()
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
-            try await heartbeat()
+        } catch let error as ClusterStartupError {
+            throw error
+        } catch {
+            // cancelled by the graceful shutdown
         }
         do {
             let removed = try await routes.deregisterReplica(id: replicaID, instanceNonce: nonce)

@@ -56,8 +56,14 @@ final class ReplicaProcess: Sendable {
         }
     }
 
-    /// SIGKILL, then waits for the exit.
-    func kill9() {
+    /// SIGKILL, then waits (without blocking a thread) for the exit.
+    func kill9() async {
+        signal(SIGKILL)
+        _ = await waitForExit(timeout: .seconds(10))
+    }
+
+    /// SIGKILL and a blocking wait, for clean-up.
+    func killNow() {
         process.withLock { process in
             guard process.isRunning else { return }
             kill(process.processIdentifier, SIGKILL)
@@ -75,10 +81,10 @@ final class ReplicaProcess: Sendable {
     }
 
     /// Waits until the log holds `text` (fails early if the process exits).
-    func waitForLog(_ text: String, timeout: Duration = .seconds(30)) async throws {
+    func waitForLog(_ text: String, occurrences: Int = 1, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if log.contains(text) { return }
+            if log.components(separatedBy: text).count - 1 >= occurrences { return }
             guard isRunning else { throw FixtureError("replica \(id) exited before logging \"\(text)\":\n\(log)") }
             try await Task.sleep(for: .milliseconds(25))
         }
@@ -121,7 +127,14 @@ final class ClusterEnvironment: Sendable {
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw FixtureError("affinity-server not built at \(executable.path); run scripts/test.sh or swift build")
         }
-        let identity = try identity ?? pki.issue(id, by: authority)
+        let pki = self.pki
+        let authority = self.authority
+        let certificate: TestPKI.Identity
+        if let identity {
+            certificate = identity
+        } else {
+            certificate = try await offloaded { try pki.issue(id, by: authority) }
+        }
         let peerPort = try await freeClusterPort()
         let log = directory.appendingPathComponent("\(id)-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -131,7 +144,7 @@ final class ClusterEnvironment: Sendable {
             [
                 "--host", "127.0.0.1", "--port", "0", "--replica-id", id, "--redis-url", redisURL,
                 "--peer-port", "\(peerPort)", "--peer-advertise-address", "127.0.0.1:\(peerPort)",
-                "--peer-tls-cert", identity.certificatePath, "--peer-tls-key", identity.keyPath,
+                "--peer-tls-cert", certificate.certificatePath, "--peer-tls-key", certificate.keyPath,
                 "--peer-tls-ca", authority.certificatePath, "--ack-timeout", "5s", "--log-level", "info",
             ] + extra
         process.environment = [:]
@@ -154,7 +167,7 @@ final class ClusterEnvironment: Sendable {
     }
 
     func killAll() {
-        for replica in replicas.withLock({ $0 }) { replica.kill9() }
+        for replica in replicas.withLock({ $0 }) { replica.killNow() }
     }
 }
 
@@ -164,7 +177,7 @@ func withClusterEnvironment<T>(
     redisArguments: [String] = [], _ body: (ClusterEnvironment) async throws -> T
 ) async throws -> T {
     try await withTestPKI { pki in
-        let authority = try pki.makeAuthority("cluster")
+        let authority = try await offloaded { try pki.makeAuthority("cluster") }
         let redis = RedisServerProcess(
             port: try await freeClusterPort(), directory: pki.directory, extraArguments: redisArguments, tls: false)
         try await redis.start()
@@ -188,4 +201,14 @@ func freeClusterPort() async throws -> Int {
         }
     }
     throw FixtureError("no free loopback port in 20000..<32000")
+}
+
+/// Runs blocking work (openssl, waiting for a process) on a Dispatch thread instead of the test's small
+/// cooperative thread pool, which the other suites running in parallel need.
+func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try work() })
+        }
+    }
 }
