@@ -33,10 +33,12 @@ public final class JobWorker: Service, Sendable {
     let metrics: JobWorkerMetrics
 
     /// Creates a worker; it starts working in ``run()``.
+    /// - Parameter metricsFactory: where metrics go; the bootstrapped `MetricsSystem` by default.
     public init(
         client: ZeebeClient,
         configuration: JobWorkerConfiguration,
         logger: Logger = Logger(label: "zeebe.worker"),
+        metricsFactory: (any MetricsFactory)? = nil,
         handler: @escaping JobHandler
     ) {
         self.client = client
@@ -52,7 +54,7 @@ public final class JobWorker: Service, Sendable {
                 backoff: configuration.backoff
             )
         )
-        self.metrics = JobWorkerMetrics(jobType: configuration.jobType)
+        self.metrics = JobWorkerMetrics(jobType: configuration.jobType, factory: metricsFactory ?? MetricsSystem.factory)
     }
 
     /// The jobs activated and not yet finished.
@@ -204,16 +206,16 @@ struct JobWorkerMetrics: Sendable {
     let errored: Counter
     let handlerDuration: Metrics.Timer
 
-    init(jobType: String) {
+    init(jobType: String, factory: any MetricsFactory) {
         let dimensions = [("job_type", jobType)]
-        activated = Counter(label: "zeebe_worker_jobs_activated_total", dimensions: dimensions)
-        completed = Counter(label: "zeebe_worker_jobs_completed_total", dimensions: dimensions)
-        failed = Counter(label: "zeebe_worker_jobs_failed_total", dimensions: dimensions)
-        errored = Counter(label: "zeebe_worker_jobs_errored_total", dimensions: dimensions)
+        activated = Counter(label: "zeebe_worker_jobs_activated_total", dimensions: dimensions, factory: factory)
+        completed = Counter(label: "zeebe_worker_jobs_completed_total", dimensions: dimensions, factory: factory)
+        failed = Counter(label: "zeebe_worker_jobs_failed_total", dimensions: dimensions, factory: factory)
+        errored = Counter(label: "zeebe_worker_jobs_errored_total", dimensions: dimensions, factory: factory)
         handlerDuration = Metrics.Timer(
             label: "zeebe_worker_job_handler_duration_seconds",
             dimensions: dimensions,
-            preferredDisplayUnit: .seconds
+            factory: factory
         )
     }
 }
