@@ -15,7 +15,9 @@ extension ZeebeClient {
     }
 
     /// Deploys several resources atomically. Idempotent.
-    public func deployResources(_ resources: [DeploymentResource], tenantId: String = "") async throws
+    public func deployResources(
+        _ resources: [DeploymentResource], tenantId: String = ""
+    ) async throws
         -> DeploymentResult
     {
         var request = GatewayProtocol_DeployResourceRequest()
@@ -63,7 +65,9 @@ extension ZeebeClient {
         return try await createProcessInstance(request)
     }
 
-    private func createProcessInstance(_ request: GatewayProtocol_CreateProcessInstanceRequest) async throws
+    private func createProcessInstance(
+        _ request: GatewayProtocol_CreateProcessInstanceRequest
+    ) async throws
         -> ProcessInstance
     {
         let response = try await perform("CreateProcessInstance", .notIdempotent) { metadata, options in
@@ -129,7 +133,9 @@ extension ZeebeClient {
     /// With `local`, they are set only in that scope; otherwise they propagate. Idempotent.
     /// - Returns: the key of the variable document update.
     @discardableResult
-    public func setVariables(elementInstanceKey: Int64, variables: ZeebeVariables, local: Bool = false) async throws
+    public func setVariables(
+        elementInstanceKey: Int64, variables: ZeebeVariables, local: Bool = false
+    ) async throws
         -> Int64
     {
         var request = GatewayProtocol_SetVariablesRequest()

@@ -5,7 +5,8 @@ import ZeebeTestGateway
 @Suite struct BPMNParserTests {
     @Test func parsesTasksMessagesAndFlows() throws {
         let processes = try BPMNParser.parse(
-            bpmnDocument(processId: "order", steps: [.task("reserve", retries: 5), .message("paid", correlationKey: "=orderId")])
+            bpmnDocument(
+                processId: "order", steps: [.task("reserve", retries: 5), .message("paid", correlationKey: "=orderId")])
         )
         let process = try #require(processes.first)
         #expect(process.id == "order")

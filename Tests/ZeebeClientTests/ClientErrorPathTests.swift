@@ -23,7 +23,8 @@ import ZeebeTestGateway
     }
 
     @Test func retriesStopAfterMaxAttempts() async throws {
-        try await withGatewayAndClient(client: { configuration, _ in configuration.maxAttempts = 3 }) { client, gateway in
+        try await withGatewayAndClient(client: { configuration, _ in configuration.maxAttempts = 3 }) {
+            client, gateway in
             gateway.knobs.failNextCalls(10, with: .resourceExhausted, methods: ["Topology"])
             await #expect {
                 _ = try await client.topology()
@@ -37,7 +38,8 @@ import ZeebeTestGateway
 
     @Test func nonIdempotentCallsAreNotRetried() async throws {
         try await withGatewayAndClient { client, gateway in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             gateway.knobs.failNextCalls(1, with: .resourceExhausted, methods: ["CreateProcessInstance"])
             await #expect {
                 _ = try await client.createProcessInstance(bpmnProcessId: "p")
@@ -60,7 +62,8 @@ import ZeebeTestGateway
 
     @Test func gatewayTimeoutOfCreateWithResultIsDeadlineExceeded() async throws {
         try await withGatewayAndClient { client, _ in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             let start = ContinuousClock.now
             await #expect {
                 _ = try await client.createProcessInstanceWithResult(
@@ -108,15 +111,18 @@ import ZeebeTestGateway
         try await withTestOAuthServer(issuer: issuer) { oauth in
             var gatewayConfiguration = TestGatewayConfiguration()
             gatewayConfiguration.tokenIssuer = issuer
-            try await withGatewayAndClient(gateway: gatewayConfiguration, client: { configuration, _ in
-                configuration.credentials = OAuthCredentials(
-                    clientId: "worker",
-                    clientSecret: "s3cret",
-                    authorizationServerURL: oauth.url,
-                    audience: "zeebe-api",
-                    scope: "zeebe"
-                )
-            }) { client, gateway in
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.credentials = OAuthCredentials(
+                        clientId: "worker",
+                        clientSecret: "s3cret",
+                        authorizationServerURL: oauth.url,
+                        audience: "zeebe-api",
+                        scope: "zeebe"
+                    )
+                }
+            ) { client, gateway in
                 _ = try await client.topology()
                 _ = try await client.topology()
                 #expect(oauth.requestCount == 1)
@@ -135,15 +141,41 @@ import ZeebeTestGateway
         }
     }
 
+    @Test func concurrentCallsShareOneTokenRequest() async throws {
+        let issuer = TestTokenIssuer(clientId: "worker", clientSecret: "s3cret")
+        try await withTestOAuthServer(issuer: issuer) { oauth in
+            var gatewayConfiguration = TestGatewayConfiguration()
+            gatewayConfiguration.tokenIssuer = issuer
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.credentials = OAuthCredentials(
+                        clientId: "worker", clientSecret: "s3cret", authorizationServerURL: oauth.url)
+                }
+            ) { client, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask { _ = try await client.topology() }
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(oauth.requestCount == 1)
+            }
+        }
+    }
+
     @Test func refreshesOnlyOnce() async throws {
         let issuer = TestTokenIssuer(clientId: "worker", clientSecret: "s3cret")
         try await withTestOAuthServer(issuer: issuer) { oauth in
             var gatewayConfiguration = TestGatewayConfiguration()
             gatewayConfiguration.tokenIssuer = TestTokenIssuer(clientId: "other", clientSecret: "x")
-            try await withGatewayAndClient(gateway: gatewayConfiguration, client: { configuration, _ in
-                configuration.credentials = OAuthCredentials(
-                    clientId: "worker", clientSecret: "s3cret", authorizationServerURL: oauth.url)
-            }) { client, _ in
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.credentials = OAuthCredentials(
+                        clientId: "worker", clientSecret: "s3cret", authorizationServerURL: oauth.url)
+                }
+            ) { client, _ in
                 await #expect {
                     _ = try await client.topology()
                 } throws: { ($0 as? ZeebeError)?.code == .unauthenticated }
@@ -157,10 +189,13 @@ import ZeebeTestGateway
         try await withTestOAuthServer(issuer: issuer) { oauth in
             var gatewayConfiguration = TestGatewayConfiguration()
             gatewayConfiguration.tokenIssuer = issuer
-            try await withGatewayAndClient(gateway: gatewayConfiguration, client: { configuration, _ in
-                configuration.credentials = OAuthCredentials(
-                    clientId: "worker", clientSecret: "s3cret", authorizationServerURL: oauth.url)
-            }) { client, gateway in
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.credentials = OAuthCredentials(
+                        clientId: "worker", clientSecret: "s3cret", authorizationServerURL: oauth.url)
+                }
+            ) { client, gateway in
                 _ = try await client.topology()
                 try await Task.sleep(for: .milliseconds(700))
                 _ = try await client.topology()
@@ -198,21 +233,27 @@ import ZeebeTestGateway
             try authority.caCertificatePEM.write(toFile: caPath, atomically: true, encoding: .utf8)
             var gatewayConfiguration = TestGatewayConfiguration()
             gatewayConfiguration.tls = (authority.serverCertificatePEM, authority.serverPrivateKeyPEM)
-            try await withGatewayAndClient(gateway: gatewayConfiguration, client: { configuration, _ in
-                configuration.transportSecurity = .tls(caCertificatePath: caPath)
-                // The certificate names localhost; the connection goes to 127.0.0.1.
-                configuration.overrideAuthority = "localhost"
-            }) { client, _ in
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.transportSecurity = .tls(caCertificatePath: caPath)
+                    // The certificate names localhost; the connection goes to 127.0.0.1.
+                    configuration.overrideAuthority = "localhost"
+                }
+            ) { client, _ in
                 let topology = try await client.topology()
                 #expect(topology.clusterSize == 1)
             }
             // Without the CA, the gateway's certificate is not trusted.
-            try await withGatewayAndClient(gateway: gatewayConfiguration, client: { configuration, _ in
-                configuration.transportSecurity = .tls(caCertificatePath: nil)
-                configuration.overrideAuthority = "localhost"
-                configuration.maxAttempts = 1
-                configuration.defaultCallTimeout = .seconds(5)
-            }) { client, _ in
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.transportSecurity = .tls(caCertificatePath: nil)
+                    configuration.overrideAuthority = "localhost"
+                    configuration.maxAttempts = 1
+                    configuration.defaultCallTimeout = .seconds(5)
+                }
+            ) { client, _ in
                 await #expect(throws: ZeebeError.self) { _ = try await client.topology() }
             }
         }

@@ -57,7 +57,8 @@ import ZeebeTestGateway
 
     @Test func longPollingWaitsForAJobAndEmptyPollsReturn() async throws {
         try await withGatewayAndClient { client, _ in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             let start = ContinuousClock.now
             let none = try await client.activateJobs(
                 type: "t",
@@ -84,10 +85,12 @@ import ZeebeTestGateway
 
     @Test func lateCompleteAfterJobTimeoutIsNotFound() async throws {
         try await withGatewayAndClient { client, gateway in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             _ = try await client.createProcessInstance(bpmnProcessId: "p")
             let first = try await client.activateJobs(
-                type: "t", worker: "slow", maxJobsToActivate: 1, timeout: .milliseconds(100), requestTimeout: .seconds(2))
+                type: "t", worker: "slow", maxJobsToActivate: 1, timeout: .milliseconds(100),
+                requestTimeout: .seconds(2))
             let job = try #require(first.first)
             try await Task.sleep(for: .milliseconds(250))
             // The lock expired without using a retry; another worker gets the job again.
@@ -139,7 +142,8 @@ import ZeebeTestGateway
 
     @Test func throwErrorWithoutCatcherRaisesIncident() async throws {
         try await withGatewayAndClient { client, gateway in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             _ = try await client.createProcessInstance(bpmnProcessId: "p")
             let job = try #require(
                 try await client.activateJobs(
@@ -152,13 +156,15 @@ import ZeebeTestGateway
 
     @Test func setVariablesAndCancel() async throws {
         try await withGatewayAndClient { client, gateway in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             let instance = try await client.createProcessInstance(
                 bpmnProcessId: "p", variables: try ZeebeVariables(json: #"{"a":1}"#))
             let key = try await client.setVariables(
                 elementInstanceKey: instance.processInstanceKey, variables: try ZeebeVariables(json: #"{"b":"x"}"#))
             #expect(key > 0)
-            #expect(gateway.engine.instance(instance.processInstanceKey)?.variables == ["a": .number(1), "b": .string("x")])
+            #expect(
+                gateway.engine.instance(instance.processInstanceKey)?.variables == ["a": .number(1), "b": .string("x")])
             try await client.cancelProcessInstance(instance.processInstanceKey)
             #expect(gateway.engine.instance(instance.processInstanceKey)?.state == .canceled)
             await #expect {
@@ -187,7 +193,8 @@ import ZeebeTestGateway
     @Test func messagesAreBufferedForTheirTTLAndDeduplicatedById() async throws {
         try await withGatewayAndClient { client, gateway in
             _ = try await client.deployResource(
-                name: "m.bpmn", content: bpmnDocument(processId: "m", steps: [.message("paid", correlationKey: "=orderId")]))
+                name: "m.bpmn",
+                content: bpmnDocument(processId: "m", steps: [.message("paid", correlationKey: "=orderId")]))
             // Published before the instance waits: buffered, then correlated on arrival.
             try await client.publishMessage(
                 name: "paid", correlationKey: "o-1", variables: try ZeebeVariables(["amount": 5]),
@@ -220,7 +227,8 @@ import ZeebeTestGateway
 
     @Test func streamActivatedJobsPushesNewJobs() async throws {
         try await withGatewayAndClient { client, gateway in
-            _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
             let received = try await withThrowingTaskGroup(of: ZeebeJob?.self) { group in
                 let (jobs, sink) = AsyncStream.makeStream(of: ZeebeJob.self)
                 group.addTask {

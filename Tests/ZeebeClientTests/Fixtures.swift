@@ -49,7 +49,8 @@ func bpmnDocument(processId: String, steps: [ProcessStep]) -> [UInt8] {
     elements.append(#"<bpmn:endEvent id="end" />"#)
     ids.append("end")
     for index in 0..<(ids.count - 1) {
-        elements.append(#"<bpmn:sequenceFlow id="flow\#(index)" sourceRef="\#(ids[index])" targetRef="\#(ids[index + 1])" />"#)
+        elements.append(
+            #"<bpmn:sequenceFlow id="flow\#(index)" sourceRef="\#(ids[index])" targetRef="\#(ids[index + 1])" />"#)
     }
     let xml = """
         <?xml version="1.0" encoding="UTF-8"?>

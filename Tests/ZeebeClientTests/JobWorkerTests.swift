@@ -53,7 +53,9 @@ func withGatewayAndClientService<Result: Sendable>(
             reserveConfiguration.requestTimeout = .seconds(2)
             let reserve = JobWorker(client: client, configuration: reserveConfiguration) { job in
                 let order = try job.variables(as: Order.self)
-                return .complete(try ZeebeVariables(["reserved": true, "reservedFor": .init(order.orderId)] as [String: AnyCodableValue]))
+                return .complete(
+                    try ZeebeVariables(
+                        ["reserved": true, "reservedFor": .init(order.orderId)] as [String: AnyCodableValue]))
             }
             var shipConfiguration = JobWorkerConfiguration(jobType: "ship", workerName: "shipping")
             shipConfiguration.streamEnabled = true
@@ -70,7 +72,9 @@ func withGatewayAndClientService<Result: Sendable>(
                     name: "order.bpmn",
                     content: bpmnDocument(
                         processId: "order",
-                        steps: [.task("reserve"), .message("payment-received", correlationKey: "=orderId"), .task("ship")]
+                        steps: [
+                            .task("reserve"), .message("payment-received", correlationKey: "=orderId"), .task("ship"),
+                        ]
                     )
                 )
                 async let outcome = client.createProcessInstanceWithResult(
@@ -135,7 +139,8 @@ func withGatewayAndClientService<Result: Sendable>(
             gateway.knobs.failNextCalls(4, with: .resourceExhausted, methods: ["ActivateJobs"])
             let start = ContinuousClock.now
             try await withServices([client, worker]) {
-                _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+                _ = try await client.deployResource(
+                    name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
                 _ = try await client.createProcessInstance(bpmnProcessId: "p")
                 #expect(try await eventually { gateway.engine.completedJobKeys.count == 1 })
             }
@@ -175,13 +180,16 @@ func withGatewayAndClientService<Result: Sendable>(
             configuration.maxJobsActive = 2
             configuration.requestTimeout = .milliseconds(300)
             let worker = JobWorker(client: client, configuration: configuration) { _ in
-                running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                running.withLock {
+                    $0.now += 1; $0.peak = max($0.peak, $0.now)
+                }
                 try await Task.sleep(for: .milliseconds(50))
                 running.withLock { $0.now -= 1 }
                 return .complete
             }
             try await withServices([client, worker]) {
-                _ = try await client.deployResource(name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+                _ = try await client.deployResource(
+                    name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
                 for _ in 0..<6 { _ = try await client.createProcessInstance(bpmnProcessId: "p") }
                 #expect(try await eventually { gateway.engine.completedJobKeys.count == 6 })
             }

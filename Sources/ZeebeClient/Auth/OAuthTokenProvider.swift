@@ -13,6 +13,8 @@ public actor OAuthTokenProvider {
     private let httpClient: HTTPClient
     private let logger: Logger
     private var cached: (token: String, refreshAt: ContinuousClock.Instant)?
+    private var isFetching = false
+    private var waiters: [CheckedContinuation<String, any Error>] = []
 
     /// Creates a provider.
     /// - Parameters:
@@ -35,11 +37,26 @@ public actor OAuthTokenProvider {
         if let cached, ContinuousClock.now < cached.refreshAt {
             return cached.token
         }
-        let (token, lifetime) = try await fetch()
-        let usable = max(lifetime - credentials.refreshLeeway, lifetime / 2)
-        cached = (token, ContinuousClock.now + usable)
-        logger.debug("fetched an OAuth token", metadata: ["zeebe.token.lifetime": "\(lifetime)"])
-        return token
+        // One request at a time: concurrent callers wait for the request in flight.
+        if isFetching {
+            return try await withCheckedThrowingContinuation { waiters.append($0) }
+        }
+        isFetching = true
+        let result: Result<String, any Error>
+        do {
+            let (token, lifetime) = try await fetch()
+            let usable = max(lifetime - credentials.refreshLeeway, lifetime / 2)
+            cached = (token, ContinuousClock.now + usable)
+            logger.debug("fetched an OAuth token", metadata: ["zeebe.token.lifetime": "\(lifetime)"])
+            result = .success(token)
+        } catch {
+            result = .failure(error)
+        }
+        isFetching = false
+        let waiting = waiters
+        waiters.removeAll()
+        for waiter in waiting { waiter.resume(with: result) }
+        return try result.get()
     }
 
     private func fetch() async throws -> (String, Duration) {

@@ -111,7 +111,8 @@ struct GatewayAddress: Hashable {
             scheme = rest[..<range.lowerBound].lowercased()
             rest = rest[range.upperBound...]
             guard ["http", "https", "grpc", "grpcs", "dns"].contains(scheme!) else {
-                throw ZeebeError(code: .invalidConfiguration, message: "unsupported scheme in gateway address '\(text)'")
+                throw ZeebeError(
+                    code: .invalidConfiguration, message: "unsupported scheme in gateway address '\(text)'")
             }
         }
         if let slash = rest.firstIndex(of: "/") {

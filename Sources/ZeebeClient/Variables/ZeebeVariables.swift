@@ -33,7 +33,8 @@ public struct ZeebeVariables: Sendable, Hashable, CustomStringConvertible {
             throw ZeebeError(code: .invalidVariables, message: "variables are not valid JSON", cause: error)
         }
         guard parsed is [String: Any] else {
-            throw ZeebeError(code: .invalidVariables, message: "variables must be a JSON object, not \(type(of: parsed))")
+            throw ZeebeError(
+                code: .invalidVariables, message: "variables must be a JSON object, not \(type(of: parsed))")
         }
         self.json = trimmed
     }

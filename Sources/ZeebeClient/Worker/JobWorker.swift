@@ -54,7 +54,8 @@ public final class JobWorker: Service, Sendable {
                 backoff: configuration.backoff
             )
         )
-        self.metrics = JobWorkerMetrics(jobType: configuration.jobType, factory: metricsFactory ?? MetricsSystem.factory)
+        self.metrics = JobWorkerMetrics(
+            jobType: configuration.jobType, factory: metricsFactory ?? MetricsSystem.factory)
     }
 
     /// The jobs activated and not yet finished.
@@ -167,7 +168,8 @@ public final class JobWorker: Service, Sendable {
         do {
             outcome = try await handler(job)
         } catch {
-            outcome = .fail(message: "\(error)", retries: job.retries - 1, retryBackOff: configuration.failureRetryBackOff)
+            outcome = .fail(
+                message: "\(error)", retries: job.retries - 1, retryBackOff: configuration.failureRetryBackOff)
         }
         let elapsed = ContinuousClock.now - start
         metrics.handlerDuration.recordNanoseconds(
@@ -191,7 +193,8 @@ public final class JobWorker: Service, Sendable {
                 metrics.errored.increment()
             }
         } catch let error as ZeebeError where error.code == .notFound {
-            logger.debug("job is gone (timed out or canceled); dropping the outcome", metadata: ["zeebe.error": "\(error)"])
+            logger.debug(
+                "job is gone (timed out or canceled); dropping the outcome", metadata: ["zeebe.error": "\(error)"])
         } catch {
             logger.warning("could not report the job outcome", metadata: ["zeebe.error": "\(ZeebeError.from(error))"])
         }

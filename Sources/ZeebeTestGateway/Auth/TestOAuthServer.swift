@@ -54,7 +54,8 @@ public func withTestOAuthServer<Result: Sendable>(
             )
         }
         let token = issuer.issue()
-        let json = #"{"access_token":"\#(token)","token_type":"Bearer","expires_in":\#(issuer.tokenLifetime.components.seconds)}"#
+        let json =
+            #"{"access_token":"\#(token)","token_type":"Bearer","expires_in":\#(issuer.tokenLifetime.components.seconds)}"#
         return Response(
             status: .ok,
             headers: [.contentType: "application/json"],

@@ -145,9 +145,11 @@ extension GatewayEngine {
                     "Expected to throw an error for job with key '\(jobKey)', but it is not activated"
                 )
             }
-            let text = "Expected to throw an error event with the code '\(errorCode)' with message '\(message)', but it was not caught"
+            let text =
+                "Expected to throw an error event with the code '\(errorCode)' with message '\(message)', but it was not caught"
             state.jobs[jobKey]?.state = .incident(message: text)
-            state.incidents.append(EngineIncident(jobKey: jobKey, processInstanceKey: job.processInstanceKey, message: text))
+            state.incidents.append(
+                EngineIncident(jobKey: jobKey, processInstanceKey: job.processInstanceKey, message: text))
         }
     }
 

@@ -253,7 +253,8 @@ public final class GatewayEngine: Sendable {
     }
 
     static func rejection(_ command: String, _ code: RPCError.Code, _ reason: String) -> RPCError {
-        RPCError(code: code, message: "Command '\(command)' rejected with code '\(Self.rejectionName(code))': \(reason)")
+        RPCError(
+            code: code, message: "Command '\(command)' rejected with code '\(Self.rejectionName(code))': \(reason)")
     }
 
     static func rejectionName(_ code: RPCError.Code) -> String {

@@ -23,7 +23,8 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         }
         let longPolling: Duration? =
             request.requestTimeout < 0
-            ? nil : request.requestTimeout == 0 ? knobs.defaultLongPollingTimeout : .milliseconds(request.requestTimeout)
+            ? nil
+            : request.requestTimeout == 0 ? knobs.defaultLongPollingTimeout : .milliseconds(request.requestTimeout)
         let start = ContinuousClock.now
         while true {
             let activations = engine.activate(
@@ -50,7 +51,8 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         context: ServerContext
     ) async throws {
         guard !request.type.trimmingCharacters(in: .whitespaces).isEmpty, request.timeout >= 1 else {
-            throw RPCError(code: .invalidArgument, message: "Expected type to be non-blank and timeout to be at least 1")
+            throw RPCError(
+                code: .invalidArgument, message: "Expected type to be non-blank and timeout to be at least 1")
         }
         let (id, activations) = engine.openStream(
             type: request.type,
@@ -199,7 +201,8 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         context: ServerContext
     ) async throws -> GatewayProtocol_SetVariablesResponse {
         var response = GatewayProtocol_SetVariablesResponse()
-        response.key = try engine.setVariables(elementInstanceKey: request.elementInstanceKey, variables: request.variables)
+        response.key = try engine.setVariables(
+            elementInstanceKey: request.elementInstanceKey, variables: request.variables)
         return response
     }
 
