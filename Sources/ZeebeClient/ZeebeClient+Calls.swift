@@ -30,6 +30,7 @@ extension ZeebeClient {
                 token = try await tokens.token(replacing: rejectedToken)
                 metadata.addString("Bearer \(token!)", forKey: "authorization")
             }
+            logger.trace("calling the gateway", metadata: ["zeebe.call": "\(name)", "zeebe.attempt": "\(attempt)"])
             do {
                 return try await call(metadata, options)
             } catch {

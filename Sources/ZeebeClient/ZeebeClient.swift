@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// or scope it with ``withZeebeClient(configuration:logger:_:)``:
 ///
 /// ```swift
-/// try await withZeebeClient(configuration: .fromEnvironment()) { client in
+/// try await withZeebeClient(configuration: try .fromEnvironment()) { client in
 ///     let deployment = try await client.deployResource(name: "order.bpmn", content: bpmnData)
 ///     let instance = try await client.createProcessInstance(
 ///         bpmnProcessId: "order", variables: try ZeebeVariables(["orderId": "o-1"]))

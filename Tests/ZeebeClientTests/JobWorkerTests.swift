@@ -103,9 +103,37 @@ func withGatewayAndClientService<Result: Sendable>(
                         == Final(orderId: "o-42", reserved: true, reservedFor: "o-42", paid: true, shipped: true)
                 )
                 #expect(gateway.engine.completedJobKeys.count == 2)
+                // The streaming worker got the "ship" job pushed.
+                #expect(gateway.engine.streamedJobKeys.count == 1)
                 #expect(gateway.engine.failedJobKeys.isEmpty)
                 #expect(gateway.engine.incidents.isEmpty)
             }
+        }
+    }
+
+    @Test func streamingWorkerGetsNewJobsPushedAndTheBacklogByPolling() async throws {
+        try await withGatewayAndClientService { client, gateway in
+            // Created before any stream exists (by a second client): only polling can get it.
+            let backlog = try await withZeebeClient(configuration: client.configuration) { setup in
+                _ = try await setup.deployResource(
+                    name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
+                return try await setup.createProcessInstance(bpmnProcessId: "p")
+            }
+            var configuration = JobWorkerConfiguration(jobType: "t")
+            configuration.streamEnabled = true
+            configuration.requestTimeout = .milliseconds(200)
+            let worker = JobWorker(client: client, configuration: configuration) { _ in .complete }
+            try await withServices([client, worker]) {
+                #expect(try await eventually { gateway.engine.completedJobKeys.count == 1 })
+                #expect(try await eventually { gateway.engine.openStreamCount == 1 })
+                let pushed = try await client.createProcessInstance(bpmnProcessId: "p")
+                #expect(try await eventually { gateway.engine.completedJobKeys.count == 2 })
+                #expect(gateway.engine.streamedJobKeys.count == 1)
+                #expect(gateway.engine.instance(backlog.processInstanceKey)?.state == .completed)
+                #expect(gateway.engine.instance(pushed.processInstanceKey)?.state == .completed)
+            }
+            // Shutdown closed the stream (the gateway sees the cancellation shortly after).
+            #expect(try await eventually { gateway.engine.openStreamCount == 0 })
         }
     }
 

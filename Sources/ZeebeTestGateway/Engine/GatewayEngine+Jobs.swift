@@ -213,6 +213,8 @@ extension GatewayEngine {
         else { return }
         if case .terminated = stream.continuation.yield(activation) {
             state.jobs[jobKey]?.state = .activatable(notBefore: .distantPast)
+        } else {
+            state.streamedJobs.append(jobKey)
         }
     }
 

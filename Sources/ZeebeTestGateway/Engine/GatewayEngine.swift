@@ -19,6 +19,7 @@ public final class GatewayEngine: Sendable {
         var streams: [UUID: JobStreamRegistration] = [:]
         var completedJobs: [Int64] = []
         var failedJobs: [Int64] = []
+        var streamedJobs: [Int64] = []
         var incidents: [EngineIncident] = []
 
         mutating func key() -> Int64 {
@@ -38,6 +39,8 @@ public final class GatewayEngine: Sendable {
     public var completedJobKeys: [Int64] { state.withLock { $0.completedJobs } }
     /// Keys of the jobs failed so far (every FailJob call), in order.
     public var failedJobKeys: [Int64] { state.withLock { $0.failedJobs } }
+    /// Keys of the jobs pushed to a job stream (rather than activated by polling), in order.
+    public var streamedJobKeys: [Int64] { state.withLock { $0.streamedJobs } }
     /// The incidents raised so far.
     public var incidents: [EngineIncident] { state.withLock { $0.incidents } }
     /// A job by key, while it exists.

@@ -40,7 +40,9 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
                 try await response.write(message)
                 return
             }
-            guard let longPolling, ContinuousClock.now - start < longPolling else { return }
+            guard let longPolling, ContinuousClock.now - start < longPolling, !context.cancellation.isCancelled else {
+                return
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -61,11 +63,13 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             fetchVariables: request.fetchVariable
         )
         defer { engine.closeStream(id) }
-        try await withTaskCancellationHandler {
+        // gRPC reports a cancelled RPC (client gone, deadline, shutdown) through this handler,
+        // not by cancelling the task.
+        try await withRPCCancellationHandler {
             for await activation in activations {
                 try await response.write(Self.activatedJob(activation))
             }
-        } onCancel: {
+        } onCancelRPC: {
             engine.closeStream(id)
         }
     }
@@ -129,6 +133,9 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
                 response.variables = variables
                 response.tenantID = "<default>"
                 return response
+            }
+            if context.cancellation.isCancelled {
+                throw RPCError(code: .cancelled, message: "the call was cancelled")
             }
             guard ContinuousClock.now - start < timeout else {
                 throw RPCError(code: .deadlineExceeded, message: "Time out between gateway and broker")
