@@ -165,6 +165,15 @@ import ZeebeTestGateway
             #expect(key > 0)
             #expect(
                 gateway.engine.instance(instance.processInstanceKey)?.variables == ["a": .number(1), "b": .string("x")])
+            let fetched = try await client.activateJobs(
+                type: "t",
+                worker: "w",
+                maxJobsToActivate: 1,
+                timeout: .seconds(30),
+                requestTimeout: .seconds(2),
+                fetchVariables: ["b"]
+            )
+            #expect(fetched.first?.variables.json == #"{"b":"x"}"#)
             try await client.cancelProcessInstance(instance.processInstanceKey)
             #expect(gateway.engine.instance(instance.processInstanceKey)?.state == .canceled)
             await #expect {
