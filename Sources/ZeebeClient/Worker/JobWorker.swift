@@ -168,6 +168,12 @@ public final class JobWorker: Service, Sendable {
         do {
             outcome = try await handler(job)
         } catch {
+            if Task.isCancelled {
+                // The worker was cancelled (not shut down gracefully): do not spend a retry; the
+                // job's lock runs out and it is handed out again.
+                logger.debug("handler cancelled; leaving the job to its timeout")
+                return
+            }
             outcome = .fail(
                 message: "\(error)", retries: job.retries - 1, retryBackOff: configuration.failureRetryBackOff)
         }
