@@ -201,6 +201,30 @@ func withGatewayAndClientService<Result: Sendable>(
         }
     }
 
+    @Test func cancellingTheWorkerLeavesJobsToTheirTimeout() async throws {
+        try await withGatewayAndClient { client, gateway in
+            _ = try await client.deployResource(
+                name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("stuck")]))
+            _ = try await client.createProcessInstance(bpmnProcessId: "p")
+            let started = Mutex(false)
+            var configuration = JobWorkerConfiguration(jobType: "stuck")
+            configuration.requestTimeout = .milliseconds(300)
+            let worker = JobWorker(client: client, configuration: configuration) { _ in
+                started.withLock { $0 = true }
+                try await Task.sleep(for: .seconds(60))
+                return .complete
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group throws -> Void in
+                group.addTask { try await worker.run() }
+                let handlerStarted = try await eventually { started.withLock { $0 } }
+                #expect(handlerStarted)
+                group.cancelAll()
+            }
+            #expect(gateway.engine.failedJobKeys.isEmpty)
+            #expect(gateway.engine.completedJobKeys.isEmpty)
+        }
+    }
+
     @Test func maxJobsActiveLimitsConcurrency() async throws {
         try await withGatewayAndClientService { client, gateway in
             let running = Mutex((now: 0, peak: 0))
