@@ -18,6 +18,10 @@ let package = Package(
         .library(name: "AffinityPeer", targets: ["AffinityPeer"]),
         .library(name: "ZeebeClient", targets: ["ZeebeClient"]),
         .library(name: "AffinityClient", targets: ["AffinityClient"]),
+        .library(name: "AffinityZeebe", targets: ["AffinityZeebe"]),
+        .library(name: "AffinityWorker", targets: ["AffinityWorker"]),
+        .executable(name: "affinity-worker", targets: ["affinity-worker"]),
+        .executable(name: "affinity-demo", targets: ["affinity-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -40,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -235,6 +240,100 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "WSCore", package: "swift-websocket"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: with-affinity calls, the affinity worker and the demo front-end
+        .target(
+            name: "AffinityZeebe",
+            dependencies: [
+                "AffinityClient",
+                "AffinityProtocol",
+                "ZeebeClient",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AffinityWorker",
+            dependencies: [
+                "AffinityClient",
+                "AffinityProtocol",
+                "ZeebeClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "affinity-worker",
+            dependencies: [
+                "AffinityClient",
+                "AffinityWorker",
+                "ZeebeClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AffinityDemo",
+            dependencies: [
+                "AffinityClient",
+                "AffinityProtocol",
+                "AffinityZeebe",
+                "ZeebeClient",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "affinity-demo",
+            dependencies: [
+                "AffinityClient",
+                "AffinityDemo",
+                "ZeebeClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AffinityWorkerTests",
+            dependencies: [
+                "AffinityClient",
+                "AffinityDemo",
+                "AffinityProtocol",
+                "AffinityWorker",
+                "AffinityZeebe",
+                "ZeebeClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "ZeebeClient",
+                "ZeebeTestGateway",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
