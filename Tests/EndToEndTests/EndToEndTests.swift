@@ -46,6 +46,23 @@ struct EndToEndTests {
                 keys.allSatisfy { Int64($0).flatMap { engine.instance($0) }?.state == .completed }
             }
             #expect(allCompleted)
+            // Both workers did share the work and export it as Prometheus metrics.
+            var completedByWorkers = 0
+            for worker in stack.workers {
+                let metrics = try await stack.get(worker, "/metrics")
+                #expect(metrics.status == .ok)
+                let text = String(decoding: metrics.body, as: UTF8.self)
+                let line = text.split(separator: "\n").first {
+                    $0.hasPrefix("zeebe_worker_jobs_completed_total") && $0.contains("publish-outcome")
+                }
+                completedByWorkers += line.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } ?? 0
+            }
+            #expect(completedByWorkers >= count)
+            // SIGTERM: each worker finishes its jobs in flight and exits 0.
+            for worker in stack.workers {
+                worker.signal(SIGTERM)
+                #expect(await worker.waitForExit(timeout: .seconds(20)) == 0, "\(worker.log)")
+            }
         }
     }
 
