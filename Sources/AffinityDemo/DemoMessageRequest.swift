@@ -25,7 +25,9 @@ struct DemoMessageRequest: Sendable {
         case let number as NSNumber: key = number.int64Value
         default: key = nil
         }
-        guard let key, key > 0 else { throw Invalid(message: "processInstanceKey (a positive decimal string) is required") }
+        guard let key, key > 0 else {
+            throw Invalid(message: "processInstanceKey (a positive decimal string) is required")
+        }
         var variables = ZeebeVariables.empty
         if let raw = object["variables"] {
             guard raw is [String: Any], let data = try? JSONSerialization.data(withJSONObject: raw),

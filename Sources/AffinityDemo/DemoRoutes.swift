@@ -61,10 +61,12 @@ struct DemoRoutes: Sendable {
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[Self.processInstanceKeyHeader] = String(result.processInstanceKey)
             return Response(
-                status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.outcome.variables)))
+                status: .ok, headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.outcome.variables)))
         } catch let error as AffinityClientError where error.code == .timeout {
             let key = error.processInstanceKey?.description ?? key.map(String.init) ?? ""
-            return Self.json(.gatewayTimeout, ["error": "timeout", "processInstanceKey": key, "message": error.message])
+            return Self.json(
+                .gatewayTimeout, ["error": "timeout", "processInstanceKey": key, "message": error.message])
         } catch let error as AffinityClientError {
             logger.debug("affinity request failed", metadata: ["affinity.error": "\(error)"])
             return Self.json(.serviceUnavailable, ["error": error.code.rawValue, "message": error.message])

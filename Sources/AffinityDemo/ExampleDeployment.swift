@@ -29,7 +29,8 @@ final class ExampleDeployment: Service, Sendable {
                     metadata: ["zeebe.processes": "\(result.processes.map(\.bpmnProcessId).joined(separator: ","))"])
                 break
             } catch {
-                logger.warning("deploying the example processes failed; retrying", metadata: ["zeebe.error": "\(error)"])
+                logger.warning(
+                    "deploying the example processes failed; retrying", metadata: ["zeebe.error": "\(error)"])
                 try? await gracefulShutdown(orSleep: delay)
                 delay = min(delay * 2, .seconds(5))
             }

@@ -35,7 +35,8 @@ public struct OutcomeJobHandler: Sendable {
     public static func outcome(of job: ZeebeJob) throws(OutcomeDeliveryError) -> Outcome {
         guard let key = ProcessInstanceKey(job.processInstanceKey) else {
             throw OutcomeDeliveryError(
-                code: .badRequest, message: "job \(job.key) has an invalid process instance key \(job.processInstanceKey)")
+                code: .badRequest,
+                message: "job \(job.key) has an invalid process instance key \(job.processInstanceKey)")
         }
         let json = job.variables.json.isEmpty ? "{}" : job.variables.json
         do {

@@ -19,7 +19,9 @@ struct AffinityDemoCommand: AsyncParsableCommand {
 
     @Option(help: "HTTP port (env AFFINITY_DEMO_PORT, default 8082).") var port: String?
     @Option(help: "Interface to listen on (env AFFINITY_DEMO_HOST, default 0.0.0.0).") var host: String?
-    @Option(name: .customLong("affinity-url"), help: "WebSocket URL of the affinity service, repeatable (env AFFINITY_URL, comma-separated).")
+    @Option(
+        name: .customLong("affinity-url"),
+        help: "WebSocket URL of the affinity service, repeatable (env AFFINITY_URL, comma-separated).")
     var affinityURLs: [String] = []
     @Option(help: "File holding the client token (env AFFINITY_TOKEN_FILE).") var tokenFile: String?
     @Option(help: "How long a request waits for its outcome (env AFFINITY_TIMEOUT, default 30s).") var timeout: String?

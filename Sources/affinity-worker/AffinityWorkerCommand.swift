@@ -20,7 +20,9 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
             "Every option can also be set with the environment variable in its help. The Zeebe connection comes from the Camunda variables (ZEEBE_ADDRESS, ZEEBE_CLIENT_ID, ...)."
     )
 
-    @Option(name: .customLong("affinity-url"), help: "WebSocket URL of the affinity service, repeatable (env AFFINITY_URL, comma-separated).")
+    @Option(
+        name: .customLong("affinity-url"),
+        help: "WebSocket URL of the affinity service, repeatable (env AFFINITY_URL, comma-separated).")
     var affinityURLs: [String] = []
     @Option(help: "File holding the worker token (env AFFINITY_TOKEN_FILE).") var tokenFile: String?
     @Option(help: "The job type to service (env AFFINITY_TASK_TYPE, default publish-outcome).") var taskType: String?
@@ -85,7 +87,8 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
             configuration: configuration, logger: logger,
             renderMetrics: { registry.emitToString() },
             onListening: { [logger] port in
-                logger.info("listening", metadata: ["affinity.port": "\(port)", "zeebe.job.type": "\(configuration.taskType)"])
+                logger.info(
+                    "listening", metadata: ["affinity.port": "\(port)", "zeebe.job.type": "\(configuration.taskType)"])
             })
         var group = ServiceGroupConfiguration(
             services: application.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -38,6 +38,7 @@ struct SettingsFromEnvironment {
             }
         }
         throw Invalid(
-            description: "\(variable) must be a positive duration such as 500ms, 10s, 5m or plain seconds, got \"\(text)\"")
+            description:
+                "\(variable) must be a positive duration such as 500ms, 10s, 5m or plain seconds, got \"\(text)\"")
     }
 }

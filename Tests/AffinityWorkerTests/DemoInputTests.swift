@@ -18,7 +18,8 @@ struct DemoInputTests {
 
     @Test func messageRequestAcceptsStringOrNumberKeys() throws {
         let text = try DemoMessageRequest(
-            json: Array(#"{"correlationKey":"c-1","processInstanceKey":"2251799813685249","variables":{"text":"hi"}}"#.utf8))
+            json: Array(
+                #"{"correlationKey":"c-1","processInstanceKey":"2251799813685249","variables":{"text":"hi"}}"#.utf8))
         #expect(text.processInstanceKey == 2_251_799_813_685_249)
         #expect(text.correlationKey == "c-1")
         #expect(text.variables.json.contains("hi"))

@@ -31,6 +31,10 @@ struct OutcomeJobDecisionTests {
     func retriesNeverGoBelowZero(_ retries: Int32, _ expected: Int32) {
         let error = AffinityClientError(code: .unavailable, message: "down")
         let outcome = OutcomeJobDecision.jobOutcome(for: .failure(error), retries: retries, backoff: .zero)
-        #expect(outcome == .fail(message: "outcome not acknowledged by the affinity service: \(error)", retries: expected, retryBackOff: .zero))
+        #expect(
+            outcome
+                == .fail(
+                    message: "outcome not acknowledged by the affinity service: \(error)", retries: expected,
+                    retryBackOff: .zero))
     }
 }

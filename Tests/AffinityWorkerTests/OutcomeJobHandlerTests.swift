@@ -8,7 +8,10 @@ import ZeebeClient
 
 @Suite("OutcomeJobHandler")
 struct OutcomeJobHandlerTests {
-    static func job(key: Int64 = 2_251_799_813_685_300, instance: Int64 = 2_251_799_813_685_249, variables: String, retries: Int32 = 3)
+    static func job(
+        key: Int64 = 2_251_799_813_685_300, instance: Int64 = 2_251_799_813_685_249, variables: String,
+        retries: Int32 = 3
+    )
         -> ZeebeJob
     {
         var activated = GatewayProtocol_ActivatedJob()

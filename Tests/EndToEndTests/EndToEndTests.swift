@@ -141,8 +141,11 @@ struct EndToEndTests {
                 for key in keys {
                     #expect(engine.instance(key)?.state != .completed)
                 }
-                let ready = try await withReadinessClient { try await $0.execute(
-                    HTTPClientRequest(url: "http://127.0.0.1:\(worker.port)/health/ready"), timeout: .seconds(5)).status }
+                let ready = try await withReadinessClient {
+                    try await $0.execute(
+                        HTTPClientRequest(url: "http://127.0.0.1:\(worker.port)/health/ready"), timeout: .seconds(5)
+                    ).status
+                }
                 #expect(ready == .serviceUnavailable)
             }
         }

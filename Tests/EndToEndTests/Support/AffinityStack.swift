@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOFoundationCompat
+import NIOHTTP1
 import ZeebeTestGateway
 
 /// The processes of one end-to-end run: the test gateway (in this process, so the test can inspect
@@ -22,7 +22,9 @@ func zeebeEnvironment(_ gateway: TestGateway) -> [String: String] {
 }
 
 /// Starts the whole stack, waits until both demos are ready, runs `body`, then stops everything.
-func withAffinityStack<T: Sendable>(demoTimeout: String = "30s", _ body: (AffinityStack) async throws -> T) async throws -> T {
+func withAffinityStack<T: Sendable>(
+    demoTimeout: String = "30s", _ body: (AffinityStack) async throws -> T
+) async throws -> T {
     try await withTestGateway { gateway in
         try await withChildProcess(
             "affinity-server", ["--host", "127.0.0.1", "--port", "0", "--replica-id", "e2e-replica"]
@@ -46,7 +48,8 @@ func withAffinityStack<T: Sendable>(demoTimeout: String = "30s", _ body: (Affini
                 let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
                 do {
                     let stack = AffinityStack(
-                        gateway: gateway, server: server, workers: Array(children[0..<2]), demos: Array(children[2..<4]),
+                        gateway: gateway, server: server, workers: Array(children[0..<2]),
+                        demos: Array(children[2..<4]),
                         http: http)
                     for child in children {
                         let ready = await eventually(timeout: .seconds(30)) {

@@ -54,7 +54,8 @@ func withChildProcess<T>(
     guard FileManager.default.isExecutableFile(atPath: path.path) else {
         throw EndToEndFailure("\(executable) not built at \(path.path); run scripts/test.sh or swift build first")
     }
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(executable)-\(UUID().uuidString).log")
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "e2e-\(executable)-\(UUID().uuidString).log")
     FileManager.default.createFile(atPath: log.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: log) }
     let process = Process()
