@@ -46,18 +46,23 @@ struct EndToEndTests {
                 keys.allSatisfy { Int64($0).flatMap { engine.instance($0) }?.state == .completed }
             }
             #expect(allCompleted)
-            // Both workers did share the work and export it as Prometheus metrics.
-            var completedByWorkers = 0
-            for worker in stack.workers {
-                let metrics = try await stack.get(worker, "/metrics")
-                #expect(metrics.status == .ok)
-                let text = String(decoding: metrics.body, as: UTF8.self)
-                let line = text.split(separator: "\n").first {
-                    $0.hasPrefix("zeebe_worker_jobs_completed_total") && $0.contains("publish-outcome")
+            // The workers export the jobs they completed as Prometheus metrics (a job counts once its
+            // CompleteJob call returned, which can be just after the engine moved on: poll).
+            let exported = await eventually(timeout: .seconds(20)) {
+                var completedByWorkers = 0
+                for worker in stack.workers {
+                    guard let metrics = try? await stack.get(worker, "/metrics"), metrics.status == .ok else {
+                        return false
+                    }
+                    let text = String(decoding: metrics.body, as: UTF8.self)
+                    let line = text.split(separator: "\n").first {
+                        $0.hasPrefix("zeebe_worker_jobs_completed_total") && $0.contains("publish-outcome")
+                    }
+                    completedByWorkers += line.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } ?? 0
                 }
-                completedByWorkers += line.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } ?? 0
+                return completedByWorkers >= count
             }
-            #expect(completedByWorkers >= count)
+            #expect(exported)
             // SIGTERM: each worker finishes its jobs in flight and exits 0.
             for worker in stack.workers {
                 worker.signal(SIGTERM)
