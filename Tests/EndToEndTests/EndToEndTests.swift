@@ -108,6 +108,18 @@ struct EndToEndTests {
                 json: ["correlationKey": chatID, "processInstanceKey": key])
             #expect(answer.status == .gatewayTimeout)
             #expect(try answer.object()["processInstanceKey"] as? String == key)
+            // Bad input gets a clear status and the front-end keeps serving.
+            let notAnObject = try await stack.send(
+                stack.demos[1], "/process/order-process", method: .POST, body: Data("[1,2]".utf8))
+            #expect(notAnObject.status == .badRequest)
+            let malformed = try await stack.send(
+                stack.demos[1], "/message/chat-message", method: .POST, body: Data("{\"correlationKey\":".utf8))
+            #expect(malformed.status == .badRequest)
+            #expect(try malformed.object()["error"] as? String == "bad_request")
+            let unknown = try await stack.post(stack.demos[1], "/process/no-such-process", json: [:])
+            #expect(unknown.status == .notFound, "\(String(decoding: unknown.body, as: UTF8.self))")
+            let ready = try await stack.get(stack.demos[1], "/health/ready")
+            #expect(ready.status == .ok)
         }
     }
 
