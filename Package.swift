@@ -329,6 +329,9 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
+                "AffinityClient",
+                "AffinityProtocol",
+                "AffinityZeebe",
                 "ZeebeClient",
                 "ZeebeTestGateway",
                 .product(name: "Logging", package: "swift-log"),
