@@ -1,0 +1,23 @@
+import AffinityProtocol
+
+/// Sends frames on one established connection; frames sent after it ended are dropped.
+struct ConnectionWriter: Sendable {
+    let continuation: AsyncStream<[UInt8]>.Continuation
+
+    /// Queues `message`; false when the connection is already gone.
+    @discardableResult
+    func send(_ message: AffinityMessage) -> Bool {
+        if case .enqueued = continuation.yield(message.encoded()) { return true }
+        return false
+    }
+}
+
+/// What a ``ReconnectingConnection`` tells its owner.
+protocol ConnectionEvents: Sendable {
+    /// `welcome` arrived; `writer` sends on this connection until ``connectionEnded()``.
+    func connectionReady(writer: ConnectionWriter, replica: String)
+    /// A message after `welcome` (other than `drain`, which the connection handles).
+    func received(_ message: AffinityMessage)
+    /// The connection is gone (or never got ready); the writer no longer works.
+    func connectionEnded()
+}

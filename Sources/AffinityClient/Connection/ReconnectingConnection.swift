@@ -1,0 +1,151 @@
+import AffinityProtocol
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import Synchronization
+
+/// One logical connection to the affinity service that says `hello`, waits for `welcome`, and
+/// reconnects with back-off, moving to the next URL after a failure or a `drain`.
+///
+/// ``run(events:)`` loops until the task is cancelled; all decisions come from ``ConnectionStateMachine``.
+struct ReconnectingConnection: Sendable {
+    let configuration: AffinityConnectionConfiguration
+    let role: PeerRole
+    let clientID: String
+    let logger: Logger
+    let random: @Sendable () -> Double
+
+    init(
+        configuration: AffinityConnectionConfiguration, role: PeerRole, clientID: String, logger: Logger,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        self.configuration = configuration
+        self.role = role
+        self.clientID = clientID
+        self.logger = logger
+        self.random = random
+    }
+
+    /// How one connection ended, filled in while it runs.
+    private final class Report: Sendable {
+        struct Values: Sendable {
+            var replica: String?
+            var drained = false
+            var refusal: AffinityError?
+        }
+
+        private let values = Mutex(Values())
+
+        func withLock<T: Sendable>(_ body: (inout Values) -> T) -> T {
+            values.withLock { body(&$0) }
+        }
+    }
+
+    /// Connects, serves and reconnects until cancelled.
+    func run(events: some ConnectionEvents) async {
+        var machine = ConnectionStateMachine(urlCount: configuration.urls.count, backoff: configuration.backoff)
+        while !Task.isCancelled {
+            guard case .connect(let index, let delay) = machine.nextAttempt(random: random()) else { return }
+            if delay > .zero {
+                logger.debug(
+                    "reconnecting after a delay",
+                    metadata: ["affinity.url": "\(configuration.urls[index])", "affinity.delay": "\(delay)"])
+                guard (try? await Task.sleep(for: delay)) != nil else { return }
+            }
+            machine.attemptStarted()
+            let url = configuration.urls[index]
+            let report = Report()
+            do {
+                try await connectOnce(url: url, report: report, events: events)
+            } catch {
+                if !Task.isCancelled {
+                    logger.debug(
+                        "connection ended with an error", metadata: ["affinity.url": "\(url)", "error": "\(error)"])
+                }
+            }
+            let final = report.withLock { $0 }
+            if let replica = final.replica {
+                machine.welcomed(replica: replica)
+                if final.drained {
+                    machine.drainReceived()
+                    logger.info("replica is draining; moving to another", metadata: ["affinity.replica": "\(replica)"])
+                } else {
+                    logger.info("connection to the affinity service lost", metadata: ["affinity.replica": "\(replica)"])
+                }
+                events.connectionEnded()
+            } else if let refusal = final.refusal {
+                logger.warning(
+                    "the affinity service refused the connection",
+                    metadata: ["affinity.url": "\(url)", "affinity.code": "\(refusal.code)", "error": "\(refusal.message)"])
+            }
+            machine.connectionEnded()
+        }
+    }
+
+    private func connectOnce(url: String, report: Report, events: some ConnectionEvents) async throws {
+        var headers = HTTPFields()
+        if let token = configuration.token {
+            headers[.authorization] = "Bearer \(try token.resolve())"
+        }
+        let autoPing: AutoPingSetup = configuration.pingInterval.map { .enabled(timePeriod: $0) } ?? .disabled
+        let webSocketConfiguration = WebSocketClientConfiguration(
+            maxFrameSize: configuration.maxMessageBytes, additionalHeaders: headers, autoPing: autoPing)
+        let handshakeTimeout = configuration.handshakeTimeout
+        let hello = AffinityMessage.hello(role: role, clientId: clientID)
+        let logger = self.logger
+        try await WebSocketClient.connect(
+            url: url, configuration: webSocketConfiguration, tlsConfiguration: configuration.tls, logger: logger
+        ) { inbound, outbound, _ in
+            let (frames, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+            let writer = ConnectionWriter(continuation: continuation)
+            defer { continuation.finish() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await frame in frames {
+                        try await outbound.write(.text(String(decoding: frame, as: UTF8.self)))
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: handshakeTimeout)
+                    guard report.withLock({ $0.replica == nil }) else { return }
+                    throw AffinityClientError(code: .timeout, message: "no welcome within \(handshakeTimeout)")
+                }
+                writer.send(hello)
+                reading: for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) {
+                    guard case .text(let text) = message else {
+                        logger.debug("ignoring a binary frame from the affinity service")
+                        continue
+                    }
+                    let decoded: AffinityMessage
+                    do {
+                        decoded = try AffinityMessage.decode(Array(text.utf8))
+                    } catch {
+                        logger.warning("ignoring a malformed message from the affinity service", metadata: ["error": "\(error)"])
+                        continue
+                    }
+                    let welcomed = report.withLock { $0.replica != nil }
+                    switch decoded {
+                    case .welcome(let replica, _) where !welcomed:
+                        report.withLock { $0.replica = replica }
+                        logger.debug("welcomed", metadata: ["affinity.replica": "\(replica)"])
+                        events.connectionReady(writer: writer, replica: replica)
+                    case .drain:
+                        report.withLock { $0.drained = true }
+                        break reading
+                    case .error(let code, let text, let ref) where !welcomed:
+                        report.withLock { $0.refusal = AffinityError(code: code, message: text, ref: ref) }
+                    default:
+                        if welcomed {
+                            events.received(decoded)
+                        } else {
+                            logger.debug("ignoring a message before welcome", metadata: ["affinity.type": "\(decoded.type)"])
+                        }
+                    }
+                }
+                continuation.finish()
+                group.cancelAll()
+            }
+        }
+    }
+}

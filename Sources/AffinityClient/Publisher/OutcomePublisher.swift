@@ -1,0 +1,198 @@
+public import AffinityProtocol
+import CoreMetrics
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// The worker side of the protocol: delivers outcomes to the affinity service (role `worker`) and
+/// reports how each was answered, so that the job worker completes the Zeebe job only after
+/// `delivered` or `parked`.
+///
+/// Many outcomes are pipelined on one connection; each ``publish(_:timeout:)`` waits only for the
+/// answer to its own id. When no connection is up, `publish` fails at once with `unavailable`, and
+/// the publisher keeps reconnecting (to the next URL after a failure or a `drain`).
+///
+/// ```swift
+/// let publisher = OutcomePublisher(
+///     configuration: .init(urls: ["ws://affinity-0:8080/v1/ws", "ws://affinity-1:8080/v1/ws"],
+///                          token: .file(path: "/secrets/worker-token")),
+///     logger: logger)
+/// // run `publisher` in the worker's ServiceGroup, then for each job:
+/// let outcome = try Outcome(id: String(job.key), key: instanceKey, variables: variablesJSON)
+/// let status = try await publisher.publish(outcome, timeout: .seconds(15))  // .delivered or .parked
+/// ```
+public final class OutcomePublisher: Service, Sendable {
+    /// The id sent in `hello`.
+    public let workerID: String
+    private let connection: ReconnectingConnection
+    private let logger: Logger
+    private let published: Counter
+    private let failed: Counter
+    private let state = Mutex(PublisherState())
+
+    private struct PublisherState {
+        var writer: ConnectionWriter?
+        var replica: String?
+        var nextRequest: UInt64 = 0
+        /// Waiting publishes by outcome id (several callers may publish the same id).
+        var requests: [String: [UInt64: Mailbox<Result<DeliveryStatus, AffinityClientError>>]] = [:]
+        var stopped = false
+    }
+
+    /// Creates a publisher; nothing connects until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: URLs, worker token, TLS and reconnect settings.
+    ///   - workerID: the id sent in `hello`; defaults to a random UUID per process.
+    ///   - logger: the logger.
+    ///   - metricsFactory: where the publisher's metrics go.
+    public init(
+        configuration: AffinityConnectionConfiguration, workerID: String = UUID().uuidString, logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.workerID = workerID
+        var logger = logger
+        logger[metadataKey: "affinity.worker"] = "\(workerID)"
+        self.logger = logger
+        self.connection = ReconnectingConnection(
+            configuration: configuration, role: .worker, clientID: workerID, logger: logger)
+        self.published = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
+        self.failed = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
+    }
+
+    /// Keeps the connection up until graceful shutdown or cancellation; then waiting publishes fail
+    /// with `unavailable`.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.connection.run(events: self)
+        }
+        let waiting = state.withLock { state in
+            state.stopped = true
+            state.writer = nil
+            defer { state.requests.removeAll() }
+            return state.requests
+        }
+        fail(waiting, with: { id in .stopped(outcomeID: id) })
+    }
+
+    /// True while a connection to a replica is up.
+    public var isConnected: Bool { state.withLock { $0.writer != nil } }
+
+    /// The replica the publisher is connected to, nil while disconnected.
+    public var connectedReplica: String? { state.withLock { $0.writer == nil ? nil : $0.replica } }
+
+    /// Publishes still waiting for their answer.
+    public var pendingCount: Int { state.withLock { $0.requests.values.reduce(0) { $0 + $1.count } } }
+
+    /// Delivers `outcome` and waits for the service's answer.
+    ///
+    /// - Returns: `.delivered` (a subscribed client acknowledged it) or `.parked` (stored until a client subscribes).
+    /// - Throws: ``AffinityClientError``: `unavailable` at once when not connected, or when the
+    ///   connection is lost before the answer; `timeout` after `timeout`; the service's code
+    ///   (`bad_request`, `too_large`, `unavailable`, ...) when it refused the outcome. In every case
+    ///   the job must not be completed. `CancellationError` when the task is cancelled.
+    public func publish(_ outcome: Outcome, timeout: Duration) async throws -> DeliveryStatus {
+        let mailbox = Mailbox<Result<DeliveryStatus, AffinityClientError>>()
+        let registered = state.withLock { state -> (UInt64, ConnectionWriter)? in
+            guard let writer = state.writer, !state.stopped else { return nil }
+            state.nextRequest += 1
+            state.requests[outcome.id, default: [:]][state.nextRequest] = mailbox
+            return (state.nextRequest, writer)
+        }
+        guard let (request, writer) = registered else {
+            failed.increment()
+            throw AffinityClientError(
+                code: .unavailable, message: "not connected to the affinity service", processInstanceKey: outcome.key,
+                outcomeID: outcome.id)
+        }
+        defer {
+            state.withLock { state in
+                state.requests[outcome.id]?[request] = nil
+                if state.requests[outcome.id]?.isEmpty == true { state.requests[outcome.id] = nil }
+            }
+        }
+        guard writer.send(.outcome(outcome)) else {
+            failed.increment()
+            throw AffinityClientError(
+                code: .unavailable, message: "the connection to the affinity service closed",
+                processInstanceKey: outcome.key, outcomeID: outcome.id)
+        }
+        logger.trace("outcome sent", metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
+        switch await mailbox.next(timeout: timeout) {
+        case .value(.success(let status)):
+            published.increment()
+            return status
+        case .value(.failure(var error)), .failed(var error):
+            failed.increment()
+            error.processInstanceKey = error.processInstanceKey ?? outcome.key
+            throw error
+        case .timedOut:
+            failed.increment()
+            throw AffinityClientError(
+                code: .timeout, message: "no answer from the affinity service within \(timeout)",
+                processInstanceKey: outcome.key, outcomeID: outcome.id)
+        case .cancelled:
+            throw CancellationError()
+        }
+    }
+
+    private func fail(
+        _ requests: [String: [UInt64: Mailbox<Result<DeliveryStatus, AffinityClientError>>]],
+        with error: (String) -> AffinityClientError
+    ) {
+        for (id, mailboxes) in requests {
+            for mailbox in mailboxes.values { mailbox.fail(error(id)) }
+        }
+    }
+}
+
+extension OutcomePublisher: ConnectionEvents {
+    func connectionReady(writer: ConnectionWriter, replica: String) {
+        state.withLock { state in
+            guard !state.stopped else { return }
+            state.writer = writer
+            state.replica = replica
+        }
+        logger.info("publisher connected to the affinity service", metadata: ["affinity.replica": "\(replica)"])
+    }
+
+    func connectionEnded() {
+        let waiting = state.withLock { state in
+            state.writer = nil
+            defer { state.requests.removeAll() }
+            return state.requests
+        }
+        fail(waiting) { id in
+            AffinityClientError(
+                code: .unavailable, message: "the connection closed before the affinity service answered",
+                outcomeID: id)
+        }
+    }
+
+    func received(_ message: AffinityMessage) {
+        switch message {
+        case .result(let id, let status):
+            answer(id: id, with: .success(status))
+        case .error(let code, let text, let ref):
+            let error = AffinityError(code: code, message: text, ref: ref)
+            guard let ref, answer(id: ref, with: .failure(AffinityClientError(code: code, message: text, outcomeID: ref, cause: error))) else {
+                logger.warning(
+                    "the affinity service answered with an error",
+                    metadata: ["affinity.code": "\(code)", "affinity.ref": "\(ref ?? "-")", "error": "\(text)"])
+                return
+            }
+        default:
+            logger.debug("ignoring an unexpected message", metadata: ["affinity.type": "\(message.type)"])
+        }
+    }
+
+    @discardableResult
+    private func answer(id: String, with result: Result<DeliveryStatus, AffinityClientError>) -> Bool {
+        let mailboxes = state.withLock { state in
+            state.requests.removeValue(forKey: id).map { Array($0.values) } ?? []
+        }
+        for mailbox in mailboxes { mailbox.push(result) }
+        return !mailboxes.isEmpty
+    }
+}

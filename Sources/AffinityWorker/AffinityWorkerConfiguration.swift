@@ -1,0 +1,32 @@
+public import AffinityClient
+public import ZeebeClient
+
+/// The settings of an affinity worker (the `affinity-worker` executable's flags).
+public struct AffinityWorkerConfiguration: Sendable {
+    /// The affinity service: the Kubernetes Service URL or several replica URLs, and the worker token.
+    public var affinity: AffinityConnectionConfiguration
+    /// The Zeebe gateway connection (from the Camunda environment variables in the executable).
+    public var zeebe: ZeebeClientConfiguration
+    /// The job type serviced (`publish-outcome`).
+    public var taskType: String = "publish-outcome"
+    /// At most this many jobs in flight (32).
+    public var maxJobs: Int = 32
+    /// The variables fetched with each job, and so sent as the outcome (empty: all).
+    public var fetchVariables: [String] = []
+    /// The worker name Zeebe records on activated jobs.
+    public var workerName: String = "affinity-worker"
+    /// How long one delivery waits for the service's answer before the job is failed (15 s).
+    public var deliveryTimeout: Duration = .seconds(15)
+    /// The retry back-off of a job whose outcome was not acknowledged (5 s).
+    public var failureBackoff: Duration = .seconds(5)
+    /// The host the health and metrics server binds ("0.0.0.0").
+    public var host: String = "0.0.0.0"
+    /// The health and metrics port (8081; 0 picks a free one).
+    public var port: Int = 8081
+
+    /// Creates a configuration with the defaults.
+    public init(affinity: AffinityConnectionConfiguration, zeebe: ZeebeClientConfiguration) {
+        self.affinity = affinity
+        self.zeebe = zeebe
+    }
+}

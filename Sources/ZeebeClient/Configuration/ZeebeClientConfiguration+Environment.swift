@@ -1,0 +1,149 @@
+import Foundation
+
+extension ZeebeClientConfiguration {
+    /// Reads the configuration from the environment variables the official Camunda clients use.
+    ///
+    /// - Address: `CAMUNDA_GRPC_ADDRESS` > `ZEEBE_GRPC_ADDRESS` > `ZEEBE_ADDRESS` >
+    ///   `ZEEBE_HOST`/`ZEEBE_PORT` > `CAMUNDA_CLUSTER_ID` (+ `CAMUNDA_CLUSTER_REGION`, SaaS) >
+    ///   `127.0.0.1:26500`. An address may carry a scheme: `http://` is plaintext,
+    ///   `https://` and `grpcs://` are TLS.
+    /// - TLS: on unless `ZEEBE_INSECURE_CONNECTION=true` or the scheme is `http://`;
+    ///   custom roots from `CAMUNDA_CA_CERTIFICATE_PATH` or `ZEEBE_CA_CERTIFICATE_PATH`;
+    ///   `CAMUNDA_OVERRIDE_AUTHORITY` / `ZEEBE_OVERRIDE_AUTHORITY`.
+    /// - OAuth (when a client id or secret is set), `CAMUNDA_*` before `ZEEBE_*`:
+    ///   `CAMUNDA_CLIENT_ID`/`ZEEBE_CLIENT_ID`, `CAMUNDA_CLIENT_SECRET`/`ZEEBE_CLIENT_SECRET`,
+    ///   `CAMUNDA_AUTHORIZATION_SERVER_URL`/`CAMUNDA_OAUTH_URL`/`ZEEBE_AUTHORIZATION_SERVER_URL`,
+    ///   `CAMUNDA_TOKEN_AUDIENCE`/`ZEEBE_TOKEN_AUDIENCE` (default: the gateway host),
+    ///   `CAMUNDA_TOKEN_SCOPE`/`CAMUNDA_CREDENTIALS_SCOPES`/`ZEEBE_TOKEN_SCOPE`, `CAMUNDA_TOKEN_RESOURCE`.
+    ///
+    /// - Parameter environment: the variables; the process environment by default.
+    /// - Throws: ``ZeebeError`` with code `INVALID_CONFIGURATION` for a malformed address or port,
+    ///   or when only one of client id and secret is set.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ZeebeClientConfiguration {
+        func value(_ names: String...) -> String? {
+            for name in names {
+                if let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
+                    return value
+                }
+            }
+            return nil
+        }
+
+        var address: GatewayAddress
+        if let raw = value("CAMUNDA_GRPC_ADDRESS", "ZEEBE_GRPC_ADDRESS", "ZEEBE_ADDRESS") {
+            address = try GatewayAddress(parsing: raw)
+        } else if let host = value("ZEEBE_HOST") {
+            address = GatewayAddress(host: host, port: 26500, scheme: nil)
+            if let port = value("ZEEBE_PORT") {
+                guard let parsed = Int(port), (1...65535).contains(parsed) else {
+                    throw ZeebeError(code: .invalidConfiguration, message: "ZEEBE_PORT '\(port)' is not a port")
+                }
+                address.port = parsed
+            }
+        } else if let clusterId = value("CAMUNDA_CLUSTER_ID") {
+            let region = value("CAMUNDA_CLUSTER_REGION") ?? "bru-2"
+            address = GatewayAddress(host: "\(clusterId).\(region).zeebe.camunda.io", port: 443, scheme: "grpcs")
+        } else {
+            address = GatewayAddress(host: "127.0.0.1", port: 26500, scheme: nil)
+        }
+
+        var configuration = ZeebeClientConfiguration(host: address.host, port: address.port)
+        let insecure = value("ZEEBE_INSECURE_CONNECTION", "CAMUNDA_INSECURE_CONNECTION").map(Self.isTrue) ?? false
+        if insecure || address.scheme == "http" {
+            configuration.transportSecurity = .plaintext
+        } else {
+            configuration.transportSecurity = .tls(
+                caCertificatePath: value("CAMUNDA_CA_CERTIFICATE_PATH", "ZEEBE_CA_CERTIFICATE_PATH")
+            )
+        }
+        configuration.overrideAuthority = value("CAMUNDA_OVERRIDE_AUTHORITY", "ZEEBE_OVERRIDE_AUTHORITY")
+
+        let clientId = value("CAMUNDA_CLIENT_ID", "ZEEBE_CLIENT_ID")
+        let clientSecret = value("CAMUNDA_CLIENT_SECRET", "ZEEBE_CLIENT_SECRET")
+        switch (clientId, clientSecret) {
+        case (nil, nil):
+            break
+        case (let id?, let secret?):
+            configuration.credentials = OAuthCredentials(
+                clientId: id,
+                clientSecret: secret,
+                authorizationServerURL: value(
+                    "CAMUNDA_AUTHORIZATION_SERVER_URL",
+                    "CAMUNDA_OAUTH_URL",
+                    "ZEEBE_AUTHORIZATION_SERVER_URL"
+                ) ?? OAuthCredentials.saasAuthorizationServerURL,
+                audience: value("CAMUNDA_TOKEN_AUDIENCE", "ZEEBE_TOKEN_AUDIENCE") ?? address.host,
+                scope: value("CAMUNDA_TOKEN_SCOPE", "CAMUNDA_CREDENTIALS_SCOPES", "ZEEBE_TOKEN_SCOPE"),
+                resource: value("CAMUNDA_TOKEN_RESOURCE")
+            )
+        default:
+            throw ZeebeError(
+                code: .invalidConfiguration,
+                message: "OAuth needs both a client id and a client secret (CAMUNDA_/ZEEBE_CLIENT_ID and _SECRET)"
+            )
+        }
+        return configuration
+    }
+
+    static func isTrue(_ text: String) -> Bool {
+        ["true", "1", "yes", "on"].contains(text.lowercased())
+    }
+}
+
+/// A gateway address as the environment gives it: `host:port`, optionally with a scheme.
+struct GatewayAddress: Hashable {
+    var host: String
+    var port: Int
+    var scheme: String?
+
+    init(host: String, port: Int, scheme: String?) {
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+    }
+
+    init(parsing text: String) throws {
+        var rest = Substring(text)
+        var scheme: String?
+        if let range = rest.range(of: "://") {
+            scheme = rest[..<range.lowerBound].lowercased()
+            rest = rest[range.upperBound...]
+            guard ["http", "https", "grpc", "grpcs", "dns"].contains(scheme!) else {
+                throw ZeebeError(
+                    code: .invalidConfiguration, message: "unsupported scheme in gateway address '\(text)'")
+            }
+        }
+        if let slash = rest.firstIndex(of: "/") {
+            rest = rest[..<slash]
+        }
+        let defaultPort = (scheme == "https" || scheme == "grpcs") ? 443 : 26500
+        var host = String(rest)
+        var port = defaultPort
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else {
+                throw ZeebeError(code: .invalidConfiguration, message: "malformed IPv6 gateway address '\(text)'")
+            }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") {
+                port = try Self.port(after.dropFirst(), in: text)
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            port = try Self.port(rest[rest.index(after: colon)...], in: text)
+        }
+        guard !host.isEmpty else {
+            throw ZeebeError(code: .invalidConfiguration, message: "gateway address '\(text)' has no host")
+        }
+        self.init(host: host, port: port, scheme: scheme == "grpc" ? "http" : scheme)
+    }
+
+    private static func port(_ text: Substring, in address: String) throws -> Int {
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw ZeebeError(code: .invalidConfiguration, message: "gateway address '\(address)' has an invalid port")
+        }
+        return port
+    }
+}

@@ -1,0 +1,99 @@
+/// How a ``ZeebeClient`` reaches the gateway: address, TLS, OAuth credentials, timeouts and retries.
+///
+/// Build it explicitly, or read it from the Camunda environment variables with
+/// ``fromEnvironment(_:)``.
+///
+/// ```swift
+/// var configuration = ZeebeClientConfiguration(host: "zeebe.internal", port: 26500)
+/// configuration.transportSecurity = .tls(caCertificatePath: "/etc/zeebe/ca.pem")
+/// ```
+public struct ZeebeClientConfiguration: Sendable, Hashable {
+    /// How the connection to the gateway is secured.
+    public enum TransportSecurity: Sendable, Hashable {
+        /// Plaintext HTTP/2 (self-managed gateways on port 26500 by default).
+        case plaintext
+        /// TLS, verifying the gateway against the system roots or, when given, the PEM CA file.
+        case tls(caCertificatePath: String?)
+    }
+
+    /// The gateway's host name or IP address.
+    public var host: String
+    /// The gateway's gRPC port.
+    public var port: Int
+    /// Plaintext or TLS.
+    public var transportSecurity: TransportSecurity
+    /// Overrides the `:authority` / TLS server name (`ZEEBE_OVERRIDE_AUTHORITY`).
+    public var overrideAuthority: String?
+    /// OAuth2 client credentials; `nil` sends no token.
+    public var credentials: OAuthCredentials?
+    /// The gRPC deadline of unary calls that have no request timeout of their own.
+    public var defaultCallTimeout: Duration
+    /// Added to a request timeout (long polling, CreateProcessInstanceWithResult) to make the
+    /// gRPC deadline, so that the gateway answers before the client gives up (10 s, like Java).
+    public var deadlineOffset: Duration
+    /// How many times an idempotent call is tried in total on RESOURCE_EXHAUSTED or UNAVAILABLE.
+    public var maxAttempts: Int
+    /// The back-off between those attempts.
+    public var retryBackoff: ExponentialBackoff
+
+    /// Creates a configuration; defaults: plaintext, no credentials, 20 s call timeout,
+    /// 10 s deadline offset, 5 attempts with the standard back-off.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 26500,
+        transportSecurity: TransportSecurity = .plaintext,
+        credentials: OAuthCredentials? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.transportSecurity = transportSecurity
+        self.overrideAuthority = nil
+        self.credentials = credentials
+        self.defaultCallTimeout = .seconds(20)
+        self.deadlineOffset = .seconds(10)
+        self.maxAttempts = 5
+        self.retryBackoff = .standard
+    }
+}
+
+/// OAuth2 client-credentials settings for the gateway's token endpoint.
+public struct OAuthCredentials: Sendable, Hashable {
+    /// The client id.
+    public var clientId: String
+    /// The client secret.
+    public var clientSecret: String
+    /// The token endpoint, e.g. `https://login.cloud.camunda.io/oauth/token`.
+    public var authorizationServerURL: String
+    /// The `audience` form field, e.g. `zeebe.camunda.io`.
+    public var audience: String?
+    /// The optional `scope` form field.
+    public var scope: String?
+    /// The optional `resource` form field.
+    public var resource: String?
+    /// How long before expiry a cached token is replaced (60 s by default).
+    public var refreshLeeway: Duration
+    /// The timeout of one token request (10 s by default).
+    public var requestTimeout: Duration
+
+    /// The Camunda SaaS token endpoint.
+    public static let saasAuthorizationServerURL = "https://login.cloud.camunda.io/oauth/token"
+
+    /// Creates credentials.
+    public init(
+        clientId: String,
+        clientSecret: String,
+        authorizationServerURL: String = OAuthCredentials.saasAuthorizationServerURL,
+        audience: String? = nil,
+        scope: String? = nil,
+        resource: String? = nil
+    ) {
+        self.clientId = clientId
+        self.clientSecret = clientSecret
+        self.authorizationServerURL = authorizationServerURL
+        self.audience = audience
+        self.scope = scope
+        self.resource = resource
+        self.refreshLeeway = .seconds(60)
+        self.requestTimeout = .seconds(10)
+    }
+}

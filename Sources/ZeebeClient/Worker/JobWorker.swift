@@ -1,0 +1,230 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Runs a handler for every job of one type: polls (long polling) and, when enabled, streams
+/// jobs, the way the official clients do, and completes, fails or throws errors with the outcome.
+///
+/// Run it as a `Service` next to its ``ZeebeClient``. On graceful shutdown it stops activating
+/// jobs and returns once the jobs in flight are finished.
+///
+/// ```swift
+/// let worker = JobWorker(client: client, configuration: .init(jobType: "charge-card")) { job in
+///     let order = try job.variables(as: Order.self)
+///     try await payments.charge(order)
+///     return .complete(try ZeebeVariables(["charged": true]))
+/// }
+/// let group = ServiceGroup(services: [client, worker], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
+///
+/// Metrics (swift-metrics, dimension `job_type`): `zeebe_worker_jobs_activated_total`,
+/// `zeebe_worker_jobs_completed_total`, `zeebe_worker_jobs_failed_total`,
+/// `zeebe_worker_jobs_errored_total` (BPMN errors thrown) and the timer
+/// `zeebe_worker_job_handler_duration_seconds`.
+public final class JobWorker: Service, Sendable {
+    /// The worker's settings.
+    public let configuration: JobWorkerConfiguration
+    let client: ZeebeClient
+    let handler: JobHandler
+    let logger: Logger
+    let scheduler: Mutex<JobPollScheduler>
+    let metrics: JobWorkerMetrics
+
+    /// Creates a worker; it starts working in ``run()``.
+    /// - Parameter metricsFactory: where metrics go; the bootstrapped `MetricsSystem` by default.
+    public init(
+        client: ZeebeClient,
+        configuration: JobWorkerConfiguration,
+        logger: Logger = Logger(label: "zeebe.worker"),
+        metricsFactory: (any MetricsFactory)? = nil,
+        handler: @escaping JobHandler
+    ) {
+        self.client = client
+        self.configuration = configuration
+        self.handler = handler
+        var logger = logger
+        logger[metadataKey: "zeebe.job.type"] = "\(configuration.jobType)"
+        self.logger = logger
+        self.scheduler = Mutex(
+            JobPollScheduler(
+                maxJobsActive: configuration.maxJobsActive,
+                pollInterval: configuration.pollInterval,
+                backoff: configuration.backoff
+            )
+        )
+        self.metrics = JobWorkerMetrics(
+            jobType: configuration.jobType, factory: metricsFactory ?? MetricsSystem.factory)
+    }
+
+    /// The jobs activated and not yet finished.
+    public var jobsInFlight: Int { scheduler.withLock { $0.inFlight } }
+
+    /// Works until graceful shutdown (then drains in-flight jobs) or cancellation.
+    public func run() async throws {
+        let (jobs, sink) = AsyncStream.makeStream(of: ZeebeJob.self)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await cancelWhenGracefulShutdown {
+                    await withDiscardingTaskGroup { activation in
+                        activation.addTask { await self.pollLoop(into: sink) }
+                        if self.configuration.streamEnabled {
+                            activation.addTask { await self.streamLoop(into: sink) }
+                        }
+                    }
+                }
+                sink.finish()
+            }
+            for await job in jobs {
+                group.addTask { await self.work(on: job) }
+            }
+        }
+        logger.debug("job worker stopped")
+    }
+
+    private func pollLoop(into sink: AsyncStream<ZeebeJob>.Continuation) async {
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            let action = scheduler.withLock { $0.nextPollAction() }
+            switch action {
+            case .wait(let delay):
+                try? await Task.sleep(for: delay)
+            case .waitForCapacity:
+                try? await Task.sleep(for: .milliseconds(5))
+            case .poll(let maxJobs):
+                do {
+                    let activated = try await client.activateJobs(
+                        type: configuration.jobType,
+                        worker: configuration.workerName,
+                        maxJobsToActivate: maxJobs,
+                        timeout: configuration.jobTimeout,
+                        requestTimeout: configuration.requestTimeout,
+                        fetchVariables: configuration.fetchVariables,
+                        tenantIds: configuration.tenantIds
+                    )
+                    scheduler.withLock { $0.pollSucceeded(activated: activated.count, using: &generator) }
+                    metrics.activated.increment(by: activated.count)
+                    for job in activated { sink.yield(job) }
+                } catch {
+                    let delay = scheduler.withLock { $0.pollFailed(using: &generator) }
+                    if Task.isCancelled { return }
+                    let zeebeError = ZeebeError.from(error)
+                    let level: Logger.Level = zeebeError.code == .resourceExhausted ? .trace : .info
+                    logger.log(
+                        level: level,
+                        "polling for jobs failed; backing off",
+                        metadata: ["zeebe.error": "\(zeebeError)", "zeebe.delay": "\(delay)"]
+                    )
+                }
+            }
+        }
+    }
+
+    private func streamLoop(into sink: AsyncStream<ZeebeJob>.Continuation) async {
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            scheduler.withLock { $0.streamOpening() }
+            var failed = false
+            do {
+                try await client.streamActivatedJobs(
+                    type: configuration.jobType,
+                    worker: configuration.workerName,
+                    timeout: configuration.jobTimeout,
+                    fetchVariables: configuration.fetchVariables,
+                    tenantIds: configuration.tenantIds
+                ) { job in
+                    self.scheduler.withLock {
+                        $0.jobStreamed()
+                        $0.streamDelivered()
+                    }
+                    self.metrics.activated.increment()
+                    sink.yield(job)
+                    // Read the next job only when there is room: HTTP/2 flow control does the rest.
+                    while !self.scheduler.withLock({ $0.hasCapacity }) {
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+            } catch {
+                failed = true
+                if !Task.isCancelled {
+                    logger.debug("job stream failed", metadata: ["zeebe.error": "\(ZeebeError.from(error))"])
+                }
+            }
+            let delay = scheduler.withLock { $0.streamEnded(failed: failed, using: &generator) }
+            if delay > .zero {
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    private func work(on job: ZeebeJob) async {
+        defer { scheduler.withLock { $0.jobFinished() } }
+        var logger = self.logger
+        logger[metadataKey: "zeebe.job"] = "\(job.key)"
+        logger.trace("handling job")
+        let start = ContinuousClock.now
+        let outcome: JobOutcome
+        do {
+            outcome = try await handler(job)
+        } catch {
+            if Task.isCancelled {
+                // The worker was cancelled (not shut down gracefully): do not spend a retry; the
+                // job's lock runs out and it is handed out again.
+                logger.debug("handler cancelled; leaving the job to its timeout")
+                return
+            }
+            outcome = .fail(
+                message: "\(error)", retries: job.retries - 1, retryBackOff: configuration.failureRetryBackOff)
+        }
+        let elapsed = ContinuousClock.now - start
+        metrics.handlerDuration.recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        )
+        do {
+            switch outcome {
+            case .complete(let variables):
+                try await client.completeJob(job.key, variables: variables)
+                metrics.completed.increment()
+            case .fail(let message, let retries, let retryBackOff):
+                try await client.failJob(
+                    job.key,
+                    retries: retries ?? (job.retries - 1),
+                    errorMessage: message,
+                    retryBackOff: retryBackOff
+                )
+                metrics.failed.increment()
+            case .throwError(let code, let message, let variables):
+                try await client.throwError(job.key, errorCode: code, errorMessage: message, variables: variables)
+                metrics.errored.increment()
+            }
+        } catch let error as ZeebeError where error.code == .notFound {
+            logger.debug(
+                "job is gone (timed out or canceled); dropping the outcome", metadata: ["zeebe.error": "\(error)"])
+        } catch {
+            logger.warning("could not report the job outcome", metadata: ["zeebe.error": "\(ZeebeError.from(error))"])
+        }
+    }
+}
+
+/// The worker's swift-metrics instruments.
+struct JobWorkerMetrics: Sendable {
+    let activated: Counter
+    let completed: Counter
+    let failed: Counter
+    let errored: Counter
+    let handlerDuration: Metrics.Timer
+
+    init(jobType: String, factory: any MetricsFactory) {
+        let dimensions = [("job_type", jobType)]
+        activated = Counter(label: "zeebe_worker_jobs_activated_total", dimensions: dimensions, factory: factory)
+        completed = Counter(label: "zeebe_worker_jobs_completed_total", dimensions: dimensions, factory: factory)
+        failed = Counter(label: "zeebe_worker_jobs_failed_total", dimensions: dimensions, factory: factory)
+        errored = Counter(label: "zeebe_worker_jobs_errored_total", dimensions: dimensions, factory: factory)
+        handlerDuration = Metrics.Timer(
+            label: "zeebe_worker_job_handler_duration_seconds",
+            dimensions: dimensions,
+            factory: factory
+        )
+    }
+}

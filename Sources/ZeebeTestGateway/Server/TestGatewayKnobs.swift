@@ -1,0 +1,59 @@
+import GRPCCore
+import Synchronization
+
+/// Fault injection and auth settings of the test gateway, changeable while it runs.
+public final class TestGatewayKnobs: Sendable {
+    struct State {
+        var injected: [(code: RPCError.Code, message: String, methods: Set<String>?)] = []
+        var delay: Duration = .zero
+        var callCounts: [String: Int] = [:]
+    }
+
+    let state = Mutex(State())
+    /// The long-polling time used when ActivateJobs asks for the gateway default (0).
+    public let defaultLongPollingTimeout: Duration
+    /// The wait used when CreateProcessInstanceWithResult asks for the gateway default (0).
+    public let defaultRequestTimeout: Duration
+    /// When set, every call must carry `authorization: Bearer <token>` valid for this issuer.
+    public let tokenIssuer: TestTokenIssuer?
+
+    init(defaultLongPollingTimeout: Duration, defaultRequestTimeout: Duration, tokenIssuer: TestTokenIssuer?) {
+        self.defaultLongPollingTimeout = defaultLongPollingTimeout
+        self.defaultRequestTimeout = defaultRequestTimeout
+        self.tokenIssuer = tokenIssuer
+    }
+
+    /// The next `count` calls (of `methods`, e.g. `["ActivateJobs"]`, or of any method) fail with `code`.
+    public func failNextCalls(
+        _ count: Int,
+        with code: RPCError.Code,
+        message: String = "injected by the test gateway",
+        methods: Set<String>? = nil
+    ) {
+        state.withLock { state in
+            for _ in 0..<count { state.injected.append((code, message, methods)) }
+        }
+    }
+
+    /// Every call waits this long before it is handled (for deadline tests).
+    public func delayCalls(by delay: Duration) {
+        state.withLock { $0.delay = delay }
+    }
+
+    /// How many calls of `method` (e.g. `"CompleteJob"`) reached the gateway, rejected ones included.
+    public func callCount(_ method: String) -> Int {
+        state.withLock { $0.callCounts[method, default: 0] }
+    }
+
+    /// Records a call and returns the error to inject and the delay to apply.
+    func admit(_ method: String) -> (RPCError?, Duration) {
+        state.withLock { state in
+            state.callCounts[method, default: 0] += 1
+            guard let index = state.injected.firstIndex(where: { $0.methods?.contains(method) ?? true }) else {
+                return (nil, state.delay)
+            }
+            let injected = state.injected.remove(at: index)
+            return (RPCError(code: injected.code, message: injected.message), state.delay)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import AffinityClient
+import AffinityDemo
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import ZeebeClient
+
+/// `affinity-demo`: the example REST front-end. Starts a process per request and answers with its outcome.
+@main
+struct AffinityDemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "affinity-demo",
+        abstract: "Example REST front-end: POST /process/{id} answers with the process outcome.",
+        discussion:
+            "Every option can also be set with the environment variable in its help. The Zeebe connection comes from the Camunda variables (ZEEBE_ADDRESS, ZEEBE_CLIENT_ID, ...)."
+    )
+
+    @Option(help: "HTTP port (env AFFINITY_DEMO_PORT, default 8082).") var port: String?
+    @Option(help: "Interface to listen on (env AFFINITY_DEMO_HOST, default 0.0.0.0).") var host: String?
+    @Option(
+        name: .customLong("affinity-url"),
+        help: "WebSocket URL of the affinity service, repeatable (env AFFINITY_URL, comma-separated).")
+    var affinityURLs: [String] = []
+    @Option(help: "File holding the client token (env AFFINITY_TOKEN_FILE).") var tokenFile: String?
+    @Option(help: "How long a request waits for its outcome (env AFFINITY_TIMEOUT, default 30s).") var timeout: String?
+    @Flag(help: "Do not run the worker of the order process's first task (demo-prepare).")
+    var noPrepareWorker = false
+    @Option(help: "trace, debug, info, notice, warning or error (env AFFINITY_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let settings = SettingsFromEnvironment(environment: ProcessInfo.processInfo.environment)
+        let configuration: DemoConfiguration
+        let level: Logger.Level
+        do {
+            let urls = settings.list(affinityURLs, "AFFINITY_URL")
+            guard !urls.isEmpty else {
+                throw SettingsFromEnvironment.Invalid(description: "--affinity-url or AFFINITY_URL is required")
+            }
+            let token = settings.string(tokenFile, "AFFINITY_TOKEN_FILE").map { BearerToken.file(path: $0) }
+            if let token { _ = try token.resolve() }
+            var resolved = DemoConfiguration(
+                affinity: AffinityConnectionConfiguration(urls: urls, token: token),
+                zeebe: try ZeebeClientConfiguration.fromEnvironment())
+            resolved.port = try settings.integer(port, "AFFINITY_DEMO_PORT", 0...65535, default: 8082)
+            resolved.host = settings.string(host, "AFFINITY_DEMO_HOST") ?? "0.0.0.0"
+            resolved.timeout = try settings.duration(timeout, "AFFINITY_TIMEOUT", default: .seconds(30))
+            resolved.runPrepareWorker = !noPrepareWorker
+            let levelText = settings.string(logLevel, "AFFINITY_LOG_LEVEL") ?? "info"
+            guard let parsed = Logger.Level(rawValue: levelText) else {
+                throw SettingsFromEnvironment.Invalid(description: "AFFINITY_LOG_LEVEL '\(levelText)' is not a level")
+            }
+            level = parsed
+            configuration = resolved
+        } catch {
+            FileHandle.standardError.write(Data("affinity-demo: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "affinity-demo")
+        logger.logLevel = level
+        let application = try DemoApplication(
+            configuration: configuration, logger: logger,
+            onListening: { [logger] port in logger.info("listening", metadata: ["affinity.port": "\(port)"]) })
+        var group = ServiceGroupConfiguration(
+            services: application.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.timeout + .seconds(5)
+        try await ServiceGroup(configuration: group).run()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,99 @@
+import AffinityClient
+import AffinityWorker
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import ZeebeClient
+
+/// `affinity-worker`: services the `publish-outcome` task type, delivering each job's variables as the
+/// outcome of its process instance and completing the job only once a replica acknowledged it.
+@main
+struct AffinityWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "affinity-worker",
+        abstract: "Delivers Zeebe process outcomes to the affinity service.",
+        discussion:
+            "Every option can also be set with the environment variable in its help. The Zeebe connection comes from the Camunda variables (ZEEBE_ADDRESS, ZEEBE_CLIENT_ID, ...)."
+    )
+
+    @Option(
+        name: .customLong("affinity-url"),
+        help: "WebSocket URL of the affinity service, repeatable (env AFFINITY_URL, comma-separated).")
+    var affinityURLs: [String] = []
+    @Option(help: "File holding the worker token (env AFFINITY_TOKEN_FILE).") var tokenFile: String?
+    @Option(help: "The job type to service (env AFFINITY_TASK_TYPE, default publish-outcome).") var taskType: String?
+    @Option(help: "Jobs in flight at most (env AFFINITY_MAX_JOBS, default 32).") var maxJobs: String?
+    @Option(help: "Variables to fetch and send, comma-separated (env AFFINITY_FETCH_VARIABLES, default all).")
+    var fetchVariables: String?
+    @Option(help: "Health and metrics port (env AFFINITY_PORT, default 8081).") var port: String?
+    @Option(help: "Health and metrics interface (env AFFINITY_HOST, default 0.0.0.0).") var host: String?
+    @Option(help: "Wait for the service's answer this long (env AFFINITY_DELIVERY_TIMEOUT, default 15s).")
+    var deliveryTimeout: String?
+    @Option(help: "Retry back-off of a job not acknowledged (env AFFINITY_FAILURE_BACKOFF, default 5s).")
+    var failureBackoff: String?
+    @Option(help: "trace, debug, info, notice, warning or error (env AFFINITY_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let settings = SettingsFromEnvironment(environment: ProcessInfo.processInfo.environment)
+        let configuration: AffinityWorkerConfiguration
+        let level: Logger.Level
+        do {
+            let urls = settings.list(affinityURLs, "AFFINITY_URL")
+            guard !urls.isEmpty else {
+                throw SettingsFromEnvironment.Invalid(description: "--affinity-url or AFFINITY_URL is required")
+            }
+            let token = settings.string(tokenFile, "AFFINITY_TOKEN_FILE").map { BearerToken.file(path: $0) }
+            if let token { _ = try token.resolve() }
+            var resolved = AffinityWorkerConfiguration(
+                affinity: AffinityConnectionConfiguration(urls: urls, token: token),
+                zeebe: try ZeebeClientConfiguration.fromEnvironment())
+            resolved.taskType = settings.string(taskType, "AFFINITY_TASK_TYPE") ?? "publish-outcome"
+            resolved.maxJobs = try settings.integer(maxJobs, "AFFINITY_MAX_JOBS", 1...10_000, default: 32)
+            resolved.fetchVariables = settings.list(
+                fetchVariables.map { [$0] } ?? [], "AFFINITY_FETCH_VARIABLES"
+            ).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            resolved.port = try settings.integer(port, "AFFINITY_PORT", 0...65535, default: 8081)
+            resolved.host = settings.string(host, "AFFINITY_HOST") ?? "0.0.0.0"
+            resolved.deliveryTimeout = try settings.duration(
+                deliveryTimeout, "AFFINITY_DELIVERY_TIMEOUT", default: .seconds(15))
+            resolved.failureBackoff = try settings.duration(
+                failureBackoff, "AFFINITY_FAILURE_BACKOFF", default: .seconds(5))
+            let levelText = settings.string(logLevel, "AFFINITY_LOG_LEVEL") ?? "info"
+            guard let parsed = Logger.Level(rawValue: levelText) else {
+                throw SettingsFromEnvironment.Invalid(description: "AFFINITY_LOG_LEVEL '\(levelText)' is not a level")
+            }
+            level = parsed
+            configuration = resolved
+        } catch {
+            FileHandle.standardError.write(Data("affinity-worker: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "affinity-worker")
+        logger.logLevel = level
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let application = try AffinityWorkerApplication(
+            configuration: configuration, logger: logger,
+            renderMetrics: { registry.emitToString() },
+            onListening: { [logger] port in
+                logger.info(
+                    "listening", metadata: ["affinity.port": "\(port)", "zeebe.job.type": "\(configuration.taskType)"])
+            })
+        var group = ServiceGroupConfiguration(
+            services: application.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.deliveryTimeout + .seconds(5)
+        try await ServiceGroup(configuration: group).run()
+        logger.info("stopped")
+    }
+}

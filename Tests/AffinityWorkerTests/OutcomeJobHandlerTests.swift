@@ -1,0 +1,94 @@
+import AffinityClient
+import AffinityProtocol
+import AffinityWorker
+import Logging
+import Synchronization
+import Testing
+import ZeebeClient
+
+@Suite("OutcomeJobHandler")
+struct OutcomeJobHandlerTests {
+    static func job(
+        key: Int64 = 2_251_799_813_685_300, instance: Int64 = 2_251_799_813_685_249, variables: String,
+        retries: Int32 = 3
+    )
+        -> ZeebeJob
+    {
+        var activated = GatewayProtocol_ActivatedJob()
+        activated.key = key
+        activated.processInstanceKey = instance
+        activated.type = "publish-outcome"
+        activated.retries = retries
+        activated.variables = variables
+        return ZeebeJob(activated)
+    }
+
+    @Test func outcomeCarriesJobKeyInstanceKeyAndVariablesVerbatim() throws {
+        let outcome = try OutcomeJobHandler.outcome(of: Self.job(variables: #"{"orderId":"42","total":9.5}"#))
+        #expect(outcome.id == "2251799813685300")
+        #expect(outcome.key == ProcessInstanceKey(2_251_799_813_685_249))
+        #expect(outcome.variables == Array(#"{"orderId":"42","total":9.5}"#.utf8))
+    }
+
+    @Test func jobWithoutVariablesSendsAnEmptyObject() throws {
+        let outcome = try OutcomeJobHandler.outcome(of: Self.job(variables: ""))
+        #expect(outcome.variables == Array("{}".utf8))
+    }
+
+    @Test func invalidInstanceKeyIsABadRequest() {
+        #expect(throws: OutcomeDeliveryError.self) {
+            try OutcomeJobHandler.outcome(of: Self.job(instance: 0, variables: "{}"))
+        }
+    }
+
+    @Test func deliveredOutcomeCompletesAndSendsWhatTheJobHeld() async throws {
+        let sent = Mutex<[Outcome]>([])
+        let handler = OutcomeJobHandler(
+            deliveryTimeout: .seconds(3), failureBackoff: .seconds(1), logger: Logger(label: "test")
+        ) { outcome, timeout in
+            #expect(timeout == .seconds(3))
+            sent.withLock { $0.append(outcome) }
+            return .delivered
+        }
+        let result = try await handler.handle(Self.job(variables: #"{"a":1}"#))
+        #expect(result == .complete)
+        #expect(sent.withLock { $0.map(\.id) } == ["2251799813685300"])
+    }
+
+    @Test func unavailableServiceFailsTheJobAndNeverCompletes() async throws {
+        let handler = OutcomeJobHandler(
+            deliveryTimeout: .seconds(1), failureBackoff: .seconds(2), logger: Logger(label: "test")
+        ) { outcome, _ in
+            throw AffinityClientError(code: .unavailable, message: "not connected", processInstanceKey: outcome.key)
+        }
+        let result = try await handler.handle(Self.job(variables: "{}", retries: 5))
+        guard case .fail(_, let retries, let backoff) = result else {
+            Issue.record("expected fail, got \(result)")
+            return
+        }
+        #expect(retries == 4)
+        #expect(backoff == .seconds(2))
+    }
+
+    @Test func variablesThatAreNotAnObjectFailTheJobWithoutSending() async throws {
+        let calls = Atomic<Int>(0)
+        let handler = OutcomeJobHandler(
+            deliveryTimeout: .seconds(1), failureBackoff: .zero, logger: Logger(label: "test")
+        ) { _, _ in
+            calls.add(1, ordering: .relaxed)
+            return .delivered
+        }
+        let result = try await handler.handle(Self.job(variables: "[1,2]"))
+        #expect(calls.load(ordering: .relaxed) == 0)
+        if case .complete = result { Issue.record("a job without a valid outcome must not complete") }
+    }
+
+    @Test func cancellationIsRethrownSoTheJobIsNeitherCompletedNorFailed() async throws {
+        let handler = OutcomeJobHandler(
+            deliveryTimeout: .seconds(1), failureBackoff: .zero, logger: Logger(label: "test")
+        ) { _, _ in throw CancellationError() }
+        await #expect(throws: CancellationError.self) {
+            _ = try await handler.handle(Self.job(variables: "{}"))
+        }
+    }
+}
