@@ -21,6 +21,10 @@ public struct AffinityConnectionConfiguration: Sendable {
     public var handshakeTimeout: Duration = .seconds(10)
     /// The largest message accepted from the service, in bytes.
     public var maxMessageBytes: Int = 8 << 20
+    /// The largest outcome frame a publisher sends; larger outcomes fail at once with `too_large`.
+    /// Keep it at or below the service's `--max-message-bytes` (default 1 MiB): the service answers an
+    /// oversized message with a `too_large` error that cannot name the outcome id.
+    public var maxOutcomeBytes: Int = 1 << 20
     /// Interval of WebSocket pings that detect a dead replica; nil disables them.
     public var pingInterval: Duration? = .seconds(20)
     /// Outcome ids remembered after their request ended, to drop late duplicates.

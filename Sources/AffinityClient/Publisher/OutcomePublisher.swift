@@ -26,6 +26,7 @@ public final class OutcomePublisher: Service, Sendable {
     /// The id sent in `hello`.
     public let workerID: String
     private let connection: ReconnectingConnection
+    private let maxOutcomeBytes: Int
     private let logger: Logger
     private let published: Counter
     private let failed: Counter
@@ -57,6 +58,7 @@ public final class OutcomePublisher: Service, Sendable {
         self.logger = logger
         self.connection = ReconnectingConnection(
             configuration: configuration, role: .worker, clientID: workerID, logger: logger)
+        self.maxOutcomeBytes = configuration.maxOutcomeBytes
         self.published = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
         self.failed = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
     }
@@ -90,9 +92,17 @@ public final class OutcomePublisher: Service, Sendable {
     /// - Returns: `.delivered` (a subscribed client acknowledged it) or `.parked` (stored until a client subscribes).
     /// - Throws: ``AffinityClientError``: `unavailable` at once when not connected, or when the
     ///   connection is lost before the answer; `timeout` after `timeout`; the service's code
-    ///   (`bad_request`, `too_large`, `unavailable`, ...) when it refused the outcome. In every case
+    ///   (`bad_request`, `unavailable`, ...) when it refused the outcome; `too_large` at once when the
+    ///   frame exceeds ``AffinityConnectionConfiguration/maxOutcomeBytes``. In every case
     ///   the job must not be completed. `CancellationError` when the task is cancelled.
     public func publish(_ outcome: Outcome, timeout: Duration) async throws -> DeliveryStatus {
+        let size = outcome.frame.count
+        guard size <= maxOutcomeBytes else {
+            failed.increment()
+            throw AffinityClientError(
+                code: .tooLarge, message: "the outcome frame has \(size) bytes, more than \(maxOutcomeBytes)",
+                processInstanceKey: outcome.key, outcomeID: outcome.id)
+        }
         let mailbox = Mailbox<Result<DeliveryStatus, AffinityClientError>>()
         let registered = state.withLock { state -> (UInt64, ConnectionWriter)? in
             guard let writer = state.writer, !state.stopped else { return nil }
