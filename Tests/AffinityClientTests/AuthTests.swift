@@ -35,7 +35,8 @@ import Testing
                 let wrongClient = AffinitySession(
                     configuration: testConnection([url], token: .value("not-a-token")), logger: quietLogger)
                 let missingFile = OutcomePublisher(
-                    configuration: testConnection([url], token: .file(path: directory.appendingPathComponent("absent").path)),
+                    configuration: testConnection(
+                        [url], token: .file(path: directory.appendingPathComponent("absent").path)),
                     logger: quietLogger)
                 try await withRunning(wrongWorker) {
                     try await withRunning(wrongClient) {
@@ -68,7 +69,8 @@ import Testing
 }
 
 func withTemporaryDirectorySync(_ body: (URL) throws -> Void) throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("affinity-client-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "affinity-client-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     try body(directory)

@@ -15,7 +15,8 @@ import Darwin
         let first = try await ServerProcess.start(replicaID: "replica-a")
         defer { first.stop() }
         let port = first.port
-        let session = AffinitySession(configuration: testConnection([first.url]), clientID: "fe-kill", logger: quietLogger)
+        let session = AffinitySession(
+            configuration: testConnection([first.url]), clientID: "fe-kill", logger: quietLogger)
         let instance = key(123_456_789)
         try await withRunning(session) {
             try await eventually("connected") { session.connectedReplica == "replica-a" }
@@ -28,6 +29,7 @@ import Darwin
             let second = try await ServerProcess.start(replicaID: "replica-a2", port: port)
             defer { second.stop() }
             try await eventually("reconnected", timeout: .seconds(20)) { session.connectedReplica == "replica-a2" }
+            try await eventually("re-subscribed") { session.pendingState.confirmedKeys == 1 }
             let publisher = OutcomePublisher(configuration: testConnection([second.url]), logger: quietLogger)
             let status = try await withRunning(publisher) {
                 try await eventually("publisher connected") { publisher.isConnected }
@@ -37,8 +39,8 @@ import Darwin
             let got = try await received
             #expect(got.id == "after-restart")
             #expect(got.variablesJSON == #"{"ok":true}"#)
-            // normally delivered live; parked only if it raced the re-subscribe, which then took it
-            #expect(status == .delivered || status == .parked)
+            // delivered live: the new replica knows the subscription the session re-sent
+            #expect(status == .delivered)
         }
         #expect(session.pendingState.isIdle)
     }
@@ -52,12 +54,12 @@ import Darwin
                 try await withRunning(session) {
                     try await eventually("connected to the first URL") { session.connectedReplica == "replica-b1" }
                     async let received = session.awaitOutcome(processInstanceKey: instance, timeout: .seconds(60))
-                    try await eventually("subscribed") { session.pendingState.waitingRequests == 1 }
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await eventually("subscribed") { session.pendingState.confirmedKeys == 1 }
                     b1.signal(SIGTERM)
                     try await eventually("moved to the second replica", timeout: .seconds(10)) {
                         session.connectedReplica == "replica-b2"
                     }
+                    try await eventually("re-subscribed") { session.pendingState.confirmedKeys == 1 }
                     try await b1.waitForExit()
                     let publisher = OutcomePublisher(configuration: testConnection([b2.url]), logger: quietLogger)
                     let status = try await withRunning(publisher) {
@@ -67,7 +69,7 @@ import Darwin
                     }
                     let got = try await received
                     #expect(got.id == "after-drain")
-                    #expect(status == .delivered || status == .parked)
+                    #expect(status == .delivered)
                 }
             }
         }

@@ -102,8 +102,7 @@ import Testing
                         try await Task.sleep(for: .seconds(60))
                         _ = try await iterator.next()
                     }
-                    try await eventually("subscribed") { session.pendingState.subscribers == 1 }
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await eventually("subscribed") { session.pendingState.confirmedKeys == 1 }
                     do {
                         _ = try await publisher.publish(outcome("slow", instance, "{}"), timeout: .milliseconds(300))
                         Issue.record("expected a timeout")

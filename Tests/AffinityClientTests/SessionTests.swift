@@ -16,8 +16,7 @@ import Testing
             try await withClients(session: [url]) { session, publisher in
                 let instance = key(2_251_799_813_685_249)
                 async let received = session.awaitOutcome(processInstanceKey: instance, timeout: .seconds(10))
-                try await eventually("subscribed") { session.pendingState.subscribers == 1 }
-                try await Task.sleep(for: .milliseconds(100))  // let the subscribe frame reach the replica
+                try await eventually("subscribed") { session.pendingState.confirmedKeys == 1 }
                 let variables = #"{"orderId":"A-1","total":12.5,"nested":{"x":[1,2]}}"#
                 let status = try await publisher.publish(outcome("job-1", instance, variables), timeout: .seconds(10))
                 let got = try await received
@@ -36,7 +35,8 @@ import Testing
         try await withServer { url in
             try await withClients(session: [url]) { session, publisher in
                 let instance = key(77)
-                let status = try await publisher.publish(outcome("early", instance, #"{"fast":true}"#), timeout: .seconds(5))
+                let status = try await publisher.publish(
+                    outcome("early", instance, #"{"fast":true}"#), timeout: .seconds(5))
                 #expect(status == .parked)
                 let got = try await session.awaitOutcome(processInstanceKey: instance, timeout: .seconds(5))
                 #expect(got.id == "early")
@@ -108,7 +108,8 @@ import Testing
                         group.addTask {
                             do {
                                 _ = try await session.awaitOutcome(
-                                    processInstanceKey: key(Int64(index % 50 + 1)), timeout: .milliseconds(Int64(20 + index % 80)))
+                                    processInstanceKey: key(Int64(index % 50 + 1)),
+                                    timeout: .milliseconds(Int64(20 + index % 80)))
                                 return false
                             } catch let error as AffinityClientError {
                                 return error.code == .timeout && error.processInstanceKey == key(Int64(index % 50 + 1))
@@ -125,7 +126,8 @@ import Testing
                     for index in 1...100 {
                         group.addTask {
                             if index.isMultiple(of: 2) {
-                                _ = try? await session.awaitOutcome(processInstanceKey: key(Int64(1000 + index)), timeout: .seconds(60))
+                                _ = try? await session.awaitOutcome(
+                                    processInstanceKey: key(Int64(1000 + index)), timeout: .seconds(60))
                             } else {
                                 do {
                                     for try await _ in session.outcomes(processInstanceKey: key(Int64(1000 + index))) {}
@@ -155,8 +157,7 @@ import Testing
                             firstSeenContinuation.yield(outcome.id)
                         }
                     }
-                    try await eventually("subscribed") { session.pendingState.subscribers == 1 }
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await eventually("subscribed") { session.pendingState.confirmedKeys == 1 }
                     let first = try await publisher.publish(outcome("c1", instance, "{}"), timeout: .seconds(10))
                     #expect(first == .delivered)
                     var seen = firstSeen.makeAsyncIterator()
@@ -166,6 +167,14 @@ import Testing
                     try? await group.waitForAll()
                 }
                 #expect(session.pendingState.isIdle)
+                // frames of one connection are handled in order: once a later subscribe of the same
+                // session got an outcome delivered, the replica has handled the unsubscribe too
+                let marker = key(9002)
+                async let markerOutcome = session.awaitOutcome(processInstanceKey: marker, timeout: .seconds(10))
+                try await eventually("marker subscribed") { session.pendingState.confirmedKeys == 1 }
+                let markerStatus = try await publisher.publish(outcome("m", marker, "{}"), timeout: .seconds(10))
+                #expect(markerStatus == .delivered || markerStatus == .parked)
+                #expect(try await markerOutcome.id == "m")
                 let started = ContinuousClock.now
                 let second = try await publisher.publish(outcome("c2", instance, "{}"), timeout: .seconds(20))
                 #expect(second == .parked)
@@ -188,11 +197,11 @@ import Testing
                         return ids
                     }
                     group.addTask {
-                        try await eventually("subscribed") { session.pendingState.subscribers == 1 }
-                        try await Task.sleep(for: .milliseconds(100))
+                        try await eventually("subscribed") { session.pendingState.confirmedKeys == 1 }
                         // the same job delivered three times (a Zeebe retry), then another outcome
                         for _ in 0..<3 {
-                            let status = try await publisher.publish(outcome("dup", instance, #"{"v":1}"#), timeout: .seconds(10))
+                            let status = try await publisher.publish(
+                                outcome("dup", instance, #"{"v":1}"#), timeout: .seconds(10))
                             #expect(status == .delivered)
                         }
                         _ = try await publisher.publish(outcome("last", instance, "{}"), timeout: .seconds(10))
@@ -207,7 +216,8 @@ import Testing
                 let parked = try await publisher.publish(outcome("dup", instance, #"{"v":1}"#), timeout: .seconds(10))
                 #expect(parked == .parked)
                 do {
-                    let again = try await session.awaitOutcome(processInstanceKey: instance, timeout: .milliseconds(500))
+                    let again = try await session.awaitOutcome(
+                        processInstanceKey: instance, timeout: .milliseconds(500))
                     Issue.record("duplicate delivered again: \(again.id)")
                 } catch let error as AffinityClientError {
                     #expect(error.code == .timeout)

@@ -52,6 +52,25 @@ import Testing
         #expect(machine.add(d, key: k1) == nil)
     }
 
+    @Test func confirmationsCountOnlyForTheCurrentConnection() {
+        var machine = SubscriptionStateMachine(recentIDCapacity: 10)
+        _ = machine.add(a, key: k1)
+        machine.confirmed(k1)  // not connected: a stale answer
+        #expect(machine.confirmedKeyCount == 0)
+        _ = machine.connected()
+        machine.confirmed(k1)
+        machine.confirmed(k2)  // never subscribed
+        #expect(machine.confirmedKeyCount == 1)
+        machine.disconnected()
+        #expect(machine.confirmedKeyCount == 0)
+        _ = machine.connected()
+        #expect(machine.confirmedKeyCount == 0)
+        machine.confirmed(k1)
+        #expect(machine.confirmedKeyCount == 1)
+        _ = machine.remove(a)
+        #expect(machine.confirmedKeyCount == 0)
+    }
+
     @Test func outcomesGoToEverySubscriberOfTheirKeyOnly() {
         var machine = SubscriptionStateMachine(recentIDCapacity: 10)
         _ = machine.connected()

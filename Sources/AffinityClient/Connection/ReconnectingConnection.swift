@@ -77,7 +77,9 @@ struct ReconnectingConnection: Sendable {
             } else if let refusal = final.refusal {
                 logger.warning(
                     "the affinity service refused the connection",
-                    metadata: ["affinity.url": "\(url)", "affinity.code": "\(refusal.code)", "error": "\(refusal.message)"])
+                    metadata: [
+                        "affinity.url": "\(url)", "affinity.code": "\(refusal.code)", "error": "\(refusal.message)",
+                    ])
             }
             machine.connectionEnded()
         }
@@ -121,7 +123,8 @@ struct ReconnectingConnection: Sendable {
                     do {
                         decoded = try AffinityMessage.decode(Array(text.utf8))
                     } catch {
-                        logger.warning("ignoring a malformed message from the affinity service", metadata: ["error": "\(error)"])
+                        logger.warning(
+                            "ignoring a malformed message from the affinity service", metadata: ["error": "\(error)"])
                         continue
                     }
                     let welcomed = report.withLock { $0.replica != nil }
@@ -139,7 +142,8 @@ struct ReconnectingConnection: Sendable {
                         if welcomed {
                             events.received(decoded)
                         } else {
-                            logger.debug("ignoring a message before welcome", metadata: ["affinity.type": "\(decoded.type)"])
+                            logger.debug(
+                                "ignoring a message before welcome", metadata: ["affinity.type": "\(decoded.type)"])
                         }
                     }
                 }

@@ -59,8 +59,10 @@ public final class OutcomePublisher: Service, Sendable {
         self.connection = ReconnectingConnection(
             configuration: configuration, role: .worker, clientID: workerID, logger: logger)
         self.maxOutcomeBytes = configuration.maxOutcomeBytes
-        self.published = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
-        self.failed = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
+        self.published = Counter(
+            label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
+        self.failed = Counter(
+            label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
     }
 
     /// Keeps the connection up until graceful shutdown or cancellation; then waiting publishes fail
@@ -186,7 +188,11 @@ extension OutcomePublisher: ConnectionEvents {
             answer(id: id, with: .success(status))
         case .error(let code, let text, let ref):
             let error = AffinityError(code: code, message: text, ref: ref)
-            guard let ref, answer(id: ref, with: .failure(AffinityClientError(code: code, message: text, outcomeID: ref, cause: error))) else {
+            guard let ref,
+                answer(
+                    id: ref,
+                    with: .failure(AffinityClientError(code: code, message: text, outcomeID: ref, cause: error)))
+            else {
                 logger.warning(
                     "the affinity service answered with an error",
                     metadata: ["affinity.code": "\(code)", "affinity.ref": "\(ref ?? "-")", "error": "\(text)"])

@@ -64,7 +64,8 @@ public final class AffinitySession: Service, Sendable {
         self.connection = ReconnectingConnection(
             configuration: configuration, role: .client, clientID: clientID, logger: logger)
         self.metrics = SessionMetrics(factory: metricsFactory)
-        self.state = Mutex(SessionState(machine: SubscriptionStateMachine(recentIDCapacity: configuration.recentOutcomeIDCapacity)))
+        self.state = Mutex(
+            SessionState(machine: SubscriptionStateMachine(recentIDCapacity: configuration.recentOutcomeIDCapacity)))
     }
 
     /// Keeps the session connected until graceful shutdown or cancellation; then every waiting
@@ -90,7 +91,8 @@ public final class AffinitySession: Service, Sendable {
     /// - Throws: ``AffinityClientError`` with code `timeout` (carrying the key) when nothing arrived in
     ///   time, `unavailable` when the session is shut down, `forbidden` when the replica refused the
     ///   subscription; `CancellationError` when the task was cancelled.
-    public func awaitOutcome(processInstanceKey: ProcessInstanceKey, timeout: Duration) async throws -> ReceivedOutcome {
+    public func awaitOutcome(processInstanceKey: ProcessInstanceKey, timeout: Duration) async throws -> ReceivedOutcome
+    {
         let subscriber = try subscribe(processInstanceKey)
         defer { release(subscriber) }
         return try await nextOutcome(for: subscriber, key: processInstanceKey, timeout: timeout)
@@ -121,6 +123,7 @@ public final class AffinitySession: Service, Sendable {
         state.withLock { state in
             PendingState(
                 subscribers: state.machine.subscriberCount, keys: state.machine.keys.count,
+                confirmedKeys: state.machine.confirmedKeyCount,
                 waitingRequests: state.mailboxes.values.filter(\.isWaiting).count,
                 bufferedOutcomes: state.mailboxes.values.reduce(0) { $0 + $1.bufferedCount },
                 rememberedOutcomeIDs: state.machine.rememberedIDCount,

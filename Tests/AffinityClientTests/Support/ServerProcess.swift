@@ -62,7 +62,9 @@ final class ServerProcess: Sendable {
         let deadline = ContinuousClock.now + .seconds(20)
         while listeningPort == nil, ContinuousClock.now < deadline, process.isRunning {
             listeningPort = output.withLock { text -> Int? in
-                guard let range = text.range(of: #"affinity\.port=[0-9]+"#, options: .regularExpression) else { return nil }
+                guard let range = text.range(of: #"affinity\.port=[0-9]+"#, options: .regularExpression) else {
+                    return nil
+                }
                 return Int(text[range].drop(while: { !$0.isNumber }))
             }
             if listeningPort == nil { try await Task.sleep(for: .milliseconds(20)) }
@@ -120,7 +122,9 @@ func unusedPort() throws -> Int {
     address.sin_port = 0
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard bound == 0 else { throw TestFailure("bind() failed") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
