@@ -56,9 +56,11 @@ struct ReconnectingConnection: Sendable {
             machine.attemptStarted()
             let url = configuration.urls[index]
             let report = Report()
+            var failure: (any Error)?
             do {
                 try await connectOnce(url: url, report: report, events: events)
             } catch {
+                failure = error
                 if !Task.isCancelled {
                     logger.debug(
                         "connection ended with an error", metadata: ["affinity.url": "\(url)", "error": "\(error)"])
@@ -82,6 +84,14 @@ struct ReconnectingConnection: Sendable {
                     ])
             }
             machine.connectionEnded()
+            if machine.consecutiveFailures == configuration.urls.count, !Task.isCancelled {
+                // once per outage: every URL failed once; from now on only back-off retries
+                logger.warning(
+                    "cannot reach the affinity service at any URL; retrying with back-off",
+                    metadata: [
+                        "affinity.url": "\(url)", "error": "\(failure.map { "\($0)" } ?? "closed before welcome")",
+                    ])
+            }
         }
     }
 
