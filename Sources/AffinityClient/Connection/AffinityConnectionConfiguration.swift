@@ -15,6 +15,9 @@ public struct AffinityConnectionConfiguration: Sendable {
     public var token: BearerToken?
     /// TLS settings for `wss://` URLs; nil uses the system defaults (full certificate verification).
     public var tls: TLSConfiguration?
+    /// The name the server certificate is verified against (and sent as SNI) instead of the URL's
+    /// host. Needed for `wss://` to an IP address, which cannot be used as SNI.
+    public var tlsServerName: String?
     /// Reconnect delays.
     public var backoff = ReconnectBackoff()
     /// How long a new connection may take until `welcome`, before it is abandoned.

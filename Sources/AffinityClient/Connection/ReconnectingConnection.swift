@@ -102,7 +102,8 @@ struct ReconnectingConnection: Sendable {
         }
         let autoPing: AutoPingSetup = configuration.pingInterval.map { .enabled(timePeriod: $0) } ?? .disabled
         let webSocketConfiguration = WebSocketClientConfiguration(
-            maxFrameSize: configuration.maxMessageBytes, additionalHeaders: headers, autoPing: autoPing)
+            maxFrameSize: configuration.maxMessageBytes, additionalHeaders: headers, autoPing: autoPing,
+            sniHostname: configuration.tlsServerName)
         let handshakeTimeout = configuration.handshakeTimeout
         let hello = AffinityMessage.hello(role: role, clientId: clientID)
         let logger = self.logger
