@@ -226,6 +226,31 @@ import Testing
         }
     }
 
+    @Test func refusedSubscriptionEndsTheRequestWithTheReplicaCode() async throws {
+        try await withServer({ $0.maxSubscriptions = 1 }) { url in
+            try await withClients(session: [url]) { session, _ in
+                async let first = session.awaitOutcome(processInstanceKey: key(1), timeout: .seconds(2))
+                try await eventually("first subscribed") { session.pendingState.confirmedKeys == 1 }
+                do {
+                    _ = try await session.awaitOutcome(processInstanceKey: key(2), timeout: .seconds(5))
+                    Issue.record("expected forbidden")
+                } catch let error as AffinityClientError {
+                    #expect(error.code == .forbidden)
+                    #expect(error.processInstanceKey == key(2))
+                }
+                let firstResult: Result<ReceivedOutcome, any Error>
+                do { firstResult = .success(try await first) } catch { firstResult = .failure(error) }
+                // the first request was accepted and simply times out
+                guard case .failure(let firstError as AffinityClientError) = firstResult else {
+                    Issue.record("expected the first request to time out")
+                    return
+                }
+                #expect(firstError.code == .timeout)
+                #expect(session.pendingState.isIdle)
+            }
+        }
+    }
+
     @Test func requestsFailWithUnavailableWhenTheSessionStops() async throws {
         try await withServer { url in
             let session = AffinitySession(configuration: testConnection([url]), logger: quietLogger)
