@@ -25,6 +25,13 @@ import Testing
         }
     }
 
+    @Test func emptyURLListIsAConfigurationError() async throws {
+        let publisher = OutcomePublisher(configuration: .init(urls: []), logger: quietLogger)
+        await #expect(throws: AffinityClientError.self) { try await publisher.run() }
+        let session = AffinitySession(configuration: .init(urls: []), logger: quietLogger)
+        await #expect(throws: AffinityClientError.self) { try await session.run() }
+    }
+
     @Test func pipelinesManyOutcomesOnOneConnection() async throws {
         try await withServer { url in
             try await withClients(session: [url]) { _, publisher in

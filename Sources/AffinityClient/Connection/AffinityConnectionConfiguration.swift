@@ -9,7 +9,7 @@ public import NIOSSL
 /// ```
 public struct AffinityConnectionConfiguration: Sendable {
     /// The WebSocket URLs (`ws://` or `wss://`, path `/v1/ws`): one Kubernetes Service URL, or several
-    /// replica URLs tried in turn. Never empty.
+    /// replica URLs tried in turn. `run()` of a session or publisher throws `bad_request` when it is empty.
     public var urls: [String]
     /// The bearer token for the upgrade request; nil sends none.
     public var token: BearerToken?
@@ -35,7 +35,6 @@ public struct AffinityConnectionConfiguration: Sendable {
 
     /// Creates a configuration for `urls` (at least one).
     public init(urls: [String], token: BearerToken? = nil, tls: TLSConfiguration? = nil) {
-        precondition(!urls.isEmpty, "AffinityConnectionConfiguration needs at least one URL")
         self.urls = urls
         self.token = token
         self.tls = tls

@@ -42,8 +42,16 @@ struct ReconnectingConnection: Sendable {
         }
     }
 
-    /// Connects, serves and reconnects until cancelled.
+    /// Throws `bad_request` when no URL is configured.
+    func validate() throws(AffinityClientError) {
+        guard !configuration.urls.isEmpty else {
+            throw AffinityClientError(code: .badRequest, message: "no affinity service URL is configured")
+        }
+    }
+
+    /// Connects, serves and reconnects until cancelled; call ``validate()`` first.
     func run(events: some ConnectionEvents) async {
+        guard !configuration.urls.isEmpty else { return }
         var machine = ConnectionStateMachine(urlCount: configuration.urls.count, backoff: configuration.backoff)
         while !Task.isCancelled {
             guard case .connect(let index, let delay) = machine.nextAttempt(random: random()) else { return }

@@ -67,10 +67,17 @@ public final class OutcomePublisher: Service, Sendable {
 
     /// Keeps the connection up until graceful shutdown or cancellation; then waiting publishes fail
     /// with `unavailable`.
+    ///
+    /// - Throws: ``AffinityClientError`` with code `bad_request` when no URL is configured.
     public func run() async throws {
+        defer { stop() }
+        try connection.validate()
         await cancelWhenGracefulShutdown {
             await self.connection.run(events: self)
         }
+    }
+
+    private func stop() {
         let waiting = state.withLock { state in
             state.stopped = true
             state.writer = nil

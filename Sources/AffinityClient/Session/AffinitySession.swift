@@ -70,10 +70,17 @@ public final class AffinitySession: Service, Sendable {
 
     /// Keeps the session connected until graceful shutdown or cancellation; then every waiting
     /// request fails with `unavailable`.
+    ///
+    /// - Throws: ``AffinityClientError`` with code `bad_request` when no URL is configured.
     public func run() async throws {
+        defer { stop() }
+        try connection.validate()
         await cancelWhenGracefulShutdown {
             await self.connection.run(events: self)
         }
+    }
+
+    private func stop() {
         let mailboxes = state.withLock { state -> [Mailbox<Outcome>] in
             state.stopped = true
             state.writer = nil
