@@ -42,8 +42,16 @@ struct ReconnectingConnection: Sendable {
         }
     }
 
-    /// Connects, serves and reconnects until cancelled.
+    /// Throws `bad_request` when no URL is configured.
+    func validate() throws(AffinityClientError) {
+        guard !configuration.urls.isEmpty else {
+            throw AffinityClientError(code: .badRequest, message: "no affinity service URL is configured")
+        }
+    }
+
+    /// Connects, serves and reconnects until cancelled; call ``validate()`` first.
     func run(events: some ConnectionEvents) async {
+        guard !configuration.urls.isEmpty else { return }
         var machine = ConnectionStateMachine(urlCount: configuration.urls.count, backoff: configuration.backoff)
         while !Task.isCancelled {
             guard case .connect(let index, let delay) = machine.nextAttempt(random: random()) else { return }
@@ -56,9 +64,11 @@ struct ReconnectingConnection: Sendable {
             machine.attemptStarted()
             let url = configuration.urls[index]
             let report = Report()
+            var failure: (any Error)?
             do {
                 try await connectOnce(url: url, report: report, events: events)
             } catch {
+                failure = error
                 if !Task.isCancelled {
                     logger.debug(
                         "connection ended with an error", metadata: ["affinity.url": "\(url)", "error": "\(error)"])
@@ -77,9 +87,19 @@ struct ReconnectingConnection: Sendable {
             } else if let refusal = final.refusal {
                 logger.warning(
                     "the affinity service refused the connection",
-                    metadata: ["affinity.url": "\(url)", "affinity.code": "\(refusal.code)", "error": "\(refusal.message)"])
+                    metadata: [
+                        "affinity.url": "\(url)", "affinity.code": "\(refusal.code)", "error": "\(refusal.message)",
+                    ])
             }
             machine.connectionEnded()
+            if machine.consecutiveFailures == configuration.urls.count, !Task.isCancelled {
+                // once per outage: every URL failed once; from now on only back-off retries
+                logger.warning(
+                    "cannot reach the affinity service at any URL; retrying with back-off",
+                    metadata: [
+                        "affinity.url": "\(url)", "error": "\(failure.map { "\($0)" } ?? "closed before welcome")",
+                    ])
+            }
         }
     }
 
@@ -90,7 +110,8 @@ struct ReconnectingConnection: Sendable {
         }
         let autoPing: AutoPingSetup = configuration.pingInterval.map { .enabled(timePeriod: $0) } ?? .disabled
         let webSocketConfiguration = WebSocketClientConfiguration(
-            maxFrameSize: configuration.maxMessageBytes, additionalHeaders: headers, autoPing: autoPing)
+            maxFrameSize: configuration.maxMessageBytes, additionalHeaders: headers, autoPing: autoPing,
+            sniHostname: configuration.tlsServerName)
         let handshakeTimeout = configuration.handshakeTimeout
         let hello = AffinityMessage.hello(role: role, clientId: clientID)
         let logger = self.logger
@@ -121,7 +142,8 @@ struct ReconnectingConnection: Sendable {
                     do {
                         decoded = try AffinityMessage.decode(Array(text.utf8))
                     } catch {
-                        logger.warning("ignoring a malformed message from the affinity service", metadata: ["error": "\(error)"])
+                        logger.warning(
+                            "ignoring a malformed message from the affinity service", metadata: ["error": "\(error)"])
                         continue
                     }
                     let welcomed = report.withLock { $0.replica != nil }
@@ -139,7 +161,8 @@ struct ReconnectingConnection: Sendable {
                         if welcomed {
                             events.received(decoded)
                         } else {
-                            logger.debug("ignoring a message before welcome", metadata: ["affinity.type": "\(decoded.type)"])
+                            logger.debug(
+                                "ignoring a message before welcome", metadata: ["affinity.type": "\(decoded.type)"])
                         }
                     }
                 }

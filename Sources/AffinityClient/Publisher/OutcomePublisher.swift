@@ -26,6 +26,7 @@ public final class OutcomePublisher: Service, Sendable {
     /// The id sent in `hello`.
     public let workerID: String
     private let connection: ReconnectingConnection
+    private let maxOutcomeBytes: Int
     private let logger: Logger
     private let published: Counter
     private let failed: Counter
@@ -57,16 +58,26 @@ public final class OutcomePublisher: Service, Sendable {
         self.logger = logger
         self.connection = ReconnectingConnection(
             configuration: configuration, role: .worker, clientID: workerID, logger: logger)
-        self.published = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
-        self.failed = Counter(label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
+        self.maxOutcomeBytes = configuration.maxOutcomeBytes
+        self.published = Counter(
+            label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
+        self.failed = Counter(
+            label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
     }
 
     /// Keeps the connection up until graceful shutdown or cancellation; then waiting publishes fail
     /// with `unavailable`.
+    ///
+    /// - Throws: ``AffinityClientError`` with code `bad_request` when no URL is configured.
     public func run() async throws {
+        defer { stop() }
+        try connection.validate()
         await cancelWhenGracefulShutdown {
             await self.connection.run(events: self)
         }
+    }
+
+    private func stop() {
         let waiting = state.withLock { state in
             state.stopped = true
             state.writer = nil
@@ -90,9 +101,17 @@ public final class OutcomePublisher: Service, Sendable {
     /// - Returns: `.delivered` (a subscribed client acknowledged it) or `.parked` (stored until a client subscribes).
     /// - Throws: ``AffinityClientError``: `unavailable` at once when not connected, or when the
     ///   connection is lost before the answer; `timeout` after `timeout`; the service's code
-    ///   (`bad_request`, `too_large`, `unavailable`, ...) when it refused the outcome. In every case
+    ///   (`bad_request`, `unavailable`, ...) when it refused the outcome; `too_large` at once when the
+    ///   frame exceeds ``AffinityConnectionConfiguration/maxOutcomeBytes``. In every case
     ///   the job must not be completed. `CancellationError` when the task is cancelled.
     public func publish(_ outcome: Outcome, timeout: Duration) async throws -> DeliveryStatus {
+        let size = outcome.frame.count
+        guard size <= maxOutcomeBytes else {
+            failed.increment()
+            throw AffinityClientError(
+                code: .tooLarge, message: "the outcome frame has \(size) bytes, more than \(maxOutcomeBytes)",
+                processInstanceKey: outcome.key, outcomeID: outcome.id)
+        }
         let mailbox = Mailbox<Result<DeliveryStatus, AffinityClientError>>()
         let registered = state.withLock { state -> (UInt64, ConnectionWriter)? in
             guard let writer = state.writer, !state.stopped else { return nil }
@@ -176,7 +195,11 @@ extension OutcomePublisher: ConnectionEvents {
             answer(id: id, with: .success(status))
         case .error(let code, let text, let ref):
             let error = AffinityError(code: code, message: text, ref: ref)
-            guard let ref, answer(id: ref, with: .failure(AffinityClientError(code: code, message: text, outcomeID: ref, cause: error))) else {
+            guard let ref,
+                answer(
+                    id: ref,
+                    with: .failure(AffinityClientError(code: code, message: text, outcomeID: ref, cause: error)))
+            else {
                 logger.warning(
                     "the affinity service answered with an error",
                     metadata: ["affinity.code": "\(code)", "affinity.ref": "\(ref ?? "-")", "error": "\(text)"])

@@ -32,6 +32,7 @@ extension AffinitySession: ConnectionEvents {
         case .outcome(let outcome):
             receivedOutcome(outcome)
         case .subscribed(let key):
+            state.withLock { $0.machine.confirmed(key) }
             logger.trace("subscribed", metadata: ["affinity.key": "\(key)"])
         case .unsubscribed(let key):
             logger.trace("unsubscribed", metadata: ["affinity.key": "\(key)"])
@@ -76,7 +77,9 @@ extension AffinitySession: ConnectionEvents {
         }
         logger.warning(
             "the affinity service answered with an error",
-            metadata: ["affinity.code": "\(error.code)", "affinity.ref": "\(error.ref ?? "-")", "error": "\(error.message)"])
+            metadata: [
+                "affinity.code": "\(error.code)", "affinity.ref": "\(error.ref ?? "-")", "error": "\(error.message)",
+            ])
         guard let key, !mailboxes.isEmpty else { return }
         let failure = AffinityClientError(
             code: error.code, message: error.message, processInstanceKey: key, cause: error)

@@ -36,10 +36,14 @@ extension AffinitySession {
     }
 
     /// Waits for the next outcome of a registered request and acknowledges it once taken.
-    func nextOutcome(for subscriber: SubscriberID, key: ProcessInstanceKey, timeout: Duration?) async throws
+    func nextOutcome(
+        for subscriber: SubscriberID, key: ProcessInstanceKey, timeout: Duration?
+    ) async throws
         -> ReceivedOutcome
     {
-        guard let mailbox = state.withLock({ $0.mailboxes[subscriber] }) else { throw AffinityClientError.stopped(key: key) }
+        guard let mailbox = state.withLock({ $0.mailboxes[subscriber] }) else {
+            throw AffinityClientError.stopped(key: key)
+        }
         switch await mailbox.next(timeout: timeout) {
         case .value(let outcome):
             handedOver(outcome)

@@ -64,15 +64,23 @@ public final class AffinitySession: Service, Sendable {
         self.connection = ReconnectingConnection(
             configuration: configuration, role: .client, clientID: clientID, logger: logger)
         self.metrics = SessionMetrics(factory: metricsFactory)
-        self.state = Mutex(SessionState(machine: SubscriptionStateMachine(recentIDCapacity: configuration.recentOutcomeIDCapacity)))
+        self.state = Mutex(
+            SessionState(machine: SubscriptionStateMachine(recentIDCapacity: configuration.recentOutcomeIDCapacity)))
     }
 
     /// Keeps the session connected until graceful shutdown or cancellation; then every waiting
     /// request fails with `unavailable`.
+    ///
+    /// - Throws: ``AffinityClientError`` with code `bad_request` when no URL is configured.
     public func run() async throws {
+        defer { stop() }
+        try connection.validate()
         await cancelWhenGracefulShutdown {
             await self.connection.run(events: self)
         }
+    }
+
+    private func stop() {
         let mailboxes = state.withLock { state -> [Mailbox<Outcome>] in
             state.stopped = true
             state.writer = nil
@@ -90,7 +98,8 @@ public final class AffinitySession: Service, Sendable {
     /// - Throws: ``AffinityClientError`` with code `timeout` (carrying the key) when nothing arrived in
     ///   time, `unavailable` when the session is shut down, `forbidden` when the replica refused the
     ///   subscription; `CancellationError` when the task was cancelled.
-    public func awaitOutcome(processInstanceKey: ProcessInstanceKey, timeout: Duration) async throws -> ReceivedOutcome {
+    public func awaitOutcome(processInstanceKey: ProcessInstanceKey, timeout: Duration) async throws -> ReceivedOutcome
+    {
         let subscriber = try subscribe(processInstanceKey)
         defer { release(subscriber) }
         return try await nextOutcome(for: subscriber, key: processInstanceKey, timeout: timeout)
@@ -121,6 +130,7 @@ public final class AffinitySession: Service, Sendable {
         state.withLock { state in
             PendingState(
                 subscribers: state.machine.subscriberCount, keys: state.machine.keys.count,
+                confirmedKeys: state.machine.confirmedKeyCount,
                 waitingRequests: state.mailboxes.values.filter(\.isWaiting).count,
                 bufferedOutcomes: state.mailboxes.values.reduce(0) { $0 + $1.bufferedCount },
                 rememberedOutcomeIDs: state.machine.rememberedIDCount,

@@ -46,7 +46,7 @@ public struct OutcomeSequence: AsyncSequence, Sendable {
 }
 
 /// Holds one subscription of an ``OutcomeSequence`` iteration; releases it when ended or dropped.
-public final class SubscriptionLease: Sendable {
+final class SubscriptionLease: Sendable {
     let session: AffinitySession
     private let state: Mutex<(subscriber: SubscriberID?, failure: AffinityClientError?)>
 

@@ -4,6 +4,8 @@ public struct PendingState: Sendable, Hashable, CustomStringConvertible {
     public var subscribers: Int
     /// Distinct process instance keys subscribed.
     public var keys: Int
+    /// Keys the connected replica confirmed with `subscribed`.
+    public var confirmedKeys: Int
     /// Requests suspended waiting for an outcome.
     public var waitingRequests: Int
     /// Outcomes received and not yet taken by their request.
@@ -23,7 +25,7 @@ public struct PendingState: Sendable, Hashable, CustomStringConvertible {
 
     /// A one-line summary.
     public var description: String {
-        "subscribers=\(subscribers) keys=\(keys) waiting=\(waitingRequests) buffered=\(bufferedOutcomes) "
+        "subscribers=\(subscribers) keys=\(keys) confirmed=\(confirmedKeys) waiting=\(waitingRequests) buffered=\(bufferedOutcomes) "
             + "ids=\(rememberedOutcomeIDs) recent=\(recentOutcomeIDs) mailboxes=\(mailboxes)"
     }
 }

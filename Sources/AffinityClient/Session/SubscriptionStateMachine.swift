@@ -28,6 +28,8 @@ struct SubscriptionStateMachine: Sendable {
         var ids: [String: IDState] = [:]
         /// `subscribe` was sent on the current connection.
         var subscribedOnConnection = false
+        /// The replica answered `subscribed` on the current connection.
+        var confirmed = false
     }
 
     /// What to do with an outcome that arrived.
@@ -55,6 +57,15 @@ struct SubscriptionStateMachine: Sendable {
     var subscriberCount: Int { subscriberKeys.count }
     /// Outcome ids remembered for pending keys.
     var rememberedIDCount: Int { keys.values.reduce(0) { $0 + $1.ids.count } }
+
+    /// Keys the replica confirmed with `subscribed` on the current connection.
+    var confirmedKeyCount: Int { keys.values.reduce(0) { $0 + ($1.confirmed ? 1 : 0) } }
+
+    /// The replica answered `subscribed` for `key`.
+    mutating func confirmed(_ key: ProcessInstanceKey) {
+        guard isConnected, keys[key]?.subscribedOnConnection == true else { return }
+        keys[key]?.confirmed = true
+    }
 
     /// A request starts waiting on `key`; returns the key to send `subscribe` for, when it must be sent now.
     mutating func add(_ subscriber: SubscriberID, key: ProcessInstanceKey) -> ProcessInstanceKey? {
@@ -104,7 +115,10 @@ struct SubscriptionStateMachine: Sendable {
     /// The connection is gone: nothing is subscribed any more until the next ``connected()``.
     mutating func disconnected() {
         isConnected = false
-        for key in keys.keys { keys[key]?.subscribedOnConnection = false }
+        for key in keys.keys {
+            keys[key]?.subscribedOnConnection = false
+            keys[key]?.confirmed = false
+        }
     }
 
     /// Decides what to do with an outcome from the replica.
