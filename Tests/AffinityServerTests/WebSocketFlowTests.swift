@@ -152,6 +152,30 @@ struct WebSocketFlowTests {
         }
     }
 
+    /// An unsubscribe releases the outcomes sent on that key and not acked yet: the worker is
+    /// answered `parked` at once instead of after the ack timeout (30 s here, longer than the
+    /// socket's receive timeout, so waiting for it would fail the test).
+    @Test func unsubscribeWithUnackedOutcomeParksItAtOnce() async throws {
+        try await withServer({ $0.ackTimeout = .seconds(30) }) { server in
+            try await withSocket(server) { worker in
+                try await worker.hello(.worker)
+                try await withSocket(server) { client in
+                    try await client.hello(.client)
+                    client.send(.subscribe(key: key))
+                    _ = try await client.receive()
+                    worker.send(.outcome(try outcome("released")))
+                    #expect(try await client.receive() == .outcome(try outcome("released")))
+                    client.send(.unsubscribe(key: key))
+                    #expect(try await client.receive() == .unsubscribed(key: key))
+                    #expect(try await worker.receive() == .result(id: "released", status: .parked))
+                    client.send(.subscribe(key: key))
+                    #expect(try await client.receive() == .subscribed(key: key))
+                    #expect(try await client.receive() == .outcome(try outcome("released")))
+                }
+            }
+        }
+    }
+
     @Test func parkedOutcomesExpire() async throws {
         try await withServer({ $0.parkTTL = .milliseconds(200) }) { server in
             try await withSocket(server) { worker in

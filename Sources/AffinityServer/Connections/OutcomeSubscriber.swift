@@ -6,6 +6,14 @@ enum InFlightOutcome: Sendable {
     case live(PendingDelivery)
     /// Read from the store's parked list; an ack removes the parked copy (by key and id).
     case parked(ParkedOutcomeReference)
+
+    /// The process instance key of the outcome.
+    var key: ProcessInstanceKey {
+        switch self {
+        case .live(let delivery): delivery.reference.key
+        case .parked(let reference): reference.key
+        }
+    }
 }
 
 /// Identifies a parked outcome without holding its variables.

@@ -218,10 +218,22 @@ final class WebSocketConnection: OutcomeSubscriber {
         return held
     }
 
-    /// Removes a subscription; returns the outcomes that were held back for it, or nil if the key
-    /// was not subscribed.
-    func unsubscribe(_ key: ProcessInstanceKey) -> [HeldOutcome]? {
-        state.withLock { $0.subscriptions.remove(key) }
+    /// Removes a subscription; returns the in-flight entries it leaves behind (outcomes held back
+    /// while it loaded, and outcomes sent but not acked yet), or nil if the key was not subscribed.
+    /// The deliveries waiting for those acks must not wait for a subscriber that has left.
+    func unsubscribe(_ key: ProcessInstanceKey) -> [InFlightOutcome]? {
+        state.withLock { state -> [InFlightOutcome]? in
+            guard let held = state.subscriptions.remove(key) else { return nil }
+            var released = held.map(\.inFlight)
+            for (id, entries) in state.inFlight {
+                let forKey = entries.filter { $0.key == key }
+                guard !forKey.isEmpty else { continue }
+                released += forKey
+                let others = entries.filter { $0.key != key }
+                state.inFlight[id] = others.isEmpty ? nil : others
+            }
+            return released
+        }
     }
 
     func offer(_ outcome: Outcome, as inFlight: InFlightOutcome) -> Bool {

@@ -171,8 +171,8 @@ struct WebSocketSession {
             try await subscribe(key, connection: connection, route: route)
         case .unsubscribe(let key):
             try requireRole(.client, role, for: message, ref: key.description)
-            if let held = connection.unsubscribe(key) {
-                environment.coordinator.lost(held.map(\.inFlight), by: connection.connectionID)
+            if let released = connection.unsubscribe(key) {
+                environment.coordinator.lost(released, by: connection.connectionID)
                 await environment.coordinator.unsubscribe(connection.connectionID, keys: [key], route: route)
             }
             connection.send(.unsubscribed(key: key))
@@ -236,8 +236,8 @@ struct WebSocketSession {
             do {
                 parked = try await environment.coordinator.subscribe(connection, key: key, route: route)
             } catch {
-                if let held = connection.unsubscribe(key) {
-                    environment.coordinator.lost(held.map(\.inFlight), by: connection.connectionID)
+                if let released = connection.unsubscribe(key) {
+                    environment.coordinator.lost(released, by: connection.connectionID)
                 }
                 await environment.coordinator.unsubscribe(connection.connectionID, keys: [key], route: nil)
                 throw error.withRef(key.description)
