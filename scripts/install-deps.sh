@@ -3,7 +3,7 @@
 # Safe to run again: it installs only what is missing. Needs root or sudo when something is missing.
 set -euo pipefail
 
-packages=(libhiredis-dev redis-server protobuf-compiler openssl ca-certificates python3 python3-venv)
+packages=(libhiredis-dev pkg-config redis-server protobuf-compiler openssl ca-certificates haproxy python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
