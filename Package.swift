@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "affinity-server", targets: ["affinity-server"]),
         .library(name: "AffinityProtocol", targets: ["AffinityProtocol"]),
         .library(name: "AffinityServer", targets: ["AffinityServer"]),
+        .library(name: "AffinitySettings", targets: ["AffinitySettings"]),
         .library(name: "AffinityRedis", targets: ["AffinityRedis"]),
         .library(name: "AffinityPeer", targets: ["AffinityPeer"]),
         .library(name: "AffinityCluster", targets: ["AffinityCluster"]),
@@ -53,8 +54,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AffinitySettings",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AffinitySettingsTests",
+            dependencies: ["AffinitySettings", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AffinityServer",
             dependencies: [
+                "AffinitySettings",
                 "AffinityProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -74,6 +86,7 @@ let package = Package(
             name: "affinity-server",
             dependencies: [
                 "AffinityServer",
+                "AffinitySettings",
                 "AffinityProtocol",
                 "AffinityCluster",
                 "AffinityPeer",
@@ -313,6 +326,7 @@ let package = Package(
             name: "affinity-worker",
             dependencies: [
                 "AffinityClient",
+                "AffinitySettings",
                 "AffinityWorker",
                 "ZeebeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -343,6 +357,7 @@ let package = Package(
             name: "affinity-demo",
             dependencies: [
                 "AffinityClient",
+                "AffinitySettings",
                 "AffinityDemo",
                 "ZeebeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

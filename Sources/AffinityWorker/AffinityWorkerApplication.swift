@@ -52,7 +52,8 @@ public struct AffinityWorkerApplication: Sendable {
         workerConfiguration.failureRetryBackOff = configuration.failureBackoff
         let handler = OutcomeJobHandler(
             publisher: publisher, deliveryTimeout: configuration.deliveryTimeout,
-            failureBackoff: configuration.failureBackoff, logger: logger)
+            failureBackoff: FailureBackoff(initial: configuration.failureBackoff, maximum: configuration.failureBackoffMax),
+            logger: logger)
         let jobWorker = JobWorker(
             client: zeebe, configuration: workerConfiguration, logger: logger, metricsFactory: metricsFactory,
             handler: { try await handler.handle($0) })

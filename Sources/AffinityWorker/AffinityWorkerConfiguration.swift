@@ -17,8 +17,11 @@ public struct AffinityWorkerConfiguration: Sendable {
     public var workerName: String = "affinity-worker"
     /// How long one delivery waits for the service's answer before the job is failed (15 s).
     public var deliveryTimeout: Duration = .seconds(15)
-    /// The retry back-off of a job whose outcome was not acknowledged (5 s).
-    public var failureBackoff: Duration = .seconds(5)
+    /// The retry back-off of a job whose outcome was not acknowledged, for its first failure (1 s);
+    /// doubled for every further failure of the same job up to ``failureBackoffMax``, with ±20 % jitter.
+    public var failureBackoff: Duration = .seconds(1)
+    /// The largest retry back-off (1 min).
+    public var failureBackoffMax: Duration = .seconds(60)
     /// The host the health and metrics server binds ("0.0.0.0").
     public var host: String = "0.0.0.0"
     /// The health and metrics port (8081; 0 picks a free one).

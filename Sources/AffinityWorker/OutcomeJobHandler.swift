@@ -12,21 +12,31 @@ public struct OutcomeJobHandler: Sendable {
 
     let publish: Publish
     let deliveryTimeout: Duration
-    let failureBackoff: Duration
+    let failureBackoff: FailureBackoff
+    let attempts = FailedJobAttempts()
+    let random: @Sendable () -> Double
     let logger: Logger
 
     /// Creates a handler that publishes through `publisher`.
-    public init(publisher: OutcomePublisher, deliveryTimeout: Duration, failureBackoff: Duration, logger: Logger) {
+    public init(
+        publisher: OutcomePublisher, deliveryTimeout: Duration, failureBackoff: FailureBackoff, logger: Logger
+    ) {
         self.init(
             deliveryTimeout: deliveryTimeout, failureBackoff: failureBackoff, logger: logger,
             publish: { try await publisher.publish($0, timeout: $1) })
     }
 
     /// Creates a handler that publishes with `publish`.
-    public init(deliveryTimeout: Duration, failureBackoff: Duration, logger: Logger, publish: @escaping Publish) {
+    ///
+    /// - Parameter random: values in `0..<1` that place each back-off within its jitter range.
+    public init(
+        deliveryTimeout: Duration, failureBackoff: FailureBackoff, logger: Logger,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, publish: @escaping Publish
+    ) {
         self.publish = publish
         self.deliveryTimeout = deliveryTimeout
         self.failureBackoff = failureBackoff
+        self.random = random
         self.logger = logger
     }
 
@@ -62,13 +72,21 @@ public struct OutcomeJobHandler: Sendable {
         } catch {
             result = .failure(error)
         }
-        let decision = OutcomeJobDecision.jobOutcome(for: result, retries: job.retries, backoff: failureBackoff)
         switch result {
         case .success(let status):
+            attempts.forget(job.key)
             logger.trace("outcome acknowledged", metadata: ["affinity.status": "\(status.rawValue)"])
+            return OutcomeJobDecision.jobOutcome(for: result, retries: job.retries, backoff: .zero)
         case .failure(let error):
-            logger.debug("outcome not acknowledged, failing the job", metadata: ["affinity.error": "\(error)"])
+            let failures = attempts.recordFailure(of: job.key)
+            let backoff = failureBackoff.delay(afterFailure: failures, random: random())
+            logger.debug(
+                "outcome not acknowledged, failing the job",
+                metadata: [
+                    "affinity.error": "\(error)", "zeebe.job.failures": "\(failures)",
+                    "zeebe.job.retry_backoff": "\(backoff)",
+                ])
+            return OutcomeJobDecision.jobOutcome(for: result, retries: job.retries, backoff: backoff)
         }
-        return decision
     }
 }

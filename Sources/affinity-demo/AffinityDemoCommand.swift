@@ -1,5 +1,6 @@
 import AffinityClient
 import AffinityDemo
+import AffinitySettings
 import ArgumentParser
 import Foundation
 import Logging
@@ -27,32 +28,33 @@ struct AffinityDemoCommand: AsyncParsableCommand {
     @Option(help: "How long a request waits for its outcome (env AFFINITY_TIMEOUT, default 30s).") var timeout: String?
     @Flag(help: "Do not run the worker of the order process's first task (demo-prepare).")
     var noPrepareWorker = false
-    @Option(help: "trace, debug, info, notice, warning or error (env AFFINITY_LOG_LEVEL, default info).")
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env AFFINITY_LOG_LEVEL, default info).")
     var logLevel: String?
 
     func run() async throws {
-        let settings = SettingsFromEnvironment(environment: ProcessInfo.processInfo.environment)
+        let settings = CommandLineSettings()
         let configuration: DemoConfiguration
         let level: Logger.Level
         do {
-            let urls = settings.list(affinityURLs, "AFFINITY_URL")
-            guard !urls.isEmpty else {
-                throw SettingsFromEnvironment.Invalid(description: "--affinity-url or AFFINITY_URL is required")
-            }
-            let token = settings.string(tokenFile, "AFFINITY_TOKEN_FILE").map { BearerToken.file(path: $0) }
+            let urls = settings.list(affinityURLs, variable: "AFFINITY_URL")
+            guard !urls.isEmpty else { throw SettingsError("--affinity-url or AFFINITY_URL is required") }
+            let token = try settings.readableFile(tokenFile, name: "token-file", variable: "AFFINITY_TOKEN_FILE")
+                .map { BearerToken.file(path: $0) }
             if let token { _ = try token.resolve() }
             var resolved = DemoConfiguration(
                 affinity: AffinityConnectionConfiguration(urls: urls, token: token),
                 zeebe: try ZeebeClientConfiguration.fromEnvironment())
-            resolved.port = try settings.integer(port, "AFFINITY_DEMO_PORT", 0...65535, default: 8082)
-            resolved.host = settings.string(host, "AFFINITY_DEMO_HOST") ?? "0.0.0.0"
-            resolved.timeout = try settings.duration(timeout, "AFFINITY_TIMEOUT", default: .seconds(30))
-            resolved.runPrepareWorker = !noPrepareWorker
-            let levelText = settings.string(logLevel, "AFFINITY_LOG_LEVEL") ?? "info"
-            guard let parsed = Logger.Level(rawValue: levelText) else {
-                throw SettingsFromEnvironment.Invalid(description: "AFFINITY_LOG_LEVEL '\(levelText)' is not a level")
+            if let number = try settings.integer(port, name: "port", variable: "AFFINITY_DEMO_PORT", in: 0...65535) {
+                resolved.port = number
             }
-            level = parsed
+            if let interface = try settings.string(host, name: "host", variable: "AFFINITY_DEMO_HOST") {
+                resolved.host = interface
+            }
+            if let timeout = try settings.duration(timeout, name: "timeout", variable: "AFFINITY_TIMEOUT") {
+                resolved.timeout = timeout
+            }
+            resolved.runPrepareWorker = !noPrepareWorker
+            level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info
             configuration = resolved
         } catch {
             FileHandle.standardError.write(Data("affinity-demo: \(error)\n".utf8))

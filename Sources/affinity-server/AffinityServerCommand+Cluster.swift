@@ -2,88 +2,65 @@ import AffinityCluster
 import AffinityPeer
 import AffinityRedis
 import AffinityServer
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import AffinitySettings
 
 extension AffinityServerCommand {
     /// The cluster settings, or nil without `--redis-url` (embedded store, one replica).
-    func resolveCluster(replicaID: String) throws(ConfigurationError) -> ClusterConfiguration? {
-        func value(_ flag: String?, _ variable: String, _ name: String) -> (String, String)? {
-            if let flag { return (flag, "--" + name) }
-            if let raw = getenv(variable) { return (String(cString: raw), variable) }
-            return nil
+    func resolveCluster(
+        replicaID: String, _ settings: CommandLineSettings = CommandLineSettings()
+    ) throws(ConfigurationError) -> ClusterConfiguration? {
+        func value(_ flag: String?, _ variable: String) -> SettingValue? {
+            settings.value(flag, name: Self.flagName(variable), variable: variable)
         }
-        func file(_ flag: String?, _ variable: String, _ name: String) throws(ConfigurationError) -> String? {
-            guard let (path, source) = value(flag, variable, name) else { return nil }
-            guard !path.isEmpty else { throw ConfigurationError(message: "\(source) must not be empty") }
-            guard access(path, R_OK) == 0 else { throw ConfigurationError(message: "\(source): cannot read \(path)") }
-            return path
+        func file(_ flag: String?, _ variable: String) throws(ConfigurationError) -> String? {
+            try settings.readableFile(flag, name: Self.flagName(variable), variable: variable)
         }
 
-        guard let (url, urlSource) = value(redisUrl, "AFFINITY_REDIS_URL", "redis-url"), !url.isEmpty else {
-            return nil
-        }
+        guard let url = value(redisUrl, "AFFINITY_REDIS_URL"), !url.text.isEmpty else { return nil }
         var redis: RedisConfiguration
         do {
-            redis = try RedisConfiguration(url: url)
+            redis = try RedisConfiguration(url: url.text)
         } catch {
-            throw ConfigurationError(message: "\(urlSource): \(error.message)")
+            throw ConfigurationError("\(url.source): \(error.message)")
         }
-        if let path = try file(redisPasswordFile, "AFFINITY_REDIS_PASSWORD_FILE", "redis-password-file") {
-            redis.passwordFile = path
-        }
-        var peerPort = 9443
-        if let (text, source) = value(self.peerPort, "AFFINITY_PEER_PORT", "peer-port") {
-            guard let number = Int(text), (1...65535).contains(number) else {
-                throw ConfigurationError(message: "\(source) must be an integer in 1...65535, got \"\(text)\"")
-            }
-            peerPort = number
-        }
+        if let path = try file(redisPasswordFile, "AFFINITY_REDIS_PASSWORD_FILE") { redis.passwordFile = path }
+        let peerPort =
+            try settings.integer(self.peerPort, name: "peer-port", variable: "AFFINITY_PEER_PORT", in: 1...65535) ?? 9443
         let advertise: PeerAddress
-        if let (text, source) = value(
-            peerAdvertiseAddress, "AFFINITY_PEER_ADVERTISE_ADDRESS", "peer-advertise-address")
-        {
-            guard let address = PeerAddress(parsing: text) else {
+        if let setting = value(peerAdvertiseAddress, "AFFINITY_PEER_ADVERTISE_ADDRESS") {
+            guard let address = PeerAddress(parsing: setting.text) else {
                 throw ConfigurationError(
-                    message: "\(source) must be host:port or [ipv6]:port with a port in 1...65535, got \"\(text)\"")
+                    "\(setting.source) must be host:port or [ipv6]:port with a port in 1...65535, got \"\(setting.text)\"")
             }
             advertise = address
         } else {
             advertise = PeerAddress(host: HostName.current, port: peerPort)
         }
-        let certificate = try file(peerTlsCert, "AFFINITY_PEER_TLS_CERT", "peer-tls-cert")
-        let key = try file(peerTlsKey, "AFFINITY_PEER_TLS_KEY", "peer-tls-key")
-        let authority = try file(peerTlsCa, "AFFINITY_PEER_TLS_CA", "peer-tls-ca")
+        let certificate = try file(peerTlsCert, "AFFINITY_PEER_TLS_CERT")
+        let key = try file(peerTlsKey, "AFFINITY_PEER_TLS_KEY")
+        let authority = try file(peerTlsCa, "AFFINITY_PEER_TLS_CA")
         guard let certificate, let key, let authority else {
             throw ConfigurationError(
-                message:
-                    "cluster mode (--redis-url) needs the peer TLS files: --peer-tls-cert, --peer-tls-key and --peer-tls-ca"
-            )
+                "cluster mode (--redis-url) needs the peer TLS files: --peer-tls-cert, --peer-tls-key and --peer-tls-ca")
         }
         var cluster = ClusterConfiguration(
             redis: redis, advertiseAddress: advertise,
             tlsFiles: PeerTLSFiles(certificatePath: certificate, privateKeyPath: key, trustRootsPath: authority))
         cluster.peerPort = peerPort
-        if let (prefix, source) = value(redisPrefix, "AFFINITY_REDIS_PREFIX", "redis-prefix") {
-            guard !prefix.contains("{"), !prefix.contains("}") else {
-                throw ConfigurationError(message: "\(source) must not contain braces (they mark hash tags)")
+        if let prefix = value(redisPrefix, "AFFINITY_REDIS_PREFIX") {
+            guard !prefix.text.contains("{"), !prefix.text.contains("}") else {
+                throw ConfigurationError("\(prefix.source) must not contain braces (they mark hash tags)")
             }
-            cluster.keyPrefix = prefix
+            cluster.keyPrefix = prefix.text
         }
-        if let (text, source) = value(routeTtl, "AFFINITY_ROUTE_TTL", "route-ttl") {
-            guard let ttl = DurationParser.parse(text), ttl >= .seconds(1) else {
-                throw ConfigurationError(message: "\(source) must be a duration of at least 1s, got \"\(text)\"")
-            }
+        if let ttl = try settings.duration(
+            routeTtl, name: "route-ttl", variable: "AFFINITY_ROUTE_TTL", minimum: .seconds(1))
+        {
             cluster.routeTTL = ttl
         }
-        if let (name, source) = value(peerTlsServerName, "AFFINITY_PEER_TLS_SERVER_NAME", "peer-tls-server-name") {
-            guard !name.isEmpty else { throw ConfigurationError(message: "\(source) must not be empty") }
+        if let name = try settings.string(
+            peerTlsServerName, name: "peer-tls-server-name", variable: "AFFINITY_PEER_TLS_SERVER_NAME")
+        {
             cluster.expectedServerName = name
         }
         return cluster

@@ -1,73 +1,39 @@
 import AffinityProtocol
 import AffinityServer
+import AffinitySettings
 import Logging
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A configuration mistake, reported as one line.
-struct ConfigurationError: Error {
-    let message: String
-}
+typealias ConfigurationError = SettingsError
 
 extension AffinityServerCommand {
     /// Merges flags, `AFFINITY_*` variables and defaults into a validated configuration.
-    func resolve() throws(ConfigurationError) -> (AffinityConfiguration, Logger.Level, json: Bool) {
-        func value(_ flag: String?, _ variable: String) -> (String, String)? {
-            if let flag {
-                return (flag, "--" + variable.dropFirst("AFFINITY_".count).lowercased().replacingUnderscores())
-            }
-            if let raw = getenv(variable) { return (String(cString: raw), variable) }
-            return nil
+    func resolve(
+        _ settings: CommandLineSettings = CommandLineSettings()
+    ) throws(ConfigurationError) -> (AffinityConfiguration, Logger.Level, json: Bool) {
+        func value(_ flag: String?, _ variable: String) -> SettingValue? {
+            settings.value(flag, name: Self.flagName(variable), variable: variable)
         }
         func integer(_ flag: String?, _ variable: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int?
         {
-            guard let (text, source) = value(flag, variable) else { return nil }
-            guard let number = Int(text), range.contains(number) else {
-                throw ConfigurationError(
-                    message:
-                        "\(source) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
-            }
-            return number
+            try settings.integer(flag, name: Self.flagName(variable), variable: variable, in: range)
         }
-        func duration(
-            _ flag: String?, _ variable: String, allowZero: Bool = false
-        ) throws(ConfigurationError) -> Duration? {
-            guard let (text, source) = value(flag, variable) else { return nil }
-            guard let parsed = DurationParser.parse(text), allowZero || parsed > .zero else {
-                throw ConfigurationError(
-                    message:
-                        "\(source) must be a positive duration such as 500ms, 10s, 5m, 1h or plain seconds, got \"\(text)\""
-                )
-            }
-            return parsed
+        func duration(_ flag: String?, _ variable: String) throws(ConfigurationError) -> Duration? {
+            try settings.duration(flag, name: Self.flagName(variable), variable: variable)
         }
         func file(_ flag: String?, _ variable: String) throws(ConfigurationError) -> String? {
-            guard let (path, source) = value(flag, variable) else { return nil }
-            guard !path.isEmpty else { throw ConfigurationError(message: "\(source) must not be empty") }
-            guard access(path, R_OK) == 0 else {
-                throw ConfigurationError(message: "\(source): cannot read \(path)")
-            }
-            return path
+            try settings.readableFile(flag, name: Self.flagName(variable), variable: variable)
         }
 
         var configuration = AffinityConfiguration()
-        if let (host, source) = value(host, "AFFINITY_HOST") {
-            guard !host.isEmpty else { throw ConfigurationError(message: "\(source) must not be empty") }
-            configuration.host = host
-        }
+        if let host = try settings.string(host, name: "host", variable: "AFFINITY_HOST") { configuration.host = host }
         if let port = try integer(port, "AFFINITY_PORT", 0...65535) { configuration.port = port }
         configuration.metricsPort = try integer(metricsPort, "AFFINITY_METRICS_PORT", 0...65535)
-        if let (replica, source) = value(replicaId, "AFFINITY_REPLICA_ID") {
-            guard !replica.isEmpty, replica.utf8.count <= 256 else {
-                throw ConfigurationError(message: "\(source) must be 1 to 256 bytes long")
+        if let replica = value(replicaId, "AFFINITY_REPLICA_ID") {
+            guard !replica.text.isEmpty, replica.text.utf8.count <= 256 else {
+                throw ConfigurationError("\(replica.source) must be 1 to 256 bytes long")
             }
-            configuration.replicaID = replica
+            configuration.replicaID = replica.text
         }
         configuration.clientTokenFile = try file(clientTokenFile, "AFFINITY_CLIENT_TOKEN_FILE")
         configuration.workerTokenFile = try file(workerTokenFile, "AFFINITY_WORKER_TOKEN_FILE")
@@ -84,21 +50,13 @@ extension AffinityServerCommand {
         }
         if let interval = try duration(pingInterval, "AFFINITY_PING_INTERVAL") { configuration.pingInterval = interval }
         if let timeout = try duration(drainTimeout, "AFFINITY_DRAIN_TIMEOUT") { configuration.drainTimeout = timeout }
-        var level = Logger.Level.info
-        if let (text, source) = value(logLevel, "AFFINITY_LOG_LEVEL") {
-            guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
-                throw ConfigurationError(
-                    message: "\(source) must be trace, debug, info, notice, warning, error or critical, got \"\(text)\""
-                )
-            }
-            level = parsed
-        }
+        let level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info
         var json = false
-        if let (text, source) = value(logFormat, "AFFINITY_LOG_FORMAT") {
-            switch text.lowercased() {
+        if let format = value(logFormat, "AFFINITY_LOG_FORMAT") {
+            switch format.text.lowercased() {
             case "text": json = false
             case "json": json = true
-            default: throw ConfigurationError(message: "\(source) must be text or json, got \"\(text)\"")
+            default: throw ConfigurationError("\(format.source) must be text or json, got \"\(format.text)\"")
             }
         }
         // token files must hold at least one token: read them once now for a clear message
@@ -106,15 +64,16 @@ extension AffinityServerCommand {
             do {
                 _ = try TokenFile(path: path)
             } catch {
-                throw ConfigurationError(message: error.message)
+                throw ConfigurationError(error.message)
             }
         }
         return (configuration, level, json)
     }
 }
 
-extension String {
-    fileprivate func replacingUnderscores() -> String {
-        String(map { $0 == "_" ? "-" : $0 })
+extension AffinityServerCommand {
+    /// The long flag name of an `AFFINITY_*` variable: `AFFINITY_PARK_TTL` is `park-ttl`.
+    static func flagName(_ variable: String) -> String {
+        String(variable.dropFirst("AFFINITY_".count).lowercased().map { $0 == "_" ? "-" : $0 })
     }
 }

@@ -2,6 +2,7 @@ import AffinityCluster
 import AffinityProtocol
 import AffinityRedis
 import AffinityServer
+import AffinitySettings
 import ArgumentParser
 import Logging
 import Metrics

@@ -1,4 +1,5 @@
 import AffinityClient
+import AffinitySettings
 import AffinityWorker
 import ArgumentParser
 import Foundation
@@ -33,41 +34,63 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
     @Option(help: "Health and metrics interface (env AFFINITY_HOST, default 0.0.0.0).") var host: String?
     @Option(help: "Wait for the service's answer this long (env AFFINITY_DELIVERY_TIMEOUT, default 15s).")
     var deliveryTimeout: String?
-    @Option(help: "Retry back-off of a job not acknowledged (env AFFINITY_FAILURE_BACKOFF, default 5s).")
+    @Option(
+        help:
+            "Back-off before Zeebe retries a job that was not acknowledged, doubled per failed attempt (env AFFINITY_FAILURE_BACKOFF, default 1s)."
+    )
     var failureBackoff: String?
-    @Option(help: "trace, debug, info, notice, warning or error (env AFFINITY_LOG_LEVEL, default info).")
+    @Option(help: "Largest failure back-off (env AFFINITY_FAILURE_BACKOFF_MAX, default 1m).")
+    var failureBackoffMax: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env AFFINITY_LOG_LEVEL, default info).")
     var logLevel: String?
 
     func run() async throws {
-        let settings = SettingsFromEnvironment(environment: ProcessInfo.processInfo.environment)
+        let settings = CommandLineSettings()
         let configuration: AffinityWorkerConfiguration
         let level: Logger.Level
         do {
-            let urls = settings.list(affinityURLs, "AFFINITY_URL")
-            guard !urls.isEmpty else {
-                throw SettingsFromEnvironment.Invalid(description: "--affinity-url or AFFINITY_URL is required")
-            }
-            let token = settings.string(tokenFile, "AFFINITY_TOKEN_FILE").map { BearerToken.file(path: $0) }
+            let urls = settings.list(affinityURLs, variable: "AFFINITY_URL")
+            guard !urls.isEmpty else { throw SettingsError("--affinity-url or AFFINITY_URL is required") }
+            let token = try settings.readableFile(tokenFile, name: "token-file", variable: "AFFINITY_TOKEN_FILE")
+                .map { BearerToken.file(path: $0) }
             if let token { _ = try token.resolve() }
             var resolved = AffinityWorkerConfiguration(
                 affinity: AffinityConnectionConfiguration(urls: urls, token: token),
                 zeebe: try ZeebeClientConfiguration.fromEnvironment())
-            resolved.taskType = settings.string(taskType, "AFFINITY_TASK_TYPE") ?? "publish-outcome"
-            resolved.maxJobs = try settings.integer(maxJobs, "AFFINITY_MAX_JOBS", 1...10_000, default: 32)
-            resolved.fetchVariables = settings.list(
-                fetchVariables.map { [$0] } ?? [], "AFFINITY_FETCH_VARIABLES"
-            ).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            resolved.port = try settings.integer(port, "AFFINITY_PORT", 0...65535, default: 8081)
-            resolved.host = settings.string(host, "AFFINITY_HOST") ?? "0.0.0.0"
-            resolved.deliveryTimeout = try settings.duration(
-                deliveryTimeout, "AFFINITY_DELIVERY_TIMEOUT", default: .seconds(15))
-            resolved.failureBackoff = try settings.duration(
-                failureBackoff, "AFFINITY_FAILURE_BACKOFF", default: .seconds(5))
-            let levelText = settings.string(logLevel, "AFFINITY_LOG_LEVEL") ?? "info"
-            guard let parsed = Logger.Level(rawValue: levelText) else {
-                throw SettingsFromEnvironment.Invalid(description: "AFFINITY_LOG_LEVEL '\(levelText)' is not a level")
+            if let type = try settings.string(taskType, name: "task-type", variable: "AFFINITY_TASK_TYPE") {
+                resolved.taskType = type
             }
-            level = parsed
+            if let count = try settings.integer(maxJobs, name: "max-jobs", variable: "AFFINITY_MAX_JOBS", in: 1...10_000) {
+                resolved.maxJobs = count
+            }
+            resolved.fetchVariables = settings.list(fetchVariables.map { [$0] } ?? [], variable: "AFFINITY_FETCH_VARIABLES")
+                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+                .filter { !$0.isEmpty }
+            if let number = try settings.integer(port, name: "port", variable: "AFFINITY_PORT", in: 0...65535) {
+                resolved.port = number
+            }
+            if let interface = try settings.string(host, name: "host", variable: "AFFINITY_HOST") {
+                resolved.host = interface
+            }
+            if let timeout = try settings.duration(
+                deliveryTimeout, name: "delivery-timeout", variable: "AFFINITY_DELIVERY_TIMEOUT")
+            {
+                resolved.deliveryTimeout = timeout
+            }
+            if let backoff = try settings.duration(
+                failureBackoff, name: "failure-backoff", variable: "AFFINITY_FAILURE_BACKOFF")
+            {
+                resolved.failureBackoff = backoff
+            }
+            if let backoff = try settings.duration(
+                failureBackoffMax, name: "failure-backoff-max", variable: "AFFINITY_FAILURE_BACKOFF_MAX")
+            {
+                resolved.failureBackoffMax = backoff
+            }
+            guard resolved.failureBackoffMax >= resolved.failureBackoff else {
+                throw SettingsError("the failure back-off maximum must not be below its initial value")
+            }
+            level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info
             configuration = resolved
         } catch {
             FileHandle.standardError.write(Data("affinity-worker: \(error)\n".utf8))

@@ -44,7 +44,7 @@ struct OutcomeJobHandlerTests {
     @Test func deliveredOutcomeCompletesAndSendsWhatTheJobHeld() async throws {
         let sent = Mutex<[Outcome]>([])
         let handler = OutcomeJobHandler(
-            deliveryTimeout: .seconds(3), failureBackoff: .seconds(1), logger: Logger(label: "test")
+            deliveryTimeout: .seconds(3), failureBackoff: FailureBackoff(initial: .seconds(1)), logger: Logger(label: "test")
         ) { outcome, timeout in
             #expect(timeout == .seconds(3))
             sent.withLock { $0.append(outcome) }
@@ -57,7 +57,8 @@ struct OutcomeJobHandlerTests {
 
     @Test func unavailableServiceFailsTheJobAndNeverCompletes() async throws {
         let handler = OutcomeJobHandler(
-            deliveryTimeout: .seconds(1), failureBackoff: .seconds(2), logger: Logger(label: "test")
+            deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .seconds(2)), logger: Logger(label: "test"),
+            random: { 0.5 }
         ) { outcome, _ in
             throw AffinityClientError(code: .unavailable, message: "not connected", processInstanceKey: outcome.key)
         }
@@ -73,7 +74,7 @@ struct OutcomeJobHandlerTests {
     @Test func variablesThatAreNotAnObjectFailTheJobWithoutSending() async throws {
         let calls = Atomic<Int>(0)
         let handler = OutcomeJobHandler(
-            deliveryTimeout: .seconds(1), failureBackoff: .zero, logger: Logger(label: "test")
+            deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .zero), logger: Logger(label: "test")
         ) { _, _ in
             calls.add(1, ordering: .relaxed)
             return .delivered
@@ -85,10 +86,44 @@ struct OutcomeJobHandlerTests {
 
     @Test func cancellationIsRethrownSoTheJobIsNeitherCompletedNorFailed() async throws {
         let handler = OutcomeJobHandler(
-            deliveryTimeout: .seconds(1), failureBackoff: .zero, logger: Logger(label: "test")
+            deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .zero), logger: Logger(label: "test")
         ) { _, _ in throw CancellationError() }
         await #expect(throws: CancellationError.self) {
             _ = try await handler.handle(Self.job(variables: "{}"))
         }
+    }
+
+    @Test func repeatedFailuresOfOneJobDoubleItsBackoffAndAnAckStartsOver() async throws {
+        let acknowledge = Atomic<Bool>(false)
+        let handler = OutcomeJobHandler(
+            deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .seconds(1), maximum: .seconds(5)),
+            logger: Logger(label: "test"), random: { 0.5 }
+        ) { outcome, _ in
+            if acknowledge.load(ordering: .relaxed) { return .parked }
+            throw AffinityClientError(code: .timeout, message: "no answer", processInstanceKey: outcome.key)
+        }
+        var backoffs: [Duration] = []
+        for _ in 0..<5 {
+            guard case .fail(_, _, let backoff) = try await handler.handle(Self.job(variables: "{}", retries: 9)) else {
+                Issue.record("expected a failed job")
+                return
+            }
+            backoffs.append(backoff)
+        }
+        #expect(backoffs == [.seconds(1), .seconds(2), .seconds(4), .seconds(5), .seconds(5)])
+        // another job starts at the initial back-off
+        let other = try await handler.handle(Self.job(key: 2_251_799_813_685_999, variables: "{}", retries: 9))
+        #expect(other == .fail(message: Self.failureMessage(other), retries: 8, retryBackOff: .seconds(1)))
+        // once acknowledged, the job is forgotten: a later failure starts over
+        acknowledge.store(true, ordering: .relaxed)
+        #expect(try await handler.handle(Self.job(variables: "{}", retries: 9)) == .complete)
+        acknowledge.store(false, ordering: .relaxed)
+        let again = try await handler.handle(Self.job(variables: "{}", retries: 9))
+        #expect(again == .fail(message: Self.failureMessage(again), retries: 8, retryBackOff: .seconds(1)))
+    }
+
+    private static func failureMessage(_ outcome: JobOutcome) -> String {
+        if case .fail(let message, _, _) = outcome { return message }
+        return ""
     }
 }

@@ -31,13 +31,16 @@ struct ExecutableConfigurationTests {
         let url = ["--affinity-url", "ws://127.0.0.1:1/v1/ws"]
         let port = try Self.run("affinity-worker", url + ["--port", "70000"])
         #expect(port.0 == 2)
-        #expect(port.1.contains("AFFINITY_PORT must be an integer in 0...65535"), "\(port.1)")
+        #expect(port.1.contains("--port must be an integer in 0...65535"), "\(port.1)")
         let backoff = try Self.run("affinity-worker", url, environment: ["AFFINITY_FAILURE_BACKOFF": "soon"])
         #expect(backoff.0 == 2)
         #expect(backoff.1.contains("AFFINITY_FAILURE_BACKOFF must be a positive duration"), "\(backoff.1)")
+        let inverted = try Self.run("affinity-worker", url + ["--failure-backoff", "10s", "--failure-backoff-max", "1s"])
+        #expect(inverted.0 == 2)
+        #expect(inverted.1.contains("back-off maximum must not be below its initial value"), "\(inverted.1)")
         let token = try Self.run("affinity-worker", url + ["--token-file", "/nonexistent/worker-token"])
         #expect(token.0 == 2)
-        #expect(token.1.contains("cannot read the token file /nonexistent/worker-token"), "\(token.1)")
+        #expect(token.1.contains("--token-file: cannot read /nonexistent/worker-token"), "\(token.1)")
     }
 
     @Test func environmentSuppliesTheReplicaURLs() throws {
@@ -45,6 +48,6 @@ struct ExecutableConfigurationTests {
         let (status, output) = try Self.run(
             "affinity-demo", ["--timeout", "0"], environment: ["AFFINITY_URL": "ws://127.0.0.1:1/v1/ws"])
         #expect(status == 2)
-        #expect(output.contains("AFFINITY_TIMEOUT must be a positive duration"), "\(output)")
+        #expect(output.contains("--timeout must be a positive duration"), "\(output)")
     }
 }

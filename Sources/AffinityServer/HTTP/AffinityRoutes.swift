@@ -1,4 +1,5 @@
 import AffinityProtocol
+import AffinitySettings
 import HTTPTypes
 import Hummingbird
 import Logging

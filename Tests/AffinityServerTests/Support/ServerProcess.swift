@@ -38,7 +38,7 @@ struct ServerProcess: Sendable {
 func runServerBinary(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, [String]) {
     try await withTemporaryDirectory { directory in
         let log = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
         process.arguments = arguments
@@ -67,7 +67,7 @@ func withServerProcess<T>(
     }
     return try await withTemporaryDirectory { directory in
         let log = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = executable
         process.arguments = ["--host", "127.0.0.1", "--port", "0", "--replica-id", "process-replica"] + arguments

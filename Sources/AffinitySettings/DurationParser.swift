@@ -20,11 +20,3 @@ public enum DurationParser {
         return .milliseconds(Int64((value * scale).rounded()))
     }
 }
-
-extension Duration {
-    /// The duration in (fractional) seconds.
-    var seconds: Double {
-        let parts = components
-        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
-    }
-}
