@@ -1,6 +1,7 @@
 import AffinityClient
 import AffinityProtocol
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -91,4 +92,57 @@ import Darwin
             }
         }
     }
+
+    /// A worker's replica drains while 16 publishers keep 1600 outcomes going: the publisher finishes what
+    /// it sent to the draining replica (the replica answers before it closes), new publishes wait for the
+    /// next replica instead of failing, and not one publish fails.
+    @Test func drainOfTheWorkersReplicaFailsNoPublish() async throws {
+        try await withServerProcess(replicaID: "replica-d1") { d1 in
+            try await withServerProcess(replicaID: "replica-d2") { d2 in
+                let publisher = OutcomePublisher(
+                    configuration: testConnection([d1.url, d2.url]), workerID: "worker-drain", logger: quietLogger)
+                try await withRunning(publisher) {
+                    try await eventually("connected") { publisher.connectedReplica == "replica-d1" }
+                    let progress = DrainProgress()
+                    let results = try await withThrowingTaskGroup(of: [String: String].self) { group in
+                        for lane in 0..<16 {
+                            group.addTask {
+                                var results: [String: String] = [:]
+                                for index in 0..<100 {
+                                    let id = "drain-\(lane)-\(index)"
+                                    do {
+                                        let status = try await publisher.publish(
+                                            outcome(id, key(Int64(70_000 + lane)), #"{"i":\#(index)}"#),
+                                            timeout: .seconds(20))
+                                        results[id] = status.rawValue
+                                    } catch let error as AffinityClientError {
+                                        results[id] = error.code.rawValue + ": " + error.message
+                                    }
+                                    if progress.answered.add(1, ordering: .relaxed).newValue == 300,
+                                        !progress.drained.exchange(true, ordering: .relaxed)
+                                    {
+                                        d1.signal(SIGTERM)
+                                    }
+                                }
+                                return results
+                            }
+                        }
+                        return try await group.reduce(into: [String: String]()) { $0.merge($1) { a, _ in a } }
+                    }
+                    #expect(results.count == 1600)
+                    let failures = results.filter { $0.value != DeliveryStatus.parked.rawValue }
+                    #expect(failures.isEmpty, "\(failures.count) publishes failed: \(failures.prefix(5))")
+                    try await d1.waitForExit(timeout: .seconds(30))
+                    #expect(publisher.connectedReplica == "replica-d2")
+                    #expect(publisher.pendingCount == 0)
+                }
+            }
+        }
+    }
+}
+
+/// Counts answers across the publishing tasks and triggers the drain once.
+private final class DrainProgress: Sendable {
+    let answered = Atomic<Int>(0)
+    let drained = Atomic<Bool>(false)
 }

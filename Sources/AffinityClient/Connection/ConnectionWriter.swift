@@ -10,6 +10,12 @@ struct ConnectionWriter: Sendable {
         if case .enqueued = continuation.yield(message.encoded()) { return true }
         return false
     }
+
+    /// Ends the connection from this side once the frames queued so far are written: after a `drain`,
+    /// a worker closes (1000) as soon as every outcome it sent was answered.
+    func finish() {
+        continuation.finish()
+    }
 }
 
 /// What a ``ReconnectingConnection`` tells its owner.
@@ -20,4 +26,12 @@ protocol ConnectionEvents: Sendable {
     func received(_ message: AffinityMessage)
     /// The connection is gone (or never got ready); the writer no longer works.
     func connectionEnded()
+    /// A worker connection got `drain`: send nothing new on it; answers to what was sent still
+    /// arrive through ``received(_:)`` until ``connectionEnded()``. Clients never get this (their
+    /// connection ends at `drain`).
+    func connectionDraining()
+}
+
+extension ConnectionEvents {
+    func connectionDraining() {}
 }

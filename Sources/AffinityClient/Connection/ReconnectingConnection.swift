@@ -3,10 +3,14 @@ import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// One logical connection to the affinity service that says `hello`, waits for `welcome`, and
 /// reconnects with back-off, moving to the next URL after a failure or a `drain`.
+///
+/// On `drain` a client connection ends at once; a worker connection stays until the replica closes
+/// it, so the answers to outcomes already sent still arrive (``ConnectionEvents/connectionDraining()``).
 ///
 /// ``run(events:)`` loops until the task is cancelled; all decisions come from ``ConnectionStateMachine``.
 struct ReconnectingConnection: Sendable {
@@ -126,6 +130,10 @@ struct ReconnectingConnection: Sendable {
                     for await frame in frames {
                         try await outbound.write(.text(String(decoding: frame, as: UTF8.self)))
                     }
+                    // the owner finished the writer of a drained worker connection: every answer is in
+                    if !Task.isCancelled, report.withLock({ $0.drained }) {
+                        try await outbound.close(.normalClosure, reason: "drained")
+                    }
                 }
                 group.addTask {
                     try await Task.sleep(for: handshakeTimeout)
@@ -153,8 +161,14 @@ struct ReconnectingConnection: Sendable {
                         logger.debug("welcomed", metadata: ["affinity.replica": "\(replica)"])
                         events.connectionReady(writer: writer, replica: replica)
                     case .drain:
-                        report.withLock { $0.drained = true }
-                        break reading
+                        let first = report.withLock { report in
+                            defer { report.drained = true }
+                            return !report.drained
+                        }
+                        // a client leaves at once; a worker keeps reading the answers to the outcomes
+                        // it sent until the replica closes the connection
+                        guard role == .worker, welcomed else { break reading }
+                        if first { events.connectionDraining() }
                     case .error(let code, let text, let ref) where !welcomed:
                         report.withLock { $0.refusal = AffinityError(code: code, message: text, ref: ref) }
                     default:

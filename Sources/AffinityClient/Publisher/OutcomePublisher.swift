@@ -13,6 +13,11 @@ import Synchronization
 /// answer to its own id. When no connection is up, `publish` fails at once with `unavailable`, and
 /// the publisher keeps reconnecting (to the next URL after a failure or a `drain`).
 ///
+/// A replica that drains sends `drain` first and closes later: outcomes already sent there are still
+/// answered, and a `publish` that starts in between waits (at most the handshake timeout) for the
+/// connection to the next replica instead of failing, so a rolling restart of the service costs the
+/// worker no failed job.
+///
 /// ```swift
 /// let publisher = OutcomePublisher(
 ///     configuration: .init(urls: ["ws://affinity-0:8080/v1/ws", "ws://affinity-1:8080/v1/ws"],
@@ -27,6 +32,7 @@ public final class OutcomePublisher: Service, Sendable {
     public let workerID: String
     private let connection: ReconnectingConnection
     private let maxOutcomeBytes: Int
+    private let handoverTimeout: Duration
     private let logger: Logger
     private let published: Counter
     private let failed: Counter
@@ -39,6 +45,19 @@ public final class OutcomePublisher: Service, Sendable {
         /// Waiting publishes by outcome id (several callers may publish the same id).
         var requests: [String: [UInt64: Mailbox<Result<DeliveryStatus, AffinityClientError>>]] = [:]
         var stopped = false
+        /// Set when the replica said `drain`: until then, a publish without a connection waits for the next one.
+        var handoverDeadline: ContinuousClock.Instant?
+        /// Publishes waiting for the next connection during a hand-over.
+        var connectionWaiters: [UInt64: Mailbox<Void>] = [:]
+        /// The connection that said `drain`, closed by this side once nothing sent on it awaits an answer.
+        var drainingWriter: ConnectionWriter?
+
+        /// The draining connection's writer once nothing awaits an answer on it (taken: finish it).
+        mutating func takeIdleDrainingWriter() -> ConnectionWriter? {
+            guard requests.isEmpty, let writer = drainingWriter else { return nil }
+            drainingWriter = nil
+            return writer
+        }
     }
 
     /// Creates a publisher; nothing connects until ``run()``.
@@ -59,6 +78,7 @@ public final class OutcomePublisher: Service, Sendable {
         self.connection = ReconnectingConnection(
             configuration: configuration, role: .worker, clientID: workerID, logger: logger)
         self.maxOutcomeBytes = configuration.maxOutcomeBytes
+        self.handoverTimeout = configuration.handshakeTimeout
         self.published = Counter(
             label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
         self.failed = Counter(
@@ -78,13 +98,19 @@ public final class OutcomePublisher: Service, Sendable {
     }
 
     private func stop() {
-        let waiting = state.withLock { state in
+        let (waiting, connectionWaiters) = state.withLock { state in
             state.stopped = true
             state.writer = nil
-            defer { state.requests.removeAll() }
-            return state.requests
+            defer {
+                state.requests.removeAll()
+                state.connectionWaiters.removeAll()
+            }
+            return (state.requests, state.connectionWaiters.values)
         }
         fail(waiting, with: { id in .stopped(outcomeID: id) })
+        for waiter in connectionWaiters {
+            waiter.fail(AffinityClientError(code: .unavailable, message: "the publisher stopped"))
+        }
     }
 
     /// True while a connection to a replica is up.
@@ -112,24 +138,40 @@ public final class OutcomePublisher: Service, Sendable {
                 code: .tooLarge, message: "the outcome frame has \(size) bytes, more than \(maxOutcomeBytes)",
                 processInstanceKey: outcome.key, outcomeID: outcome.id)
         }
+        let started = ContinuousClock.now
         let mailbox = Mailbox<Result<DeliveryStatus, AffinityClientError>>()
-        let registered = state.withLock { state -> (UInt64, ConnectionWriter)? in
-            guard let writer = state.writer, !state.stopped else { return nil }
-            state.nextRequest += 1
-            state.requests[outcome.id, default: [:]][state.nextRequest] = mailbox
-            return (state.nextRequest, writer)
+        var registered = register(mailbox, for: outcome.id)
+        if case .handover(let deadline) = registered {
+            let waiter = Mailbox<Void>()
+            let token = state.withLock { state -> UInt64 in
+                state.nextRequest += 1
+                state.connectionWaiters[state.nextRequest] = waiter
+                return state.nextRequest
+            }
+            registered = register(mailbox, for: outcome.id)
+            if case .handover = registered {
+                let wait = min(timeout, max(deadline - ContinuousClock.now, .zero))
+                if case .cancelled = await waiter.next(timeout: wait) {
+                    state.withLock { _ = $0.connectionWaiters.removeValue(forKey: token) }
+                    throw CancellationError()
+                }
+                registered = register(mailbox, for: outcome.id)
+            }
+            state.withLock { _ = $0.connectionWaiters.removeValue(forKey: token) }
         }
-        guard let (request, writer) = registered else {
+        guard case .registered(let request, let writer) = registered else {
             failed.increment()
             throw AffinityClientError(
                 code: .unavailable, message: "not connected to the affinity service", processInstanceKey: outcome.key,
                 outcomeID: outcome.id)
         }
         defer {
-            state.withLock { state in
+            let idle = state.withLock { state in
                 state.requests[outcome.id]?[request] = nil
                 if state.requests[outcome.id]?.isEmpty == true { state.requests[outcome.id] = nil }
+                return state.takeIdleDrainingWriter()
             }
+            idle?.finish()
         }
         guard writer.send(.outcome(outcome)) else {
             failed.increment()
@@ -138,7 +180,7 @@ public final class OutcomePublisher: Service, Sendable {
                 processInstanceKey: outcome.key, outcomeID: outcome.id)
         }
         logger.trace("outcome sent", metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
-        switch await mailbox.next(timeout: timeout) {
+        switch await mailbox.next(timeout: max(timeout - (ContinuousClock.now - started), .zero)) {
         case .value(.success(let status)):
             published.increment()
             return status
@@ -156,6 +198,31 @@ public final class OutcomePublisher: Service, Sendable {
         }
     }
 
+    private enum Registration {
+        case registered(UInt64, ConnectionWriter)
+        /// No connection, but the last one drained: the next one is on its way until the deadline.
+        case handover(deadline: ContinuousClock.Instant)
+        case notConnected
+    }
+
+    /// Registers `mailbox` for the answer to `id` when a connection is up.
+    private func register(
+        _ mailbox: Mailbox<Result<DeliveryStatus, AffinityClientError>>, for id: String
+    ) -> Registration {
+        state.withLock { state in
+            guard !state.stopped else { return .notConnected }
+            guard let writer = state.writer else {
+                if let deadline = state.handoverDeadline, ContinuousClock.now < deadline {
+                    return .handover(deadline: deadline)
+                }
+                return .notConnected
+            }
+            state.nextRequest += 1
+            state.requests[id, default: [:]][state.nextRequest] = mailbox
+            return .registered(state.nextRequest, writer)
+        }
+    }
+
     private func fail(
         _ requests: [String: [UInt64: Mailbox<Result<DeliveryStatus, AffinityClientError>>]],
         with error: (String) -> AffinityClientError
@@ -168,17 +235,22 @@ public final class OutcomePublisher: Service, Sendable {
 
 extension OutcomePublisher: ConnectionEvents {
     func connectionReady(writer: ConnectionWriter, replica: String) {
-        state.withLock { state in
-            guard !state.stopped else { return }
+        let waiters = state.withLock { state -> [Mailbox<Void>] in
+            guard !state.stopped else { return [] }
             state.writer = writer
             state.replica = replica
+            state.handoverDeadline = nil
+            defer { state.connectionWaiters.removeAll() }
+            return Array(state.connectionWaiters.values)
         }
+        for waiter in waiters { waiter.push(()) }
         logger.info("publisher connected to the affinity service", metadata: ["affinity.replica": "\(replica)"])
     }
 
     func connectionEnded() {
         let waiting = state.withLock { state in
             state.writer = nil
+            state.drainingWriter = nil
             defer { state.requests.removeAll() }
             return state.requests
         }
@@ -187,6 +259,18 @@ extension OutcomePublisher: ConnectionEvents {
                 code: .unavailable, message: "the connection closed before the affinity service answered",
                 outcomeID: id)
         }
+    }
+
+    func connectionDraining() {
+        let idle = state.withLock { state in
+            state.drainingWriter = state.writer
+            state.writer = nil
+            state.handoverDeadline = ContinuousClock.now + handoverTimeout
+            return state.takeIdleDrainingWriter()
+        }
+        idle?.finish()
+        logger.info(
+            "the replica is draining; outcomes sent to it are still answered, new ones wait for the next replica")
     }
 
     func received(_ message: AffinityMessage) {
@@ -212,10 +296,12 @@ extension OutcomePublisher: ConnectionEvents {
 
     @discardableResult
     private func answer(id: String, with result: Result<DeliveryStatus, AffinityClientError>) -> Bool {
-        let mailboxes = state.withLock { state in
-            state.requests.removeValue(forKey: id).map { Array($0.values) } ?? []
+        let (mailboxes, idle) = state.withLock { state in
+            let mailboxes = state.requests.removeValue(forKey: id).map { Array($0.values) } ?? []
+            return (mailboxes, state.takeIdleDrainingWriter())
         }
         for mailbox in mailboxes { mailbox.push(result) }
+        idle?.finish()
         return !mailboxes.isEmpty
     }
 }

@@ -19,6 +19,8 @@ final class WebSocketConnection: OutcomeSubscriber {
         var inFlight: [String: [InFlightOutcome]] = [:]
         var consecutiveErrors = 0
         var closed = false
+        /// `drain` was sent while the connection stays open (workers, see ``announceDrain()``).
+        var drainAnnounced = false
     }
 
     /// An outcome held back while its key's subscription is loading.
@@ -105,10 +107,20 @@ final class WebSocketConnection: OutcomeSubscriber {
         closeSignal.yield()
     }
 
-    /// Sends `drain`, then closes with 1001.
+    /// Sends `drain`, then closes with 1001 (only the close when ``announceDrain()`` already told the peer).
     func drain() {
-        send(.drain)
+        if !state.withLock({ $0.drainAnnounced }) { send(.drain) }
         close(code: 1001, reason: "draining")
+    }
+
+    /// Sends `drain` and keeps the connection open: a worker stops sending outcomes here, and the
+    /// answers to those it already sent still reach it before ``drain()`` closes the connection.
+    func announceDrain() {
+        let first = state.withLock { state in
+            defer { state.drainAnnounced = true }
+            return !state.drainAnnounced
+        }
+        if first { send(.drain) }
     }
 
     /// Ends the outbound side without a close frame (the peer is gone).
