@@ -156,3 +156,35 @@ struct JSONScannerTests {
         }
     }
 }
+
+@Suite("JSONScanner prefix")
+struct JSONScannerPrefixTests {
+    @Test func findsAMemberBeforeTheCut() {
+        let text = #"{"type":"outcome","id":"job-7","key":"42","variables":{"blob":"xxxxxxxx"#
+        #expect(JSONScanner.stringMember("id", inPrefix: Array(text.utf8)) == "job-7")
+        #expect(JSONScanner.stringMember("key", inPrefix: Array(text.utf8)) == "42")
+        #expect(JSONScanner.stringMember("type", inPrefix: Array(text.utf8)) == "outcome")
+    }
+
+    @Test func decodesEscapesInTheValue() {
+        let text = #"{ "id" : "a\"b\u0041" , "variables":["#
+        #expect(JSONScanner.stringMember("id", inPrefix: Array(text.utf8)) == "a\"bA")
+    }
+
+    @Test(arguments: [
+        #"{"variables":{"a":1},"id":"#,  // cut inside the wanted value
+        #"{"variables":{"a":"#,  // cut before the member
+        #"{"id":7}"#,  // not a string
+        #"["id","x"]"#,  // not an object
+        #"{"other":"x" "id":"y"}"#,  // invalid before the member
+        "",
+    ])
+    func returnsNilWhenTheMemberIsNotCompletelyThere(_ text: String) {
+        #expect(JSONScanner.stringMember("id", inPrefix: Array(text.utf8)) == nil)
+    }
+
+    @Test func readsPastCompleteNestedValues() {
+        let text = #"{"variables":{"nested":[1,{"id":"inner"}]},"id":"outer","tail":"#
+        #expect(JSONScanner.stringMember("id", inPrefix: Array(text.utf8)) == "outer")
+    }
+}

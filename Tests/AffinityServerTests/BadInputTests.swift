@@ -74,7 +74,12 @@ struct BadInputTests {
                 try await worker.expectError(.badRequest)
                 let big = String(repeating: "y", count: 3000)
                 worker.send(#"{"type":"outcome","id":"o4","key":"42","variables":{"b":"\#(big)"}}"#)
-                try await worker.expectError(.tooLarge)
+                try await worker.expectError(.tooLarge, ref: "o4")
+                // the id after the oversized variables is not in the kept prefix: no ref, still too_large
+                let bigger = String(repeating: "z", count: 6000)
+                worker.send(#"{"type":"outcome","key":"42","variables":{"b":"\#(bigger)"},"id":"o4b"}"#)
+                let refused = try await worker.receive()
+                #expect(refused == .error(code: .tooLarge, message: "message larger than 2048 bytes", ref: nil))
                 worker.send(#"{"type":"outcome","id":"o5","key":"42","variables":{}}"#)
                 #expect(try await worker.receive() == .result(id: "o5", status: .parked))
             }

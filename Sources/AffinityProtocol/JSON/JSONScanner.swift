@@ -20,6 +20,24 @@ public struct JSONScanner {
         self.bytes = bytes
     }
 
+    init(scanning bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    /// Reads a member name (the scanner is at its opening quote).
+    mutating func scanMemberName() throws(AffinityError) -> String {
+        try scanString(decode: true) ?? ""
+    }
+
+    /// Reads one member value of the top-level object.
+    mutating func scanTopLevelValue() throws(AffinityError) -> JSONValueSlice {
+        try scanValue(depth: 1)
+    }
+
+    mutating func advance() {
+        index += 1
+    }
+
     /// Validates `bytes` as one JSON object (surrounding whitespace allowed) and returns its
     /// top-level members in document order. Throws `bad_request` for invalid JSON, a value that is
     /// not an object, or a duplicate top-level member name.
@@ -321,7 +339,7 @@ public struct JSONScanner {
 
     // MARK: - Small helpers
 
-    private func peek() -> UInt8? {
+    func peek() -> UInt8? {
         index < bytes.count ? bytes[index] : nil
     }
 
@@ -329,7 +347,7 @@ public struct JSONScanner {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x09, 0x0A, 0x0D: index += 1

@@ -10,6 +10,8 @@ import WSCore
 struct WebSocketSession {
     /// How long to wait for the peer to answer our close before dropping the TCP connection.
     static let closeGrace: Duration = .seconds(3)
+    /// The first bytes kept of an oversized message, to find its `id` for the `too_large` answer.
+    static let oversizedPrefix = 4096
 
     let environment: SessionEnvironment
     let context: AffinityWebSocketContext
@@ -100,12 +102,12 @@ struct WebSocketSession {
             case .text, .binary:
                 isBinary = frame.opcode == .binary
                 isOversized = frame.data.readableBytes > limit
-                message = isOversized ? [] : Array(buffer: frame.data)
+                message = Array(frame.data.readableBytesView.prefix(isOversized ? Self.oversizedPrefix : limit))
             case .continuation:
                 if !isOversized {
                     if message.count + frame.data.readableBytes > limit {
                         isOversized = true
-                        message = []
+                        message = Array(message.prefix(Self.oversizedPrefix))
                     } else {
                         message.append(contentsOf: frame.data.readableBytesView)
                     }
@@ -119,7 +121,11 @@ struct WebSocketSession {
                     throw AffinityError.badRequest("binary frames are not supported; send JSON text frames")
                 }
                 if isOversized {
-                    throw AffinityError(code: .tooLarge, message: "message larger than \(limit) bytes")
+                    // the id (or key) usually comes before the variables: name it so the sender can match
+                    let type = JSONScanner.stringMember("type", inPrefix: bytes)
+                    let refMember = type == "subscribe" || type == "unsubscribe" ? "key" : "id"
+                    let ref = JSONScanner.stringMember(refMember, inPrefix: bytes)
+                    throw AffinityError(code: .tooLarge, message: "message larger than \(limit) bytes", ref: ref)
                 }
                 let decoded = try AffinityMessage.decode(bytes)
                 try await handle(
