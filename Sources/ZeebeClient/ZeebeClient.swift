@@ -3,6 +3,14 @@ import GRPCNIOTransportHTTP2Posix
 import Logging
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A client of the Zeebe (Camunda 8) gateway over gRPC.
 ///
 /// The client owns one HTTP/2 connection pool. Run it as a `Service` (in a `ServiceGroup`),
@@ -51,7 +59,7 @@ public final class ZeebeClient: Service, Sendable {
         transportConfig.http2.maxFrameSize = 1 << 20
         do {
             let transport = try HTTP2ClientTransport.Posix(
-                target: .dns(host: configuration.host, port: configuration.port),
+                target: Self.target(host: configuration.host, port: configuration.port),
                 transportSecurity: security,
                 config: transportConfig
             )
@@ -61,6 +69,18 @@ public final class ZeebeClient: Service, Sendable {
         }
         self.gateway = GatewayProtocol_Gateway.Client(wrapping: grpcClient)
         self.tokens = configuration.credentials.map { OAuthTokenProvider(credentials: $0, logger: logger) }
+    }
+
+    /// A literal IPv4 or IPv6 address is connected to as such: as a DNS target its text would become the
+    /// TLS server name (SNI), where addresses are not allowed, and the handshake would fail. Without a
+    /// server name the gateway's certificate is checked against the address (an IP SAN).
+    static func target(host: String, port: Int) -> any ResolvableTarget {
+        var ipv4 = in_addr()
+        var ipv6 = in6_addr()
+        if inet_pton(AF_INET, host, &ipv4) == 1 { return .ipv4(host: host, port: port) }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if inet_pton(AF_INET6, bare, &ipv6) == 1 { return .ipv6(host: bare, port: port) }
+        return .dns(host: host, port: port)
     }
 
     /// Runs the connections until a graceful shutdown (or ``shutdown()``); in-flight calls finish first.

@@ -244,6 +244,19 @@ import ZeebeTestGateway
                 let topology = try await client.topology()
                 #expect(topology.clusterSize == 1)
             }
+            // Straight to the address, no override: the certificate's IP SAN 127.0.0.1 is checked, and no
+            // address is sent as the TLS server name (which the handshake would refuse).
+            try await withGatewayAndClient(
+                gateway: gatewayConfiguration,
+                client: { configuration, _ in
+                    configuration.transportSecurity = .tls(caCertificatePath: caPath)
+                    configuration.overrideAuthority = nil
+                    #expect(configuration.host == "127.0.0.1")
+                }
+            ) { client, _ in
+                let topology = try await client.topology()
+                #expect(topology.clusterSize == 1)
+            }
             // Without the CA, the gateway's certificate is not trusted.
             try await withGatewayAndClient(
                 gateway: gatewayConfiguration,
