@@ -57,6 +57,10 @@ public final class ZeebeClient: Service, Sendable {
         var transportConfig = HTTP2ClientTransport.Posix.Config.defaults
         transportConfig.http2.authority = configuration.overrideAuthority
         transportConfig.http2.maxFrameSize = 1 << 20
+        transportConfig.connection.keepalive = configuration.keepAlive.map {
+            // pings only while calls are open: a gateway refuses pings on an idle connection by default
+            .init(time: $0, timeout: .seconds(20), allowWithoutCalls: false)
+        }
         do {
             let transport = try HTTP2ClientTransport.Posix(
                 target: Self.target(host: configuration.host, port: configuration.port),

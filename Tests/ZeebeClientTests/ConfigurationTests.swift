@@ -37,6 +37,27 @@ import ZeebeClient
         #expect(ipv6.host == "::1" && ipv6.port == 9000)
     }
 
+    @Test func keepAliveAndTokenRequestTimeoutAreMillisecondsOrDurations() throws {
+        #expect(try ZeebeClientConfiguration.fromEnvironment([:]).keepAlive == .seconds(45))
+        let plain = try ZeebeClientConfiguration.fromEnvironment([
+            "ZEEBE_KEEP_ALIVE": "60000", "ZEEBE_CLIENT_ID": "id", "ZEEBE_CLIENT_SECRET": "secret",
+            "ZEEBE_AUTH_REQUEST_TIMEOUT": "2500",
+        ])
+        #expect(plain.keepAlive == .seconds(60))
+        #expect(plain.credentials?.requestTimeout == .milliseconds(2500))
+        let units = try ZeebeClientConfiguration.fromEnvironment([
+            "CAMUNDA_KEEP_ALIVE": "2m", "ZEEBE_KEEP_ALIVE": "1", "CAMUNDA_CLIENT_ID": "id",
+            "CAMUNDA_CLIENT_SECRET": "secret", "CAMUNDA_AUTH_REQUEST_TIMEOUT": "5s",
+        ])
+        #expect(units.keepAlive == .seconds(120))
+        #expect(units.credentials?.requestTimeout == .seconds(5))
+        for bad in ["0", "-5", "soon", "1.5s", "99999999999999999999"] {
+            #expect(throws: ZeebeError.self, "\(bad)") {
+                try ZeebeClientConfiguration.fromEnvironment(["ZEEBE_KEEP_ALIVE": bad])
+            }
+        }
+    }
+
     @Test func oauthVariablesPreferCamundaForms() throws {
         let configuration = try ZeebeClientConfiguration.fromEnvironment([
             "ZEEBE_ADDRESS": "abc.bru-2.zeebe.camunda.io:443",

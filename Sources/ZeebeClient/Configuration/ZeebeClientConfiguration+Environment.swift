@@ -10,11 +10,13 @@ extension ZeebeClientConfiguration {
     /// - TLS: on unless `ZEEBE_INSECURE_CONNECTION=true` or the scheme is `http://`;
     ///   custom roots from `CAMUNDA_CA_CERTIFICATE_PATH` or `ZEEBE_CA_CERTIFICATE_PATH`;
     ///   `CAMUNDA_OVERRIDE_AUTHORITY` / `ZEEBE_OVERRIDE_AUTHORITY`.
+    /// - Keep-alive: `CAMUNDA_KEEP_ALIVE` / `ZEEBE_KEEP_ALIVE` in milliseconds (default 45 s).
     /// - OAuth (when a client id or secret is set), `CAMUNDA_*` before `ZEEBE_*`:
     ///   `CAMUNDA_CLIENT_ID`/`ZEEBE_CLIENT_ID`, `CAMUNDA_CLIENT_SECRET`/`ZEEBE_CLIENT_SECRET`,
     ///   `CAMUNDA_AUTHORIZATION_SERVER_URL`/`CAMUNDA_OAUTH_URL`/`ZEEBE_AUTHORIZATION_SERVER_URL`,
     ///   `CAMUNDA_TOKEN_AUDIENCE`/`ZEEBE_TOKEN_AUDIENCE` (default: the gateway host),
-    ///   `CAMUNDA_TOKEN_SCOPE`/`CAMUNDA_CREDENTIALS_SCOPES`/`ZEEBE_TOKEN_SCOPE`, `CAMUNDA_TOKEN_RESOURCE`.
+    ///   `CAMUNDA_TOKEN_SCOPE`/`CAMUNDA_CREDENTIALS_SCOPES`/`ZEEBE_TOKEN_SCOPE`, `CAMUNDA_TOKEN_RESOURCE`,
+    ///   `CAMUNDA_AUTH_REQUEST_TIMEOUT`/`ZEEBE_AUTH_REQUEST_TIMEOUT` (milliseconds, default 10 s).
     ///
     /// - Parameter environment: the variables; the process environment by default.
     /// - Throws: ``ZeebeError`` with code `INVALID_CONFIGURATION` for a malformed address or port,
@@ -59,6 +61,9 @@ extension ZeebeClientConfiguration {
             )
         }
         configuration.overrideAuthority = value("CAMUNDA_OVERRIDE_AUTHORITY", "ZEEBE_OVERRIDE_AUTHORITY")
+        if let text = value("CAMUNDA_KEEP_ALIVE", "ZEEBE_KEEP_ALIVE") {
+            configuration.keepAlive = try Self.milliseconds(text, variable: "ZEEBE_KEEP_ALIVE")
+        }
 
         let clientId = value("CAMUNDA_CLIENT_ID", "ZEEBE_CLIENT_ID")
         let clientSecret = value("CAMUNDA_CLIENT_SECRET", "ZEEBE_CLIENT_SECRET")
@@ -78,6 +83,10 @@ extension ZeebeClientConfiguration {
                 scope: value("CAMUNDA_TOKEN_SCOPE", "CAMUNDA_CREDENTIALS_SCOPES", "ZEEBE_TOKEN_SCOPE"),
                 resource: value("CAMUNDA_TOKEN_RESOURCE")
             )
+            if let text = value("CAMUNDA_AUTH_REQUEST_TIMEOUT", "ZEEBE_AUTH_REQUEST_TIMEOUT") {
+                configuration.credentials?.requestTimeout = try Self.milliseconds(
+                    text, variable: "ZEEBE_AUTH_REQUEST_TIMEOUT")
+            }
         default:
             throw ZeebeError(
                 code: .invalidConfiguration,
@@ -85,6 +94,27 @@ extension ZeebeClientConfiguration {
             )
         }
         return configuration
+    }
+
+    /// A positive duration as the official clients take it: plain milliseconds (`45000`), or with a
+    /// unit (`500ms`, `45s`, `1m`).
+    static func milliseconds(_ text: String, variable: String) throws -> Duration {
+        let units: [(suffix: String, milliseconds: Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
+        var digits = Substring(text)
+        var scale: Int64 = 1
+        for unit in units where text.hasSuffix(unit.suffix) {
+            digits = text.dropLast(unit.suffix.count)
+            scale = unit.milliseconds
+            break
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+            let number = Int64(digits), number > 0, number <= Int64.max / 1_000_000 / scale
+        else {
+            throw ZeebeError(
+                code: .invalidConfiguration,
+                message: "\(variable) '\(text)' must be a positive number of milliseconds (or 500ms, 45s, 1m)")
+        }
+        return .milliseconds(number * scale)
     }
 
     static func isTrue(_ text: String) -> Bool {

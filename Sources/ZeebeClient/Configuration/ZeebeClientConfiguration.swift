@@ -35,6 +35,10 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
     public var maxAttempts: Int
     /// The back-off between those attempts.
     public var retryBackoff: ExponentialBackoff
+    /// The HTTP/2 keep-alive ping interval while calls are open (45 s, like the Java and Go clients;
+    /// `ZEEBE_KEEP_ALIVE`); nil sends no pings. Keep it at or above the gateway's
+    /// `minKeepAliveInterval` (30 s by default), or the gateway closes the connection.
+    public var keepAlive: Duration?
 
     /// Creates a configuration; defaults: plaintext, no credentials, 20 s call timeout,
     /// 10 s deadline offset, 5 attempts with the standard back-off.
@@ -53,6 +57,7 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
         self.deadlineOffset = .seconds(10)
         self.maxAttempts = 5
         self.retryBackoff = .standard
+        self.keepAlive = .seconds(45)
     }
 }
 
