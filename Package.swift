@@ -289,6 +289,7 @@ let package = Package(
             name: "AffinityClient",
             dependencies: [
                 "AffinityProtocol",
+                "AffinitySettings",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -49,13 +49,8 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
         let configuration: AffinityWorkerConfiguration
         let level: Logger.Level
         do {
-            let urls = settings.list(affinityURLs, variable: "AFFINITY_URL")
-            guard !urls.isEmpty else { throw SettingsError("--affinity-url or AFFINITY_URL is required") }
-            let token = try settings.readableFile(tokenFile, name: "token-file", variable: "AFFINITY_TOKEN_FILE")
-                .map { BearerToken.file(path: $0) }
-            if let token { _ = try token.resolve() }
             var resolved = AffinityWorkerConfiguration(
-                affinity: AffinityConnectionConfiguration(urls: urls, token: token),
+                affinity: try .fromCommandLine(urls: affinityURLs, tokenFile: tokenFile, settings: settings),
                 zeebe: try ZeebeClientConfiguration.fromEnvironment())
             if let type = try settings.string(taskType, name: "task-type", variable: "AFFINITY_TASK_TYPE") {
                 resolved.taskType = type
@@ -97,13 +92,7 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "affinity-worker")
-        logger.logLevel = level
+        let logger = StandardErrorLogging.bootstrap(label: "affinity-worker", level: level)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let application = try AffinityWorkerApplication(

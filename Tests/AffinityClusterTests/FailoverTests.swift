@@ -23,14 +23,9 @@ extension ClusterTests {
         @Test(.timeLimit(.minutes(5)), arguments: Stop.allCases)
         func losingTheOwnerLosesNoAcknowledgedOutcome(_ stop: Stop) async throws {
             try await withClusterEnvironment { cluster in
-                let r1 = try await cluster.start(id: "r1")
-                let r2 = try await cluster.start(id: "r2")
-                let r3 = try await cluster.start(id: "r3")
-                let keys = (0..<40).map { ProcessInstanceKey(Self.firstKey + Int64($0))! }
-                let outcomes = try (0..<1200).map { index in
-                    try Outcome(
-                        id: "job-\(index)", key: keys[index % keys.count], variables: Array(#"{"i":\#(index)}"#.utf8))
-                }
+                let (r1, r2, r3) = try await cluster.startThree()
+                let (keys, outcomes) = try outcomeLoad(
+                    firstKey: Self.firstKey, keys: 40, outcomes: 1200, idPrefix: "job")
                 let ledger = OutcomeLedger()
                 let (subscribed, subscribedSignal) = AsyncStream.makeStream(of: Void.self)
 

@@ -34,3 +34,16 @@ final class OutcomeLedger: Sendable {
         return acknowledgedIDs.allSatisfy { received[$0] != nil }
     }
 }
+
+/// `keys` consecutive process instance keys from `firstKey`, and `outcomes` outcomes spread over them in
+/// turn, with ids `<idPrefix>-<n>` and variables `{"i":n}`.
+func outcomeLoad(
+    firstKey: Int64, keys keyCount: Int, outcomes count: Int, idPrefix: String
+) throws -> (keys: [ProcessInstanceKey], outcomes: [Outcome]) {
+    let keys = (0..<keyCount).compactMap { ProcessInstanceKey(firstKey + Int64($0)) }
+    let outcomes = try (0..<count).map { index in
+        try Outcome(
+            id: "\(idPrefix)-\(index)", key: keys[index % keys.count], variables: Array(#"{"i":\#(index)}"#.utf8))
+    }
+    return (keys, outcomes)
+}

@@ -166,6 +166,11 @@ final class ClusterEnvironment: Sendable {
         return replica
     }
 
+    /// Starts r1, r2 and r3.
+    func startThree() async throws -> (ReplicaProcess, ReplicaProcess, ReplicaProcess) {
+        (try await start(id: "r1"), try await start(id: "r2"), try await start(id: "r3"))
+    }
+
     func killAll() {
         for replica in replicas.withLock({ $0 }) { replica.killNow() }
     }
