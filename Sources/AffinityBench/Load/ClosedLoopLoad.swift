@@ -1,0 +1,123 @@
+import Synchronization
+
+/// Saturation: `concurrency` slots each run outcome life cycles back to back for the warm-up and the
+/// measurement window; the window's completed outcomes, latencies and Redis calls make the result.
+struct ClosedLoopLoad {
+    let lifecycle: OutcomeLifecycle
+    let concurrency: Int
+    let warmup: Duration
+    let duration: Duration
+
+    /// Runs the load against `replicas`.
+    func run(replicas: ReplicaSet) async throws -> ThroughputResult {
+        let progress = lifecycle.progress
+        let warmupRecorder = LatencyRecorder()
+        let recorder = LatencyRecorder()
+        let clock = ContinuousClock()
+        let measureStart = clock.now + warmup
+        let lifecycle = self.lifecycle
+
+        let window: (outcomes: Int, forwarded: Int, seconds: Double, redis: [String: Int]?) =
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for slot in 0..<concurrency {
+                    group.addTask {
+                        var sequence = 0
+                        while await lifecycle.run(
+                            slot: slot, sequence: sequence,
+                            recorder: clock.now < measureStart ? warmupRecorder : recorder)
+                        {
+                            sequence += 1
+                        }
+                    }
+                }
+                do {
+                    try await clock.sleep(until: measureStart)
+                    let redisBefore = try await replicas.redis?.commandCalls()
+                    let startCompleted = progress.completed.load(ordering: .relaxed)
+                    let startForwarded = progress.forwarded.load(ordering: .relaxed)
+                    let started = clock.now
+                    try await clock.sleep(until: started + duration)
+                    let endCompleted = progress.completed.load(ordering: .relaxed)
+                    let endForwarded = progress.forwarded.load(ordering: .relaxed)
+                    let ended = clock.now
+                    let redisAfter = try await replicas.redis?.commandCalls()
+                    progress.stopping.store(true, ordering: .relaxed)
+                    await lifecycle.drain(timeout: .seconds(30))
+                    try await group.waitForAll()
+                    let elapsed = ended - started
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    var redis: [String: Int]?
+                    if let redisBefore, let redisAfter { redis = CommandStats.delta(from: redisBefore, to: redisAfter) }
+                    return (endCompleted - startCompleted, endForwarded - startForwarded, seconds, redis)
+                } catch {
+                    await lifecycle.stop(BenchError(.stalled, "closed-loop load interrupted", cause: ErrorText("\(error)")))
+                    throw error
+                }
+            }
+        if let failure = progress.firstFailure { throw failure }
+        try replicas.checkAlive()
+        return ThroughputResult(
+            layout: replicas.layout, concurrency: concurrency, outcomes: window.outcomes, seconds: window.seconds,
+            latency: recorder.summary(),
+            forwardedFraction: window.outcomes > 0 ? Double(window.forwarded) / Double(window.outcomes) : 0,
+            redisCommands: window.redis)
+    }
+}
+
+/// Half load: outcomes start at a fixed rate (open loop, paced arrivals that do not wait for completions)
+/// for the warm-up and the window; latencies of the outcomes started in the window make the result.
+struct OpenLoopLoad {
+    let lifecycle: OutcomeLifecycle
+    let rate: Double
+    let warmup: Duration
+    let duration: Duration
+    let slots: Int
+
+    /// Runs the load against `replicas`.
+    func run(replicas: ReplicaSet) async throws -> OpenLoopResult {
+        let progress = lifecycle.progress
+        let warmupRecorder = LatencyRecorder()
+        let recorder = LatencyRecorder()
+        let clock = ContinuousClock()
+        let lifecycle = self.lifecycle
+        let slots = self.slots
+        let interval = Duration.nanoseconds(Int64(1e9 / max(rate, 1)))
+        let warmupArrivals = Int(Self.seconds(warmup) * rate)
+        let totalArrivals = warmupArrivals + Int(Self.seconds(duration) * rate)
+        let start = clock.now
+        var windowStartCompleted = 0
+        var windowStart = start
+        await withDiscardingTaskGroup { group in
+            var arrival = 0
+            while arrival < totalArrivals && !progress.stopping.load(ordering: .relaxed) {
+                let now = clock.now
+                while arrival < totalArrivals && start + interval * arrival <= now {
+                    if arrival == warmupArrivals {
+                        windowStart = now
+                        windowStartCompleted = progress.completed.load(ordering: .relaxed)
+                    }
+                    let number = arrival
+                    let target = number < warmupArrivals ? warmupRecorder : recorder
+                    group.addTask {
+                        _ = await lifecycle.run(slot: number % slots, sequence: number / slots, recorder: target)
+                    }
+                    arrival += 1
+                }
+                try? await clock.sleep(until: start + interval * arrival, tolerance: .microseconds(100))
+            }
+            await lifecycle.drain(timeout: .seconds(30))
+        }
+        if let failure = progress.firstFailure { throw failure }
+        try replicas.checkAlive()
+        _ = windowStart
+        let elapsed = Self.seconds(duration)
+        let outcomes = progress.completed.load(ordering: .relaxed) - windowStartCompleted
+        return OpenLoopResult(
+            layout: replicas.layout, targetRate: rate, achievedRate: elapsed > 0 ? Double(outcomes) / elapsed : 0,
+            outcomes: outcomes, latency: recorder.summary())
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
