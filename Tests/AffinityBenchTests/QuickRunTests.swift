@@ -75,7 +75,7 @@ struct QuickRunTests {
         #expect(report.targets.count == 6)
     }
 
-    @Test("invalid options exit 2 with one clear line")
+    @Test("invalid options exit 64, a missing server exits 1, each with a clear message")
     func invalidOptions() async throws {
         let directory = binaryDirectory()
         let executable = directory.appendingPathComponent("affinity-bench").path

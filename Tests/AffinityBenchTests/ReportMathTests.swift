@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import AffinityBench
@@ -135,5 +136,16 @@ struct ReportMathTests {
         wrong.received = 1
         wrong.wrongClient = 1
         #expect(!wrong.isClean)
+    }
+}
+
+@Suite("Process counters")
+struct ProcessCounterTests {
+    @Test("CPU seconds are utime + stime of /proc/<pid>/stat, after the command name")
+    func cpuFromStat() {
+        let line = "1234 (affinity server) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 6 0 1 2 3"
+        #expect(ProcessCPU.seconds(inStat: line, ticksPerSecond: 100) == 3.0)
+        #expect(ProcessCPU.seconds(inStat: "garbage", ticksPerSecond: 100) == nil)
+        #expect((ProcessCPU.seconds(pid: getpid()) ?? -1) >= 0)
     }
 }

@@ -17,7 +17,11 @@ struct ClosedLoopLoad {
         let measureStart = clock.now + warmup
         let lifecycle = self.lifecycle
 
-        let window: (outcomes: Int, forwarded: Int, seconds: Double, redis: [String: Int]?) =
+        let window:
+            (
+                outcomes: Int, forwarded: Int, seconds: Double, redis: [String: Int]?,
+                cpu: (replicas: Double, redis: Double, bench: Double)
+            ) =
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for slot in 0..<concurrency {
                     group.addTask {
@@ -35,11 +39,13 @@ struct ClosedLoopLoad {
                     let redisBefore = try await replicas.redis?.commandCalls()
                     let startCompleted = progress.completed.load(ordering: .relaxed)
                     let startForwarded = progress.forwarded.load(ordering: .relaxed)
+                    let cpuBefore = CPUSnapshot.take(replicas)
                     let started = clock.now
                     try await clock.sleep(until: started + duration)
                     let endCompleted = progress.completed.load(ordering: .relaxed)
                     let endForwarded = progress.forwarded.load(ordering: .relaxed)
                     let ended = clock.now
+                    let cpuAfter = CPUSnapshot.take(replicas)
                     let redisAfter = try await replicas.redis?.commandCalls()
                     progress.stopping.store(true, ordering: .relaxed)
                     await lifecycle.drain(timeout: .seconds(30))
@@ -48,7 +54,11 @@ struct ClosedLoopLoad {
                     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                     var redis: [String: Int]?
                     if let redisBefore, let redisAfter { redis = CommandStats.delta(from: redisBefore, to: redisAfter) }
-                    return (endCompleted - startCompleted, endForwarded - startForwarded, seconds, redis)
+                    let cpu = (
+                        replicas: cpuAfter.replicas - cpuBefore.replicas, redis: cpuAfter.redis - cpuBefore.redis,
+                        bench: cpuAfter.bench - cpuBefore.bench
+                    )
+                    return (endCompleted - startCompleted, endForwarded - startForwarded, seconds, redis, cpu)
                 } catch {
                     await lifecycle.stop(BenchError(.stalled, "closed-loop load interrupted", cause: ErrorText("\(error)")))
                     throw error
@@ -60,7 +70,7 @@ struct ClosedLoopLoad {
             layout: replicas.layout, concurrency: concurrency, outcomes: window.outcomes, seconds: window.seconds,
             latency: recorder.summary(),
             forwardedFraction: window.outcomes > 0 ? Double(window.forwarded) / Double(window.outcomes) : 0,
-            redisCommands: window.redis)
+            redisCommands: window.redis, cpuSeconds: window.cpu)
     }
 }
 

@@ -21,7 +21,12 @@ public final class ChildProcess: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        // A clean environment (no AFFINITY_* settings leak in), but allocator tuning (MALLOC_*) passes through.
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("MALLOC_") {
+            environment[name] = value
+        }
+        process.environment = environment
         do {
             let handle = try FileHandle(forWritingTo: logFile)
             process.standardError = handle

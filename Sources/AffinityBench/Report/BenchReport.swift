@@ -82,6 +82,20 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 SummaryMetric(
                     name: "\(prefix).redis_calls_per_outcome_including_scripts", unit: "calls/outcome",
                     perRun: results.compactMap(\.redisCallsIncludingScriptsPerOutcome)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).replica_cpu_us_per_outcome", unit: "µs/outcome",
+                    perRun: results.compactMap(\.replicaCPUMicrosecondsPerOutcome)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).redis_cpu_us_per_outcome", unit: "µs/outcome",
+                    perRun: results.compactMap { $0.layout == .memory ? nil : $0.redisCPUMicrosecondsPerOutcome }))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).bench_cpu_us_per_outcome", unit: "µs/outcome",
+                    perRun: results.compactMap(\.benchCPUMicrosecondsPerOutcome)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).cores_busy", unit: "cores", perRun: results.compactMap(\.coresBusy)))
             if layout == .cluster {
                 metrics.append(
                     SummaryMetric(name: "cluster.forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))

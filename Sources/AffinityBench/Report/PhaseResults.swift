@@ -49,11 +49,20 @@ public struct ThroughputResult: Codable, Sendable, Equatable {
     public var redisCallsIncludingScriptsPerOutcome: Double?
     /// The Redis calls per command name.
     public var redisCommandBreakdown: [String: Int]?
+    /// CPU time of all replicas in the window per outcome, microseconds (user + system, /proc/<pid>/stat).
+    public var replicaCPUMicrosecondsPerOutcome: Double?
+    /// CPU time of redis-server in the window per outcome, microseconds.
+    public var redisCPUMicrosecondsPerOutcome: Double?
+    /// CPU time of the load generator (this process) in the window per outcome, microseconds.
+    public var benchCPUMicrosecondsPerOutcome: Double?
+    /// CPU cores busy in the window, all processes of the measurement together (the machine has `cpus`).
+    public var coresBusy: Double?
 
     /// Creates a result.
     public init(
         layout: ReplicaSet.Layout, concurrency: Int, outcomes: Int, seconds: Double, latency: LatencySummary,
-        forwardedFraction: Double, redisCommands: [String: Int]?
+        forwardedFraction: Double, redisCommands: [String: Int]?,
+        cpuSeconds: (replicas: Double, redis: Double, bench: Double)? = nil
     ) {
         self.layout = layout
         self.concurrency = concurrency
@@ -63,6 +72,12 @@ public struct ThroughputResult: Codable, Sendable, Equatable {
         self.latency = latency
         self.forwardedFraction = forwardedFraction
         self.redisCommandBreakdown = redisCommands
+        if let cpuSeconds, outcomes > 0, seconds > 0 {
+            replicaCPUMicrosecondsPerOutcome = cpuSeconds.replicas * 1e6 / Double(outcomes)
+            redisCPUMicrosecondsPerOutcome = cpuSeconds.redis * 1e6 / Double(outcomes)
+            benchCPUMicrosecondsPerOutcome = cpuSeconds.bench * 1e6 / Double(outcomes)
+            coresBusy = (cpuSeconds.replicas + cpuSeconds.redis + cpuSeconds.bench) / seconds
+        }
         if let redisCommands {
             let total = redisCommands.values.reduce(0, +)
             let sent = redisCommands.filter { CommandStats.isTopLevel($0.key) }.values.reduce(0, +)
