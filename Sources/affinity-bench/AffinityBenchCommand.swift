@@ -45,6 +45,8 @@ struct AffinityBenchCommand: AsyncParsableCommand {
     var quick = false
     @Flag(help: "Print the report as JSON on stdout (progress stays on stderr).")
     var json = false
+    @Option(help: "Also write the JSON report to this file (the table still goes to stdout).")
+    var jsonFile: String?
     @Flag(help: "No progress lines on stderr.")
     var silent = false
 
@@ -69,11 +71,18 @@ struct AffinityBenchCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("affinity-bench: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(report) + Data("\n".utf8)
+        if let jsonFile {
+            do {
+                try data.write(to: URL(fileURLWithPath: jsonFile))
+            } catch {
+                FileHandle.standardError.write(Data("affinity-bench: cannot write \(jsonFile): \(error)\n".utf8))
+            }
+        }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(report)
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            FileHandle.standardOutput.write(data)
         } else {
             FileHandle.standardOutput.write(Data(report.renderTable().utf8))
         }
