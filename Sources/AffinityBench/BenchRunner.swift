@@ -119,6 +119,7 @@ public struct BenchRunner: Sendable {
                     status("run \(result.run): \(layout.rawValue): half load p99 \(BenchReport.format(halfLoad.latency.p99Ms)) ms")
                 }
             } catch {
+                // The run failed: keep what was observed (sent counts of an interrupted load included).
                 result.correctness = result.correctness + counts + topology.clientCounts
                 await topology.closeAll()
                 throw error

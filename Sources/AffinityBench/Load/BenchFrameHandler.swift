@@ -38,7 +38,10 @@ final class BenchFrameHandler: ChannelInboundHandler {
                 fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .connectionClose:
-            inbox.close(BenchError(.connection, "the server closed the connection"))
+            var data = frame.unmaskedData
+            let code = data.readInteger(as: UInt16.self).map { "\($0)" } ?? "none"
+            let reason = data.readString(length: data.readableBytes) ?? ""
+            inbox.close(BenchError(.connection, "the server closed the connection (code \(code) \(reason))"))
             context.close(promise: nil)
         default:
             break

@@ -97,6 +97,10 @@ struct OpenLoopLoad {
         let start = clock.now
         var windowStartCompleted = 0
         var windowStart = start
+        var skipped = 0
+        // Stay below the server's subscriptions-per-connection limit (1000 by default): an arrival that
+        // finds this many outcomes in flight is skipped and counted, not started.
+        let maxInFlight = lifecycle.topology.clients.count * 900
         await withDiscardingTaskGroup { group in
             var arrival = 0
             while arrival < totalArrivals && !progress.stopping.load(ordering: .relaxed) {
@@ -107,11 +111,15 @@ struct OpenLoopLoad {
                         windowStartCompleted = progress.completed.load(ordering: .relaxed)
                     }
                     let number = arrival
+                    arrival += 1
+                    if progress.inFlight.load(ordering: .relaxed) >= maxInFlight {
+                        skipped += 1
+                        continue
+                    }
                     let target = number < warmupArrivals ? warmupRecorder : recorder
                     group.addTask {
                         _ = await lifecycle.run(slot: number % slots, sequence: number / slots, recorder: target)
                     }
-                    arrival += 1
                 }
                 try? await clock.sleep(until: start + interval * arrival, tolerance: .microseconds(100))
             }
@@ -124,7 +132,7 @@ struct OpenLoopLoad {
         let outcomes = progress.completed.load(ordering: .relaxed) - windowStartCompleted
         return OpenLoopResult(
             layout: replicas.layout, targetRate: rate, achievedRate: elapsed > 0 ? Double(outcomes) / elapsed : 0,
-            outcomes: outcomes, latency: recorder.summary())
+            outcomes: outcomes, skippedArrivals: skipped, latency: recorder.summary())
     }
 
     private static func seconds(_ duration: Duration) -> Double {

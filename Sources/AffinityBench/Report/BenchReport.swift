@@ -111,6 +111,8 @@ public struct BenchReport: Codable, Sendable, Equatable {
             metrics.append(SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
             metrics.append(SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
             metrics.append(SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).skipped_arrivals", unit: "arrivals", perRun: results.map { Double($0.skippedArrivals) }))
         }
         let idle = runs.compactMap(\.idle)
         metrics.append(SummaryMetric(name: "idle.kib_per_connection", unit: "KiB", perRun: idle.map(\.perConnectionKiB)))

@@ -99,15 +99,21 @@ public struct OpenLoopResult: Codable, Sendable, Equatable {
     public var achievedRate: Double
     /// Outcomes completed in the window.
     public var outcomes: Int
+    /// Arrivals not started because too many outcomes were in flight (the servers fell behind the rate).
+    public var skippedArrivals: Int
     /// Worker send → client receive.
     public var latency: LatencySummary
 
     /// Creates a result.
-    public init(layout: ReplicaSet.Layout, targetRate: Double, achievedRate: Double, outcomes: Int, latency: LatencySummary) {
+    public init(
+        layout: ReplicaSet.Layout, targetRate: Double, achievedRate: Double, outcomes: Int, skippedArrivals: Int = 0,
+        latency: LatencySummary
+    ) {
         self.layout = layout
         self.targetRate = targetRate
         self.achievedRate = achievedRate
         self.outcomes = outcomes
+        self.skippedArrivals = skippedArrivals
         self.latency = latency
     }
 }
