@@ -116,7 +116,9 @@ public struct BenchRunner: Sendable {
                     counts.sent += open.sent.load(ordering: .relaxed)
                     counts.notDelivered += open.notDelivered.load(ordering: .relaxed)
                     result.halfLoad.append(halfLoad)
-                    status("run \(result.run): \(layout.rawValue): half load p99 \(BenchReport.format(halfLoad.latency.p99Ms)) ms")
+                    status(
+                        "run \(result.run): \(layout.rawValue): half load p99 \(BenchReport.format(halfLoad.latency.p99Ms)) ms"
+                    )
                 }
             } catch {
                 // The run failed: keep what was observed (sent counts of an interrupted load included).
@@ -137,7 +139,8 @@ public struct BenchRunner: Sendable {
             try replicas.checkAlive()
         }
         if phases.contains(.idle) {
-            status("run \(result.run): idle: \(configuration.idleConnections) connections to one replica (cluster mode)")
+            status(
+                "run \(result.run): idle: \(configuration.idleConnections) connections to one replica (cluster mode)")
             let replicas = try await ReplicaSet.start(
                 .single, serverPath: server, certificates: certificates, directory: directory)
             defer { replicas.stop() }

@@ -47,7 +47,10 @@ struct ConfigurationTests {
         refused({ $0.runs = 0 }, mentioning: "--runs")
         refused({ $0.duration = .milliseconds(10) }, mentioning: "--duration")
         refused({ $0.concurrency = 0 }, mentioning: "--concurrency")
-        refused({ $0.concurrency = 5000; $0.clientsPerReplica = 1 }, mentioning: "--clients-per-replica")
+        refused(
+            {
+                $0.concurrency = 5000; $0.clientsPerReplica = 1
+            }, mentioning: "--clients-per-replica")
         refused({ $0.payloadBytes = 10 }, mentioning: "--payload-bytes")
         refused({ $0.idleConnections = 0 }, mentioning: "--idle-connections")
         refused({ $0.phases = [.halfLoad, .idle] }, mentioning: "half-load")

@@ -9,7 +9,9 @@ import Testing
 /// checks the functional facts of its report (never timing targets).
 @Suite("affinity-bench --quick")
 struct QuickRunTests {
-    @Test("every phase runs; every outcome reaches its own client; Redis and RSS numbers are real", .timeLimit(.minutes(4)))
+    @Test(
+        "every phase runs; every outcome reaches its own client; Redis and RSS numbers are real",
+        .timeLimit(.minutes(4)))
     func quickRun() async throws {
         let directory = binaryDirectory()
         let executable = directory.appendingPathComponent("affinity-bench").path

@@ -80,7 +80,9 @@ struct ReportMathTests {
                     forwardedFraction: 2.0 / 3, redisCommands: ["evalsha": Int(cluster) * 4]),
             ]
             run.halfLoad = [
-                OpenLoopResult(layout: .cluster, targetRate: cluster / 2, achievedRate: cluster / 2, outcomes: 5, latency: latency(halfP99))
+                OpenLoopResult(
+                    layout: .cluster, targetRate: cluster / 2, achievedRate: cluster / 2, outcomes: 5,
+                    latency: latency(halfP99))
             ]
             run.idle = IdleResult(connections: 100, rssBeforeKiB: 1000, rssAfterKiB: 1000 + idle * 100)
             var counts = CorrectnessCounts()
@@ -91,7 +93,8 @@ struct ReportMathTests {
         }
         let setup = BenchReport.Setup(
             phases: ["single", "cluster", "half-load", "idle"], runs: 3, warmupSeconds: 1, durationSeconds: 1,
-            concurrency: 4, clientsPerReplica: 1, workersPerReplica: 1, payloadBytes: 128, idleConnections: 100, cpus: 2,
+            concurrency: 4, clientsPerReplica: 1, workersPerReplica: 1, payloadBytes: 128, idleConnections: 100,
+            cpus: 2,
             server: "affinity-server", redisVersion: "Redis 7")
         let report = BenchReport(
             setup: setup,

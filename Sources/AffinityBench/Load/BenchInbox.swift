@@ -165,7 +165,8 @@ final class BenchInbox: Sendable {
         }
         if let recorded {
             let (seconds, attoseconds) = recorded.1.components
-            recorded.0.record(nanoseconds: UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000))
+            recorded.0.record(
+                nanoseconds: UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000))
         }
     }
 }

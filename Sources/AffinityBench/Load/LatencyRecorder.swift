@@ -24,7 +24,9 @@ public final class LatencyRecorder: Sendable {
     /// p50, p99, p99.9 and the maximum, in milliseconds.
     public func summary() -> LatencySummary {
         histogram.withLock { histogram in
-            guard histogram.totalCount > 0 else { return LatencySummary(count: 0, p50Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0) }
+            guard histogram.totalCount > 0 else {
+                return LatencySummary(count: 0, p50Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0)
+            }
             func milliseconds(_ value: UInt64) -> Double { Double(value) / 1000 }
             return LatencySummary(
                 count: Int(histogram.totalCount),

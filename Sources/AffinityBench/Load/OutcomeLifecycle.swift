@@ -101,7 +101,8 @@ struct OutcomeLifecycle: Sendable {
                 await stop(
                     BenchError(
                         .stalled,
-                        "\(progress.inFlight.load(ordering: .relaxed)) outcomes still unanswered \(timeout) after the load stopped"))
+                        "\(progress.inFlight.load(ordering: .relaxed)) outcomes still unanswered \(timeout) after the load stopped"
+                    ))
                 return
             }
             try? await Task.sleep(for: .milliseconds(20))

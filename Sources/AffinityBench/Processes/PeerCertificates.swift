@@ -73,7 +73,8 @@ public struct PeerCertificates: Sendable {
         guard process.terminationStatus == 0 else {
             throw BenchError(
                 .processFailed,
-                "openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))")
+                "openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))"
+            )
         }
     }
 }

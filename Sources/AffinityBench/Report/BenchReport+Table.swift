@@ -12,11 +12,15 @@ extension BenchReport {
         lines.append("server: \(setup.server); \(setup.redisVersion)")
         lines.append("")
         let runHeaders = runs.map { "run \($0.run)" }
-        let header = [Self.pad("metric", 38), Self.pad("unit", 17), Self.pad("median", 10, right: true)]
+        let header =
+            [Self.pad("metric", 38), Self.pad("unit", 17), Self.pad("median", 10, right: true)]
             + runHeaders.map { Self.pad($0, 10, right: true) }
         lines.append(header.joined(separator: " "))
         for metric in metrics {
-            var row = [Self.pad(metric.name, 38), Self.pad(metric.unit, 17), Self.pad(Self.format(metric.median), 10, right: true)]
+            var row = [
+                Self.pad(metric.name, 38), Self.pad(metric.unit, 17),
+                Self.pad(Self.format(metric.median), 10, right: true),
+            ]
             row += metric.perRun.map { Self.pad(Self.format($0), 10, right: true) }
             lines.append(row.joined(separator: " "))
         }

@@ -70,10 +70,16 @@ public struct BenchReport: Codable, Sendable, Equatable {
         for layout in [ReplicaSet.Layout.memory, .single, .cluster] {
             let results = runs.compactMap { $0.throughput(layout) }
             let prefix = layout.rawValue
-            metrics.append(SummaryMetric(name: "\(prefix).outcomes_per_second", unit: "outcomes/s", perRun: results.map(\.outcomesPerSecond)))
-            metrics.append(SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
-            metrics.append(SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
-            metrics.append(SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).outcomes_per_second", unit: "outcomes/s", perRun: results.map(\.outcomesPerSecond))
+            )
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
             metrics.append(
                 SummaryMetric(
                     name: "\(prefix).redis_commands_per_outcome", unit: "commands/outcome",
@@ -98,24 +104,34 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 SummaryMetric(name: "\(prefix).cores_busy", unit: "cores", perRun: results.compactMap(\.coresBusy)))
             if layout == .cluster {
                 metrics.append(
-                    SummaryMetric(name: "cluster.forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))
+                    SummaryMetric(
+                        name: "cluster.forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))
             }
         }
         metrics.append(
-            SummaryMetric(name: "cluster_to_single_ratio", unit: "ratio", perRun: runs.compactMap(\.clusterToSingleRatio)))
+            SummaryMetric(
+                name: "cluster_to_single_ratio", unit: "ratio", perRun: runs.compactMap(\.clusterToSingleRatio)))
         for layout in [ReplicaSet.Layout.single, .cluster] {
             let results = runs.compactMap { $0.halfLoad(layout) }
             let prefix = "half_load.\(layout.rawValue)"
-            metrics.append(SummaryMetric(name: "\(prefix).target_rate", unit: "outcomes/s", perRun: results.map(\.targetRate)))
-            metrics.append(SummaryMetric(name: "\(prefix).achieved_rate", unit: "outcomes/s", perRun: results.map(\.achievedRate)))
-            metrics.append(SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
-            metrics.append(SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
-            metrics.append(SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
             metrics.append(
-                SummaryMetric(name: "\(prefix).skipped_arrivals", unit: "arrivals", perRun: results.map { Double($0.skippedArrivals) }))
+                SummaryMetric(name: "\(prefix).target_rate", unit: "outcomes/s", perRun: results.map(\.targetRate)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).achieved_rate", unit: "outcomes/s", perRun: results.map(\.achievedRate)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).skipped_arrivals", unit: "arrivals",
+                    perRun: results.map { Double($0.skippedArrivals) }))
         }
         let idle = runs.compactMap(\.idle)
-        metrics.append(SummaryMetric(name: "idle.kib_per_connection", unit: "KiB", perRun: idle.map(\.perConnectionKiB)))
+        metrics.append(
+            SummaryMetric(name: "idle.kib_per_connection", unit: "KiB", perRun: idle.map(\.perConnectionKiB)))
         return metrics.compactMap { $0 }
     }
 
@@ -134,7 +150,8 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 targets.append(
                     TargetResult(
                         target: "<= 3 Redis commands per outcome (\(layout))",
-                        metric: "\(layout).redis_commands_per_outcome", value: commands, comparison: "<=", threshold: 3))
+                        metric: "\(layout).redis_commands_per_outcome", value: commands, comparison: "<=", threshold: 3)
+                )
             }
         }
         for layout in ["single", "cluster"] {
