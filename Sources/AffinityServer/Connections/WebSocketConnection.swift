@@ -33,18 +33,18 @@ final class WebSocketConnection: OutcomeSubscriber {
     let grantedRoles: Set<PeerRole>
     private let state: Mutex<State>
     private let slowConsumer: @Sendable () -> Void
-    private let closeSignal: AsyncStream<Void>.Continuation
+    private let onCloseQueued: @Sendable () -> Void
 
     /// - Parameters:
-    ///   - closeSignal: receives a value whenever a close is queued, so the session can drop a
-    ///     peer that does not answer the close in time.
+    ///   - onCloseQueued: called whenever a close is queued, so the session can drop a peer that
+    ///     does not answer the close in time.
     ///   - onSlowConsumer: called once when the outbound budget is exceeded.
     init(
         grantedRoles: Set<PeerRole>, outboundBudget: Int, maxSubscriptions: Int,
-        closeSignal: AsyncStream<Void>.Continuation, onSlowConsumer: @escaping @Sendable () -> Void
+        onCloseQueued: @escaping @Sendable () -> Void, onSlowConsumer: @escaping @Sendable () -> Void
     ) {
         self.grantedRoles = grantedRoles
-        self.closeSignal = closeSignal
+        self.onCloseQueued = onCloseQueued
         self.slowConsumer = onSlowConsumer
         self.state = Mutex(
             State(
@@ -99,12 +99,12 @@ final class WebSocketConnection: OutcomeSubscriber {
             return (accepted, state.writer)
         }
         writer?.resume()
-        if accepted { closeSignal.yield() }
+        if accepted { onCloseQueued() }
     }
 
     private func onSlowConsumer() {
         slowConsumer()
-        closeSignal.yield()
+        onCloseQueued()
     }
 
     /// Sends `drain`, then closes with 1001 (only the close when ``announceDrain()`` already told the peer).

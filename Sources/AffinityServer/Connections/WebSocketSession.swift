@@ -19,13 +19,13 @@ struct WebSocketSession {
     private var logger: Logger { context.logger }
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        let (closeSignals, closeSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let closeGrace = CloseGraceTimer(channel: context.channel, grace: Self.closeGrace)
         let metrics = environment.metrics
         let connection = WebSocketConnection(
             grantedRoles: context.grantedRoles,
             outboundBudget: environment.configuration.maxOutboundBytes,
             maxSubscriptions: environment.configuration.maxSubscriptions,
-            closeSignal: closeSignal,
+            onCloseQueued: { closeGrace.arm() },
             onSlowConsumer: { metrics.slowConsumerCloses.increment() }
         )
         var logger = self.logger
@@ -39,13 +39,6 @@ struct WebSocketSession {
         await withDiscardingTaskGroup { deliveries in
             await withTaskGroup(of: Void.self) { io in
                 io.addTask { await Self.write(connection, to: outbound) }
-                io.addTask {
-                    for await _ in closeSignals {
-                        try? await Task.sleep(for: Self.closeGrace)
-                        if !Task.isCancelled { try? await context.channel.close() }
-                        return
-                    }
-                }
                 do {
                     try await read(
                         inbound, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
@@ -53,6 +46,7 @@ struct WebSocketSession {
                     logger.debug("read ended", metadata: ["error.message": "\(error)"])
                 }
                 connection.finishOutbound()
+                closeGrace.cancel()
                 io.cancelAll()
             }
         }
@@ -62,7 +56,6 @@ struct WebSocketSession {
         environment.coordinator.lost(inFlight + held.map(\.inFlight), by: connection.connectionID)
         await environment.coordinator.unsubscribe(
             connection.connectionID, keys: keys, route: route(for: connection))
-        closeSignal.finish()
         logger.debug("connection closed")
     }
 
