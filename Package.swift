@@ -386,6 +386,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "AffinityClient",
+                "AffinityTestSupport",
                 "AffinityProtocol",
                 "AffinityZeebe",
                 "ZeebeClient",
