@@ -11,14 +11,16 @@ struct ZeebeTestGatewayCommand: AsyncParsableCommand {
         commandName: "zeebe-test-gateway",
         abstract: "Runs the in-memory Zeebe TEST gateway on loopback (test support, not a Zeebe replacement).",
         discussion: """
-            TEST SUPPORT ONLY. Serves gateway_protocol.Gateway (plaintext gRPC) on 127.0.0.1:<port> and a \
+            TEST SUPPORT ONLY. Serves gateway_protocol.Gateway (plaintext gRPC) on 127.0.0.1:<port>, and a \
             read-only, unauthenticated inspection endpoint (JSON over HTTP) on 127.0.0.1:<inspection-port> \
-            that exposes the engine's state to tests in other processes:
-              GET /engine                   jobs (state, retries, worker, every FailJob call with its \
-            message, incident message; completed ones too), process instances (state, current element, \
-            variables), incidents, completed and failed job keys, open job streams
-              GET /engine/jobs/<key>        one job (404 if unknown)
-              GET /engine/instances/<key>   one process instance (404 if unknown)
+            so that tests in other processes can read the engine's state (keys are decimal strings):
+
+            GET /engine: every job (state, retries, worker, each FailJob call with its message, the \
+            incident message; completed jobs too), every process instance (state, current element, \
+            variables), incidents, completed and failed job keys, open job streams.
+            GET /engine/jobs/<key>: one job (404 if unknown).
+            GET /engine/instances/<key>: one process instance (404 if unknown).
+
             Once both listen it prints `port=<port>` and `inspection-port=<port>` on stdout, one per line. \
             It stops on SIGTERM or SIGINT, or when its standard input reaches end of file (so it dies with \
             the test process that holds the other end of the pipe).

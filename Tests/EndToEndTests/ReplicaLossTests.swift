@@ -62,7 +62,7 @@ extension EndToEndTests {
                     })
                 let atLoss = try #require(result.atDisruption)
                 #expect(atLoss.answered >= lostAfter)
-                #expect(atLoss.pending >= 100, "r1 was lost with only \(atLoss.pending) requests pending")
+                #expect(atLoss.pending >= 50, "r1 was lost with only \(atLoss.pending) requests pending")
                 switch loss {
                 case .kill9:
                     #expect(exitStatus.value != nil, "r1 did not die")
@@ -95,10 +95,10 @@ extension EndToEndTests {
                     retried.flatMap(\.failures).allSatisfy {
                         $0.message.contains("outcome not acknowledged by the affinity service")
                     })
+                let frozen = loss == .kill9 ? " worker 0 had \(stuckDeliveries.value ?? 0) jobs in flight;" : ""
                 print(
                     "replica loss \(loss): r1 lost with \(atLoss.answered) answered and \(atLoss.pending) pending;"
-                        + " worker 0 had \(stuckDeliveries.value ?? 0) jobs in flight;"
-                        + " \(retried.count) publish-outcome jobs were failed and retried")
+                        + frozen + " \(retried.count) publish-outcome jobs were failed and retried")
                 for replica in stack.replicas[1...] {
                     #expect(replica.isRunning, "\(replica.name):\n\(replica.log)")
                 }

@@ -152,20 +152,21 @@ final class ChildProcessSet: Sendable {
         try? input?.fileHandleForWriting.close()
     }
 
-    /// Stops every child still running (SIGTERM, then SIGKILL after 10 s), closes their input and
-    /// removes the log folder.
+    /// Stops every child still running, in reverse start order (front-ends and workers before the
+    /// replicas they are connected to, the gateway last): SIGTERM, then SIGKILL after 10 s. Then closes
+    /// their input and removes the log folder.
     func terminateAll() {
         let all = children.withLock { children in
             defer { children.removeAll() }
             return children
         }
-        for (child, _) in all where child.process.isRunning {
-            kill(child.process.processIdentifier, SIGTERM)
-        }
-        let deadline = Date() + 10
-        while all.contains(where: { $0.child.process.isRunning }) && Date() < deadline { usleep(20_000) }
-        for (child, input) in all {
-            if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
+        for (child, input) in all.reversed() {
+            if child.process.isRunning {
+                kill(child.process.processIdentifier, SIGTERM)
+                let deadline = Date() + 10
+                while child.process.isRunning && Date() < deadline { usleep(10_000) }
+                if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
+            }
             child.process.waitUntilExit()
             try? input.fileHandleForWriting.close()
         }
