@@ -391,6 +391,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "AffinityClient",
+                "AffinityTestSupport",
                 "AffinityProtocol",
                 "AffinityZeebe",
                 "ZeebeClient",

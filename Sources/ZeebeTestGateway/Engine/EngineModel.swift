@@ -31,6 +31,16 @@ public struct EngineJob: Sendable, Hashable {
     public var state: State
 }
 
+/// One FailJob call on a job, as the test engine received it.
+public struct EngineJobFailure: Sendable, Hashable {
+    /// The retries the worker left the job with.
+    public var retries: Int32
+    /// The worker's error message.
+    public var message: String
+    /// The back-off before the job could be activated again.
+    public var retryBackOff: Duration
+}
+
 /// An incident raised by the test engine.
 public struct EngineIncident: Sendable, Hashable {
     /// The job that raised it (0 for instance-level incidents).

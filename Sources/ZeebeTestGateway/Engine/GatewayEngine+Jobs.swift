@@ -84,6 +84,7 @@ extension GatewayEngine {
             }
             state.jobs[jobKey] = nil
             state.completedJobs.append(jobKey)
+            state.completedJobRecords[jobKey] = job
             guard state.instances[job.processInstanceKey]?.state == .active else { return }
             state.instances[job.processInstanceKey]?.variables.merge(parsed) { $1 }
             let definitionKey = state.instances[job.processInstanceKey]!.processDefinitionKey
@@ -115,6 +116,8 @@ extension GatewayEngine {
                 )
             }
             state.failedJobs.append(jobKey)
+            state.jobFailures[jobKey, default: []].append(
+                EngineJobFailure(retries: retries, message: message, retryBackOff: retryBackOff))
             state.jobs[jobKey]?.retries = retries
             if retries > 0 {
                 state.jobs[jobKey]?.state = .activatable(notBefore: Date() + retryBackOff.timeInterval)

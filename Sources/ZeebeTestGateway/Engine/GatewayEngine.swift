@@ -18,7 +18,11 @@ public final class GatewayEngine: Sendable {
         var subscriptions: [MessageSubscription] = []
         var streams: [UUID: JobStreamRegistration] = [:]
         var completedJobs: [Int64] = []
+        /// Each completed job as it was when completed (for the inspection endpoint).
+        var completedJobRecords: [Int64: EngineJob] = [:]
         var failedJobs: [Int64] = []
+        /// Every FailJob call per job key, in order.
+        var jobFailures: [Int64: [EngineJobFailure]] = [:]
         var streamedJobs: [Int64] = []
         var incidents: [EngineIncident] = []
 
