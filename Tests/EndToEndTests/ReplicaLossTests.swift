@@ -87,8 +87,13 @@ extension EndToEndTests {
                 // Jobs whose outcome could not be delivered were failed with the worker's message (never
                 // completed without an acknowledgement) and completed on a later attempt.
                 let retried = engine.jobs.filter { $0.type == "publish-outcome" && !$0.failures.isEmpty }
-                if loss == .kill9 {
+                switch loss {
+                case .kill9:
                     #expect(!retried.isEmpty, "the kill cut deliveries in flight, so some jobs were failed")
+                case .drain:
+                    // r1 says `drain` to worker 0 first and answers what it already sent; the worker closes
+                    // once answered and publishes on another replica meanwhile, so no job fails
+                    #expect(retried.isEmpty, "a drain failed \(retried.count) jobs: \(retried.prefix(3))")
                 }
                 #expect(retried.allSatisfy { $0.state == .completed })
                 #expect(
