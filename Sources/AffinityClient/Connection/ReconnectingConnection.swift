@@ -1,6 +1,4 @@
 import AffinityProtocol
-import HTTPTypes
-import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -108,31 +106,28 @@ struct ReconnectingConnection: Sendable {
     }
 
     private func connectOnce(url: String, report: Report, events: some ConnectionEvents) async throws {
-        var headers = HTTPFields()
+        var headers: [(String, String)] = []
         if let token = configuration.token {
-            headers[.authorization] = "Bearer \(try token.resolve())"
+            headers.append(("Authorization", "Bearer \(try token.resolve())"))
         }
-        let autoPing: AutoPingSetup = configuration.pingInterval.map { .enabled(timePeriod: $0) } ?? .disabled
-        let webSocketConfiguration = WebSocketClientConfiguration(
-            maxFrameSize: configuration.maxMessageBytes, additionalHeaders: headers, autoPing: autoPing,
-            sniHostname: configuration.tlsServerName)
+        let transport = WebSocketTransport(
+            maxMessageBytes: configuration.maxMessageBytes, headers: headers, tls: configuration.tls,
+            serverName: configuration.tlsServerName, pingInterval: configuration.pingInterval)
         let handshakeTimeout = configuration.handshakeTimeout
         let hello = AffinityMessage.hello(role: role, clientId: clientID)
         let logger = self.logger
-        try await WebSocketClient.connect(
-            url: url, configuration: webSocketConfiguration, tlsConfiguration: configuration.tls, logger: logger
-        ) { inbound, outbound, _ in
+        try await transport.run(url: url, timeout: handshakeTimeout) { inbound, outbound in
             let (frames, continuation) = AsyncStream.makeStream(of: [UInt8].self)
             let writer = ConnectionWriter(continuation: continuation)
             defer { continuation.finish() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await frame in frames {
-                        try await outbound.write(.text(String(decoding: frame, as: UTF8.self)))
+                        try await outbound.send(text: frame)
                     }
                     // the owner finished the writer of a drained worker connection: every answer is in
                     if !Task.isCancelled, report.withLock({ $0.drained }) {
-                        try await outbound.close(.normalClosure, reason: "drained")
+                        try await outbound.close(code: .normalClosure, reason: "drained")
                     }
                 }
                 group.addTask {
@@ -141,14 +136,14 @@ struct ReconnectingConnection: Sendable {
                     throw AffinityClientError(code: .timeout, message: "no welcome within \(handshakeTimeout)")
                 }
                 writer.send(hello)
-                reading: for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) {
+                reading: for try await message in inbound {
                     guard case .text(let text) = message else {
                         logger.debug("ignoring a binary frame from the affinity service")
                         continue
                     }
                     let decoded: AffinityMessage
                     do {
-                        decoded = try AffinityMessage.decode(Array(text.utf8))
+                        decoded = try AffinityMessage.decode(text)
                     } catch {
                         logger.warning(
                             "ignoring a malformed message from the affinity service", metadata: ["error": "\(error)"])
