@@ -29,6 +29,8 @@ extension ZeebeClient {
             if let tokens {
                 token = try await tokens.token(replacing: rejectedToken)
                 metadata.addString("Bearer \(token!)", forKey: "authorization")
+            } else if let basic = configuration.basicAuth {
+                metadata.addString(basic.authorizationHeader, forKey: "authorization")
             }
             logger.trace("calling the gateway", metadata: ["zeebe.call": "\(name)", "zeebe.attempt": "\(attempt)"])
             do {

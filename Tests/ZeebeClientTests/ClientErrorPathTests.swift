@@ -106,6 +106,50 @@ import ZeebeTestGateway
 }
 
 @Suite struct AuthenticationTests {
+    @Test func basicCredentialsAreSentOnEveryCallAndWrongOnesAreRefused() async throws {
+        var gatewayConfiguration = TestGatewayConfiguration()
+        gatewayConfiguration.basicAuth = (username: "demo", password: "p@ss:word")
+        try await withGatewayAndClient(
+            gateway: gatewayConfiguration,
+            client: { configuration, _ in
+                configuration.basicAuth = BasicAuthCredentials(username: "demo", password: "p@ss:word")
+            }
+        ) { client, _ in
+            let topology = try await client.topology()
+            #expect(topology.clusterSize == 1)
+        }
+        try await withGatewayAndClient(
+            gateway: gatewayConfiguration,
+            client: { configuration, _ in
+                configuration.basicAuth = BasicAuthCredentials(username: "demo", password: "wrong")
+                configuration.maxAttempts = 1
+            }
+        ) { client, _ in
+            await #expect {
+                _ = try await client.topology()
+            } throws: { error in
+                (error as? ZeebeError)?.code == .unauthenticated
+            }
+        }
+    }
+
+    @Test func basicCredentialsComeFromTheCamundaVariables() throws {
+        let configuration = try ZeebeClientConfiguration.fromEnvironment([
+            "CAMUNDA_BASIC_AUTH_USERNAME": "demo", "CAMUNDA_BASIC_AUTH_PASSWORD": "demo",
+        ])
+        #expect(configuration.basicAuth == BasicAuthCredentials(username: "demo", password: "demo"))
+        #expect(configuration.basicAuth?.authorizationHeader == "Basic ZGVtbzpkZW1v")
+        #expect(throws: ZeebeError.self) {
+            try ZeebeClientConfiguration.fromEnvironment(["CAMUNDA_BASIC_AUTH_USERNAME": "demo"])
+        }
+        #expect(throws: ZeebeError.self) {
+            try ZeebeClientConfiguration.fromEnvironment([
+                "CAMUNDA_BASIC_AUTH_USERNAME": "demo", "CAMUNDA_BASIC_AUTH_PASSWORD": "demo",
+                "ZEEBE_CLIENT_ID": "id", "ZEEBE_CLIENT_SECRET": "secret",
+            ])
+        }
+    }
+
     @Test func tokenIsFetchedCachedAndRefreshedOnUnauthenticated() async throws {
         let issuer = TestTokenIssuer(clientId: "worker", clientSecret: "s3cret")
         try await withTestOAuthServer(issuer: issuer) { oauth in

@@ -10,6 +10,7 @@ extension ZeebeClientConfiguration {
     /// - TLS: on unless `ZEEBE_INSECURE_CONNECTION=true` or the scheme is `http://`;
     ///   custom roots from `CAMUNDA_CA_CERTIFICATE_PATH` or `ZEEBE_CA_CERTIFICATE_PATH`;
     ///   `CAMUNDA_OVERRIDE_AUTHORITY` / `ZEEBE_OVERRIDE_AUTHORITY`.
+    /// - Basic authentication (Camunda 8.8+): `CAMUNDA_BASIC_AUTH_USERNAME` and `CAMUNDA_BASIC_AUTH_PASSWORD`.
     /// - Keep-alive: `CAMUNDA_KEEP_ALIVE` / `ZEEBE_KEEP_ALIVE` in milliseconds (default 45 s).
     /// - OAuth (when a client id or secret is set), `CAMUNDA_*` before `ZEEBE_*`:
     ///   `CAMUNDA_CLIENT_ID`/`ZEEBE_CLIENT_ID`, `CAMUNDA_CLIENT_SECRET`/`ZEEBE_CLIENT_SECRET`,
@@ -65,6 +66,19 @@ extension ZeebeClientConfiguration {
             configuration.keepAlive = try Self.milliseconds(text, variable: "ZEEBE_KEEP_ALIVE")
         }
 
+        let basicUser = value("CAMUNDA_BASIC_AUTH_USERNAME")
+        let basicPassword = value("CAMUNDA_BASIC_AUTH_PASSWORD")
+        switch (basicUser, basicPassword) {
+        case (nil, nil):
+            break
+        case (let username?, let password?):
+            configuration.basicAuth = BasicAuthCredentials(username: username, password: password)
+        default:
+            throw ZeebeError(
+                code: .invalidConfiguration,
+                message: "Basic authentication needs both CAMUNDA_BASIC_AUTH_USERNAME and CAMUNDA_BASIC_AUTH_PASSWORD")
+        }
+
         let clientId = value("CAMUNDA_CLIENT_ID", "ZEEBE_CLIENT_ID")
         let clientSecret = value("CAMUNDA_CLIENT_SECRET", "ZEEBE_CLIENT_SECRET")
         switch (clientId, clientSecret) {
@@ -92,6 +106,11 @@ extension ZeebeClientConfiguration {
                 code: .invalidConfiguration,
                 message: "OAuth needs both a client id and a client secret (CAMUNDA_/ZEEBE_CLIENT_ID and _SECRET)"
             )
+        }
+        if configuration.credentials != nil, configuration.basicAuth != nil {
+            throw ZeebeError(
+                code: .invalidConfiguration,
+                message: "set either OAuth client credentials or CAMUNDA_BASIC_AUTH_USERNAME/PASSWORD, not both")
         }
         return configuration
     }

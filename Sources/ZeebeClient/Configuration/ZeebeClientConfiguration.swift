@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a ``ZeebeClient`` reaches the gateway: address, TLS, OAuth credentials, timeouts and retries.
 ///
 /// Build it explicitly, or read it from the Camunda environment variables with
@@ -26,6 +28,9 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
     public var overrideAuthority: String?
     /// OAuth2 client credentials; `nil` sends no token.
     public var credentials: OAuthCredentials?
+    /// HTTP Basic credentials (Camunda 8.8+ self-managed with Basic authentication), sent as
+    /// `authorization: Basic ...` on every call; used only without ``credentials``.
+    public var basicAuth: BasicAuthCredentials?
     /// The gRPC deadline of unary calls that have no request timeout of their own.
     public var defaultCallTimeout: Duration
     /// Added to a request timeout (long polling, CreateProcessInstanceWithResult) to make the
@@ -53,6 +58,7 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
         self.transportSecurity = transportSecurity
         self.overrideAuthority = nil
         self.credentials = credentials
+        self.basicAuth = nil
         self.defaultCallTimeout = .seconds(20)
         self.deadlineOffset = .seconds(10)
         self.maxAttempts = 5
@@ -100,5 +106,24 @@ public struct OAuthCredentials: Sendable, Hashable {
         self.resource = resource
         self.refreshLeeway = .seconds(60)
         self.requestTimeout = .seconds(10)
+    }
+}
+
+/// A username and password for HTTP Basic authentication at the gateway.
+public struct BasicAuthCredentials: Sendable, Hashable {
+    /// The username.
+    public var username: String
+    /// The password.
+    public var password: String
+
+    /// Creates Basic credentials.
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+
+    /// The `authorization` header value: `Basic <base64(username:password)>`.
+    public var authorizationHeader: String {
+        "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
     }
 }

@@ -33,6 +33,8 @@ public struct TestGatewayConfiguration: Sendable {
     public var tls: (certificateChainPEM: String, privateKeyPEM: String)?
     /// When set, calls need a bearer token from this issuer.
     public var tokenIssuer: TestTokenIssuer?
+    /// When set, calls need `authorization: Basic <base64(username:password)>` with these credentials.
+    public var basicAuth: (username: String, password: String)?
     /// Long polling when ActivateJobs sends requestTimeout 0.
     public var defaultLongPollingTimeout: Duration = .seconds(10)
     /// Wait when CreateProcessInstanceWithResult sends requestTimeout 0.
@@ -51,7 +53,8 @@ public func withTestGateway<Result: Sendable>(
     let knobs = TestGatewayKnobs(
         defaultLongPollingTimeout: configuration.defaultLongPollingTimeout,
         defaultRequestTimeout: configuration.defaultRequestTimeout,
-        tokenIssuer: configuration.tokenIssuer
+        tokenIssuer: configuration.tokenIssuer,
+        basicAuth: configuration.basicAuth
     )
     let security: HTTP2ServerTransport.Posix.TransportSecurity
     if let tls = configuration.tls {

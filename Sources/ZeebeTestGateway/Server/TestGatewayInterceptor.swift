@@ -1,7 +1,7 @@
 import GRPCCore
 import Synchronization
 
-/// Applies the knobs to every call: bearer-token check, injected errors, delays.
+/// Applies the knobs to every call: bearer-token or Basic check, injected errors, delays.
 struct TestGatewayInterceptor: ServerInterceptor {
     let knobs: TestGatewayKnobs
 
@@ -16,6 +16,13 @@ struct TestGatewayInterceptor: ServerInterceptor {
             guard header.hasPrefix("Bearer "), issuer.isValid(String(header.dropFirst("Bearer ".count))) else {
                 knobs.state.withLock { $0.callCounts[method, default: 0] += 1 }
                 throw RPCError(code: .unauthenticated, message: "Expected a valid bearer token in 'authorization'")
+            }
+        }
+        if let expected = knobs.basicAuthorization {
+            let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }) ?? ""
+            guard header == expected else {
+                knobs.state.withLock { $0.callCounts[method, default: 0] += 1 }
+                throw RPCError(code: .unauthenticated, message: "Expected valid Basic credentials in 'authorization'")
             }
         }
         let (injected, delay) = knobs.admit(method)

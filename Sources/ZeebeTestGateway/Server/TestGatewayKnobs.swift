@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import Synchronization
 
@@ -16,11 +17,19 @@ public final class TestGatewayKnobs: Sendable {
     public let defaultRequestTimeout: Duration
     /// When set, every call must carry `authorization: Bearer <token>` valid for this issuer.
     public let tokenIssuer: TestTokenIssuer?
+    /// When set, every call must carry `authorization: Basic <base64(username:password)>`.
+    public let basicAuthorization: String?
 
-    init(defaultLongPollingTimeout: Duration, defaultRequestTimeout: Duration, tokenIssuer: TestTokenIssuer?) {
+    init(
+        defaultLongPollingTimeout: Duration, defaultRequestTimeout: Duration, tokenIssuer: TestTokenIssuer?,
+        basicAuth: (username: String, password: String)? = nil
+    ) {
         self.defaultLongPollingTimeout = defaultLongPollingTimeout
         self.defaultRequestTimeout = defaultRequestTimeout
         self.tokenIssuer = tokenIssuer
+        self.basicAuthorization = basicAuth.map {
+            "Basic " + Data("\($0.username):\($0.password)".utf8).base64EncodedString()
+        }
     }
 
     /// The next `count` calls (of `methods`, e.g. `["ActivateJobs"]`, or of any method) fail with `code`.
