@@ -55,10 +55,10 @@ import Darwin
     }
 
     @Test func pingsOfTheServerAreAnsweredSoTheConnectionStays() async throws {
-        // the server drops a peer that misses a pong; at 100 ms it pings about 15 times here
-        try await withServer(replicaID: "pinging", { $0.pingInterval = .milliseconds(100) }) { url in
+        // the server drops a peer that misses a pong; at 500 ms it pings about 6 times here
+        try await withServer(replicaID: "pinging", { $0.pingInterval = .milliseconds(500) }) { url in
             var configuration = testConnection([url])
-            configuration.pingInterval = .milliseconds(150)
+            configuration.pingInterval = .milliseconds(700)
             let metrics = TestMetrics()
             let session = AffinitySession(
                 configuration: configuration, clientID: "pinged", logger: quietLogger, metricsFactory: metrics)
@@ -67,7 +67,7 @@ import Darwin
                 let instance = key(4242)
                 async let received = session.awaitOutcome(processInstanceKey: instance, timeout: .seconds(10))
                 try await eventually("subscribed") { session.pendingState.confirmedKeys == 1 }
-                try await Task.sleep(for: .milliseconds(1500))
+                try await Task.sleep(for: .milliseconds(3200))
                 let publisher = OutcomePublisher(configuration: testConnection([url]), logger: quietLogger)
                 let status = try await withRunning(publisher) {
                     try await eventually("publisher connected") { publisher.isConnected }
