@@ -44,6 +44,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// The WebSocket path.
     static let webSocketPath = "/v1/ws"
+    /// Receive buffer sizes of a connection.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     let responder: HTTPChannelHandler.Responder
     /// What every session of this replica shares (configuration, registry, coordinator, metrics).
@@ -54,6 +56,10 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // NIO keeps each channel's last receive buffer for reuse: start it small, since most
+            // connections are idle WebSockets that read a few hundred bytes at a time (it grows on
+            // full reads, up to 64 KiB, for large messages)
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let admit = self.admit
             let environment = self.environment
             let configuration = environment.configuration
