@@ -27,18 +27,56 @@ struct RawFrame: Sendable, Equatable {
 /// A WebSocket client that writes hand-made frames over a plain TCP connection and parses what
 /// the server sends, to test the frame layer (fragments, control frames, the close handshake).
 struct RawWebSocket: Sendable {
-    private final class Received: Sendable {
-        let state = Mutex<(bytes: [UInt8], closed: Bool)>(([], false))
+    private struct State {
+        /// Bytes not parsed yet.
+        var bytes: [UInt8] = []
+        /// The HTTP response head, once complete.
+        var head: String?
+        var frames: [RawFrame] = []
+        var closed = false
     }
 
+    private final class Received: Sendable {
+        let state = Mutex(State())
+    }
+
+    /// Parses what the server sends on the event loop; with `autoPong`, answers pings there at
+    /// once, so that a busy test machine cannot delay the answer past the server's ping interval.
     private final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
         let received: Received
-        init(received: Received) { self.received = received }
+        let autoPong: Bool
+        init(received: Received, autoPong: Bool) {
+            self.received = received
+            self.autoPong = autoPong
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            received.state.withLock { $0.bytes += buffer.readableBytesView }
+            let pings = received.state.withLock { state -> [RawFrame] in
+                state.bytes += buffer.readableBytesView
+                if state.head == nil {
+                    let bytes = state.bytes
+                    guard bytes.count >= 4,
+                        let end = (3..<bytes.count).first(where: { bytes[$0 - 3...$0] == [13, 10, 13, 10] })
+                    else { return [] }
+                    state.head = String(decoding: bytes[...end], as: UTF8.self)
+                    state.bytes.removeFirst(end + 1)
+                }
+                var pings: [RawFrame] = []
+                while let (frame, length) = RawWebSocket.parse(state.bytes) {
+                    state.bytes.removeFirst(length)
+                    state.frames.append(frame)
+                    if frame.opcode == 0x9 { pings.append(frame) }
+                }
+                return pings
+            }
+            guard autoPong else { return }
+            for ping in pings {
+                let pong = RawWebSocket.frame(opcode: 0xA, payload: ping.payload)
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: pong)), promise: nil)
+            }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
@@ -53,15 +91,16 @@ struct RawWebSocket: Sendable {
         "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
-    /// Connects, runs `body`, closes. With `upgrade`, the handshake is done first (and checked).
+    /// Connects, runs `body`, closes. With `upgrade`, the handshake is done first (and checked);
+    /// with `autoPong`, pings are answered on the event loop (and still reported by ``nextFrame(timeout:)``).
     static func with<T: Sendable>(
-        port: Int, upgrade: Bool = true, _ body: @Sendable (RawWebSocket) async throws -> T
+        port: Int, upgrade: Bool = true, autoPong: Bool = false, _ body: @Sendable (RawWebSocket) async throws -> T
     ) async throws -> T {
         let received = Received()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(received: received))
+                    try channel.pipeline.syncOperations.addHandler(Collector(received: received, autoPong: autoPong))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
@@ -119,9 +158,8 @@ struct RawWebSocket: Sendable {
         let deadline = ContinuousClock.now + timeout
         while true {
             let (frame, closed) = received.state.withLock { state -> (RawFrame?, Bool) in
-                guard let (frame, length) = Self.parse(state.bytes) else { return (nil, state.closed) }
-                state.bytes.removeFirst(length)
-                return (frame, false)
+                guard !state.frames.isEmpty else { return (nil, state.closed) }
+                return (state.frames.removeFirst(), false)
             }
             if let frame { return frame }
             if closed { return nil }
@@ -141,22 +179,13 @@ struct RawWebSocket: Sendable {
     func readHTTPHead() async throws -> String {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
-            let head = received.state.withLock { state -> String? in
-                let bytes = state.bytes
-                guard bytes.count >= 4 else { return nil }
-                for end in 3..<bytes.count where bytes[end - 3...end] == [13, 10, 13, 10] {
-                    state.bytes.removeFirst(end + 1)
-                    return String(decoding: bytes[...end], as: UTF8.self)
-                }
-                return nil
-            }
-            if let head { return head }
+            if let head = received.state.withLock({ $0.head }) { return head }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw TestFailure("no HTTP response")
     }
 
-    private static func parse(_ bytes: [UInt8]) -> (RawFrame, Int)? {
+    fileprivate static func parse(_ bytes: [UInt8]) -> (RawFrame, Int)? {
         guard bytes.count >= 2 else { return nil }
         var length = Int(bytes[1] & 0x7F)
         var offset = 2
