@@ -5,7 +5,6 @@ import HummingbirdCore
 public import Logging
 import NIOCore
 public import ServiceLifecycle
-import WSCore
 
 /// One affinity-server replica as a `Service`: the HTTP/WebSocket server, the optional metrics
 /// server, the parked-outcome sweeper and the drain coordinator, run as one service group.
@@ -95,19 +94,13 @@ public func buildApplication(
     let server = HTTPServerBuilder { responder in
         AffinityServerChannel(
             responder: responder,
-            maxFrameSize: configuration.webSocketFrameLimit,
-            autoPing: .enabled(timePeriod: configuration.pingInterval),
-            closeTimeout: WebSocketSession.closeGrace,
+            environment: environment,
             admit: { authorization in
                 guard !environment.isDraining() else {
                     return .failure(
                         AffinityError(code: .unavailable, message: "this replica is draining; connect to another one"))
                 }
                 return Result { () throws(AffinityError) in try policy.grantedRoles(authorization: authorization) }
-            },
-            session: { inbound, outbound, context in
-                await WebSocketSession(environment: environment, context: context).run(
-                    inbound: inbound, outbound: outbound)
             }
         )
     }

@@ -1,8 +1,15 @@
 import AffinityProtocol
+import NIOCore
+import NIOWebSocket
 import Synchronization
 
-/// The state of one WebSocket connection shared between its reader, its writer and deliveries
-/// from other connections: role, subscriptions, outcomes in flight and the bounded outbound queue.
+/// The state of one WebSocket connection shared between its session, its channel handler and
+/// deliveries from other connections: role, subscriptions, outcomes in flight and the bounded
+/// outbound queue.
+///
+/// Frames are written to the channel directly, in the order they were queued: the first frame
+/// after a flush schedules one flush on the channel's event loop, which writes everything queued
+/// by then. No task waits for outbound work.
 final class WebSocketConnection: OutcomeSubscriber {
     enum HelloResult {
         case welcome
@@ -12,7 +19,6 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     private struct State {
         var queue: OutboundQueue
-        var writer: CheckedContinuation<Void, Never>?
         var role: PeerRole?
         var clientID: String?
         var subscriptions: SubscriptionTable<HeldOutcome>
@@ -32,19 +38,18 @@ final class WebSocketConnection: OutcomeSubscriber {
     let connectionID = ConnectionID.next()
     let grantedRoles: Set<PeerRole>
     private let state: Mutex<State>
+    private let channel: any Channel
     private let slowConsumer: @Sendable () -> Void
-    private let onCloseQueued: @Sendable () -> Void
 
     /// - Parameters:
-    ///   - onCloseQueued: called whenever a close is queued, so the session can drop a peer that
-    ///     does not answer the close in time.
+    ///   - channel: the upgraded channel; frames are written to it (see ``AffinityWebSocketHandler``).
     ///   - onSlowConsumer: called once when the outbound budget is exceeded.
     init(
-        grantedRoles: Set<PeerRole>, outboundBudget: Int, maxSubscriptions: Int,
-        onCloseQueued: @escaping @Sendable () -> Void, onSlowConsumer: @escaping @Sendable () -> Void
+        grantedRoles: Set<PeerRole>, channel: any Channel, outboundBudget: Int, maxSubscriptions: Int,
+        onSlowConsumer: @escaping @Sendable () -> Void
     ) {
         self.grantedRoles = grantedRoles
-        self.onCloseQueued = onCloseQueued
+        self.channel = channel
         self.slowConsumer = onSlowConsumer
         self.state = Mutex(
             State(
@@ -67,7 +72,7 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     // MARK: - Outbound
 
-    /// Queues a message for the writer. Returns false if it was dropped (closing or over budget).
+    /// Queues a message. Returns false if it was dropped (closing or over budget).
     @discardableResult
     func send(_ message: AffinityMessage) -> Bool {
         send(frame: message.encoded())
@@ -75,15 +80,14 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     @discardableResult
     func send(frame: [UInt8]) -> Bool {
-        let (result, writer) = state.withLock { state in
-            let result = state.queue.enqueue(frame)
-            return (result, Self.takeWriter(result, from: &state))
-        }
-        writer?.resume()
+        let result = state.withLock { $0.queue.enqueue(frame) }
         switch result {
-        case .enqueued: return true
-        case .overBudget:
-            onSlowConsumer()
+        case .enqueued(let flush):
+            if flush { scheduleFlush() }
+            return true
+        case .overBudget(let flush):
+            if flush { scheduleFlush() }
+            slowConsumer()
             return false
         case .closed: return false
         }
@@ -91,20 +95,8 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     /// Queues a close after the frames already queued (or instead of them when `dropQueued`).
     func close(code: UInt16, reason: String, dropQueued: Bool = false) {
-        let (accepted, writer) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-            let wake = state.queue.close(.init(code: code, reason: reason), dropQueued: dropQueued)
-            let accepted = state.queue.isClosing
-            guard wake else { return (accepted, nil) }
-            defer { state.writer = nil }
-            return (accepted, state.writer)
-        }
-        writer?.resume()
-        if accepted { onCloseQueued() }
-    }
-
-    private func onSlowConsumer() {
-        slowConsumer()
-        onCloseQueued()
+        let flush = state.withLock { $0.queue.close(.init(code: code, reason: reason), dropQueued: dropQueued) }
+        if flush { scheduleFlush() }
     }
 
     /// Sends `drain`, then closes with 1001 (only the close when ``announceDrain()`` already told the peer).
@@ -123,57 +115,42 @@ final class WebSocketConnection: OutcomeSubscriber {
         if first { send(.drain) }
     }
 
-    /// Ends the outbound side without a close frame (the peer is gone).
+    /// Ends the outbound side without queueing a close (the peer is gone, or the channel handler
+    /// wrote the close itself): what is queued is dropped and nothing more is written.
     func finishOutbound() {
-        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.queue.finish() else { return nil }
-            defer { state.writer = nil }
-            return state.writer
-        }
-        writer?.resume()
+        state.withLock { $0.queue.finish() }
     }
 
-    /// The next item for the writer; nil when the writer is done.
-    func nextOutbound() async -> OutboundQueue.Item? {
-        while true {
-            let next = state.withLock { $0.queue.next() }
-            switch next {
-            case .item(let item): return item
-            case .finished: return nil
-            case .wait:
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let resumeNow = state.withLock { state -> Bool in
-                            guard state.queue.writerWaiting else { return true }
-                            state.writer = continuation
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                        state.queue.stopWaiting()
-                        defer { state.writer = nil }
-                        return state.writer
-                    }
-                    writer?.resume()
-                }
-                if Task.isCancelled { return nil }
+    private func scheduleFlush() {
+        channel.eventLoop.execute { self.flush() }
+    }
+
+    /// Writes everything queued (on the event loop). One write promise per batch: writes complete
+    /// in order, so when the last frame's write completed, the whole batch left the budget.
+    private func flush() {
+        guard let batch = state.withLock({ $0.queue.takeBatch() }) else { return }
+        let pipeline = channel.pipeline.syncOperations
+        let allocator = channel.allocator
+        for (index, bytes) in batch.frames.enumerated() {
+            let frame = WebSocketFrame(fin: true, opcode: .text, data: allocator.buffer(bytes: bytes))
+            guard index == batch.frames.count - 1 else {
+                pipeline.write(NIOAny(frame), promise: nil)
+                continue
             }
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            let byteCount = batch.bytes
+            written.futureResult.whenComplete { _ in
+                self.state.withLock { $0.queue.written(byteCount) }
+            }
+            pipeline.write(NIOAny(frame), promise: written)
         }
-    }
-
-    private static func takeWriter(
-        _ result: OutboundQueue.EnqueueResult, from state: inout State
-    ) -> CheckedContinuation<Void, Never>? {
-        switch result {
-        case .enqueued(let wake), .overBudget(let wake):
-            guard wake else { return nil }
-            defer { state.writer = nil }
-            return state.writer
-        case .closed:
-            return nil
+        if let close = batch.close {
+            var data = allocator.buffer(capacity: 2 + close.reason.utf8.count)
+            data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(close.code)))
+            data.writeString(close.reason)
+            pipeline.write(NIOAny(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
         }
+        pipeline.flush()
     }
 
     // MARK: - Subscriptions
@@ -188,19 +165,18 @@ final class WebSocketConnection: OutcomeSubscriber {
     /// back meanwhile. Returns the held-back live outcomes it could not queue (to report as lost),
     /// or nil when the key was unsubscribed meanwhile.
     func completeSubscribe(_ key: ProcessInstanceKey, parked: [Outcome]) -> [HeldOutcome]? {
-        let (held, writer, overBudget) = state.withLock {
-            state -> ([HeldOutcome]?, CheckedContinuation<Void, Never>?, Bool) in
-            guard let held = state.subscriptions.complete(key) else { return (nil, nil, false) }
-            var wake = false
+        let (held, flush, overBudget) = state.withLock { state -> ([HeldOutcome]?, Bool, Bool) in
+            guard let held = state.subscriptions.complete(key) else { return (nil, false, false) }
+            var flush = false
             var overBudget = false
             var lost: [HeldOutcome] = []
             func enqueue(_ frame: [UInt8]) -> Bool {
                 switch state.queue.enqueue(frame) {
-                case .enqueued(let wakeWriter):
-                    wake = wake || wakeWriter
+                case .enqueued(let scheduleFlush):
+                    flush = flush || scheduleFlush
                     return true
-                case .overBudget(let wakeWriter):
-                    wake = wake || wakeWriter
+                case .overBudget(let scheduleFlush):
+                    flush = flush || scheduleFlush
                     overBudget = true
                     return false
                 case .closed:
@@ -218,15 +194,10 @@ final class WebSocketConnection: OutcomeSubscriber {
                     lost.append(item)
                 }
             }
-            var writer: CheckedContinuation<Void, Never>?
-            if wake {
-                writer = state.writer
-                state.writer = nil
-            }
-            return (lost, writer, overBudget)
+            return (lost, flush, overBudget)
         }
-        writer?.resume()
-        if overBudget { onSlowConsumer() }
+        if flush { scheduleFlush() }
+        if overBudget { slowConsumer() }
         return held
     }
 
@@ -249,30 +220,27 @@ final class WebSocketConnection: OutcomeSubscriber {
     }
 
     func offer(_ outcome: Outcome, as inFlight: InFlightOutcome) -> Bool {
-        let (accepted, writer, overBudget) = state.withLock {
-            state -> (Bool, CheckedContinuation<Void, Never>?, Bool) in
-            guard !state.closed else { return (false, nil, false) }
+        let (accepted, flush, overBudget) = state.withLock { state -> (Bool, Bool, Bool) in
+            guard !state.closed else { return (false, false, false) }
             switch state.subscriptions.offer(HeldOutcome(outcome: outcome, inFlight: inFlight), for: outcome.key) {
             case .notSubscribed:
-                return (false, nil, false)
+                return (false, false, false)
             case .held:
-                return (true, nil, false)
+                return (true, false, false)
             case .send:
-                let result = state.queue.enqueue(outcome.frame)
-                let writer = Self.takeWriter(result, from: &state)
-                switch result {
-                case .enqueued:
+                switch state.queue.enqueue(outcome.frame) {
+                case .enqueued(let flush):
                     state.inFlight[outcome.id, default: []].append(inFlight)
-                    return (true, writer, false)
-                case .overBudget:
-                    return (false, writer, true)
+                    return (true, flush, false)
+                case .overBudget(let flush):
+                    return (false, flush, true)
                 case .closed:
-                    return (false, writer, false)
+                    return (false, false, false)
                 }
             }
         }
-        writer?.resume()
-        if overBudget { onSlowConsumer() }
+        if flush { scheduleFlush() }
+        if overBudget { slowConsumer() }
         return accepted
     }
 

@@ -1,35 +1,17 @@
 import AffinityProtocol
 import CoreMetrics
 import Logging
-import NIOCore
-import NIOWebSocket
-import WSCore
 
-/// Runs one WebSocket connection: reads messages, answers them, and writes the connection's
-/// outbound queue. Handles the protocol of docs/PROTOCOL.md for both roles.
+/// Runs one WebSocket connection in the connection's task: takes the messages its channel
+/// handler assembled, answers them, and cleans up when the connection ends. Handles the protocol
+/// of docs/PROTOCOL.md for both roles. Writing is done by ``WebSocketConnection`` on the channel's
+/// event loop; pings and the close handshake by ``AffinityWebSocketHandler``.
 struct WebSocketSession {
-    /// How long to wait for the peer to answer our close before dropping the TCP connection.
-    static let closeGrace: Duration = .seconds(3)
-    /// The first bytes kept of an oversized message, to find its `id` for the `too_large` answer.
-    static let oversizedPrefix = 4096
-
     let environment: SessionEnvironment
-    let context: AffinityWebSocketContext
+    let logger: Logger
 
-    private var logger: Logger { context.logger }
-
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        let closeGrace = CloseGraceTimer(channel: context.channel, grace: Self.closeGrace)
+    func run(_ connection: WebSocketConnection, inbox: InboundMessageQueue) async {
         let metrics = environment.metrics
-        let connection = WebSocketConnection(
-            grantedRoles: context.grantedRoles,
-            outboundBudget: environment.configuration.maxOutboundBytes,
-            maxSubscriptions: environment.configuration.maxSubscriptions,
-            onCloseQueued: { closeGrace.arm() },
-            onSlowConsumer: { metrics.slowConsumerCloses.increment() }
-        )
-        var logger = self.logger
-        logger[metadataKey: "affinity.connection"] = "\(connection.connectionID)"
         environment.registry.register(connection)
         metrics.connections(for: nil).increment()
         if environment.isDraining() {
@@ -37,18 +19,10 @@ struct WebSocketSession {
         }
         let chains = KeyedOutcomeQueue(limit: environment.configuration.maxOutcomesInProgress)
         await withDiscardingTaskGroup { deliveries in
-            await withTaskGroup(of: Void.self) { io in
-                io.addTask { await Self.write(connection, to: outbound) }
-                do {
-                    try await read(
-                        inbound, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
-                } catch {
-                    logger.debug("read ended", metadata: ["error.message": "\(error)"])
-                }
-                connection.finishOutbound()
-                closeGrace.cancel()
-                io.cancelAll()
+            while let message = await inbox.next() {
+                await receive(message, connection: connection, chains: chains, deliveries: &deliveries)
             }
+            connection.finishOutbound()
         }
         let (keys, held, inFlight) = connection.closeAndTakeState()
         environment.registry.unregister(connection)
@@ -56,81 +30,44 @@ struct WebSocketSession {
         environment.coordinator.lost(inFlight + held.map(\.inFlight), by: connection.connectionID)
         await environment.coordinator.unsubscribe(
             connection.connectionID, keys: keys, route: route(for: connection))
-        logger.debug("connection closed")
+        logger.debug("connection closed", metadata: ["affinity.connection": "\(connection.connectionID)"])
     }
 
     private func route(for connection: WebSocketConnection) -> Route? {
         connection.clientID.map { Route(replicaID: environment.configuration.replicaID, clientID: $0) }
     }
 
-    private static func write(_ connection: WebSocketConnection, to outbound: WebSocketOutboundWriter) async {
-        while let item = await connection.nextOutbound() {
-            switch item {
-            case .frame(let bytes):
-                let frame = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes))
-                do {
-                    try await outbound.write(.custom(frame))
-                } catch {
-                    return
-                }
-            case .close(let close):
-                try? await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
-                return
-            }
-        }
-    }
-
     // MARK: - Reading
 
-    private func read(
-        _ inbound: WebSocketInboundStream, connection: WebSocketConnection, chains: KeyedOutcomeQueue,
-        deliveries: inout DiscardingTaskGroup, logger: Logger
-    ) async throws {
-        let limit = environment.configuration.maxMessageBytes
-        var message: [UInt8] = []
-        var isBinary = false
-        var isOversized = false
-        for try await frame in inbound {
-            switch frame.opcode {
-            case .text, .binary:
-                isBinary = frame.opcode == .binary
-                isOversized = frame.data.readableBytes > limit
-                message = Array(frame.data.readableBytesView.prefix(isOversized ? Self.oversizedPrefix : limit))
-            case .continuation:
-                if !isOversized {
-                    if message.count + frame.data.readableBytes > limit {
-                        isOversized = true
-                        message = Array(message.prefix(Self.oversizedPrefix))
-                    } else {
-                        message.append(contentsOf: frame.data.readableBytesView)
-                    }
-                }
+    private func receive(
+        _ message: InboundMessage, connection: WebSocketConnection, chains: KeyedOutcomeQueue,
+        deliveries: inout DiscardingTaskGroup
+    ) async {
+        do throws(AffinityError) {
+            let bytes: [UInt8]
+            switch message {
+            case .text(let text):
+                bytes = text
+            case .binary:
+                throw AffinityError.badRequest("binary frames are not supported; send JSON text frames")
+            case .oversized(let prefix):
+                // the id (or key) usually comes before the variables: name it so the sender can match
+                let type = JSONScanner.stringMember("type", inPrefix: prefix)
+                let refMember = type == "subscribe" || type == "unsubscribe" ? "key" : "id"
+                let ref = JSONScanner.stringMember(refMember, inPrefix: prefix)
+                throw AffinityError(
+                    code: .tooLarge, message: "message larger than \(environment.configuration.maxMessageBytes) bytes",
+                    ref: ref)
             }
-            guard frame.fin else { continue }
-            let bytes = message
-            message = []
-            do {
-                if isBinary {
-                    throw AffinityError.badRequest("binary frames are not supported; send JSON text frames")
-                }
-                if isOversized {
-                    // the id (or key) usually comes before the variables: name it so the sender can match
-                    let type = JSONScanner.stringMember("type", inPrefix: bytes)
-                    let refMember = type == "subscribe" || type == "unsubscribe" ? "key" : "id"
-                    let ref = JSONScanner.stringMember(refMember, inPrefix: bytes)
-                    throw AffinityError(code: .tooLarge, message: "message larger than \(limit) bytes", ref: ref)
-                }
-                let decoded = try AffinityMessage.decode(bytes)
-                try await handle(
-                    decoded, connection: connection, chains: chains, deliveries: &deliveries, logger: logger)
-                connection.recordValidMessage()
-            } catch let error as AffinityError {
-                report(error, on: connection, logger: logger)
-            }
+            let decoded = try AffinityMessage.decode(bytes)
+            try await handle(decoded, connection: connection, chains: chains, deliveries: &deliveries)
+            connection.recordValidMessage()
+        } catch {
+            report(error, on: connection)
         }
     }
 
-    private func report(_ error: AffinityError, on connection: WebSocketConnection, logger: Logger) {
+    private func report(_ error: AffinityError, on connection: WebSocketConnection) {
         environment.metrics.rejected(error.code)
         logger.trace("protocol error", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
         connection.send(.error(error))
@@ -142,7 +79,7 @@ struct WebSocketSession {
 
     private func handle(
         _ message: AffinityMessage, connection: WebSocketConnection, chains: KeyedOutcomeQueue,
-        deliveries: inout DiscardingTaskGroup, logger: Logger
+        deliveries: inout DiscardingTaskGroup
     ) async throws(AffinityError) {
         if case .hello(let role, let clientID) = message {
             switch connection.hello(role: role, clientID: clientID) {
@@ -152,7 +89,11 @@ struct WebSocketSession {
                 connection.send(
                     .welcome(replica: environment.configuration.replicaID, protocolVersion: ProtocolVersion.current))
                 logger.debug(
-                    "hello", metadata: ["affinity.role": "\(role.rawValue)", "affinity.client": "\(clientID)"])
+                    "hello",
+                    metadata: [
+                        "affinity.connection": "\(connection.connectionID)", "affinity.role": "\(role.rawValue)",
+                        "affinity.client": "\(clientID)",
+                    ])
                 return
             case .alreadyHello:
                 throw AffinityError.badRequest("hello was already sent on this connection")

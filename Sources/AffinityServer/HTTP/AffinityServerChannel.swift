@@ -1,4 +1,5 @@
 import AffinityProtocol
+import CoreMetrics
 import HTTPTypes
 import HummingbirdCore
 import Logging
@@ -7,24 +8,25 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
-@_spi(WSInternal) import WSCore
-
-/// The context a WebSocket session runs with: its logger, its NIO channel and the roles its
-/// bearer token granted at the upgrade.
-struct AffinityWebSocketContext: WebSocketContext {
-    let logger: Logger
-    let channel: any Channel
-    let grantedRoles: Set<PeerRole>
-}
 
 /// HTTP/1.1 with a WebSocket upgrade on `/v1/ws`, deciding the upgrade itself.
 ///
 /// Hummingbird's own upgrade channel answers every refused upgrade with an empty 400. This one
 /// answers a refused upgrade (wrong token, draining, wrong path) with the real status (401, 503,
 /// 404) and a JSON error body, and closes the connection.
+///
+/// An upgraded connection costs one task (the one the server runs per connection, which runs the
+/// ``WebSocketSession``) and its channel: frames are handled by ``AffinityWebSocketHandler`` on
+/// the event loop, and written by ``WebSocketConnection`` without a writer task.
 struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
+    /// An upgraded WebSocket: its shared state and the messages its handler assembles.
+    struct WebSocketUpgrade: Sendable {
+        let connection: WebSocketConnection
+        let inbox: InboundMessageQueue
+    }
+
     enum UpgradeResult: Sendable {
-        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Set<PeerRole>, Logger)
+        case websocket(WebSocketUpgrade)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status, AffinityError)
     }
@@ -42,22 +44,28 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// The WebSocket path.
     static let webSocketPath = "/v1/ws"
+    /// Receive buffer sizes of a connection.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     let responder: HTTPChannelHandler.Responder
-    let maxFrameSize: Int
-    let autoPing: AutoPingSetup
-    let closeTimeout: Duration
+    /// What every session of this replica shares (configuration, registry, coordinator, metrics).
+    let environment: SessionEnvironment
     /// Returns the roles granted to an upgrade request with this Authorization header, or the
     /// error to refuse it with.
     let admit: @Sendable (_ authorization: String?) -> Result<Set<PeerRole>, AffinityError>
-    let session: WebSocketDataHandler<AffinityWebSocketContext>
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // NIO keeps each channel's last receive buffer for reuse: start it small, since most
+            // connections are idle WebSockets that read a few hundred bytes at a time (it grows on
+            // full reads, up to 64 KiB, for large messages)
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let admit = self.admit
+            let environment = self.environment
+            let configuration = environment.configuration
             let refusal = NIOLoopBoundBox<Refusal?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: maxFrameSize,
+                maxFrameSize: configuration.webSocketFrameLimit,
                 shouldUpgrade: { channel, head in
                     guard Self.path(of: head.uri) == Self.webSocketPath else {
                         refusal.value = Refusal(
@@ -76,11 +84,17 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
                         let roles = (try? admit(head.headers.first(name: "authorization")).get()) ?? []
-                        let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true)
-                        )
-                        return UpgradeResult.websocket(asyncChannel, roles, logger)
+                        let metrics = environment.metrics
+                        let connection = WebSocketConnection(
+                            grantedRoles: roles, channel: channel, outboundBudget: configuration.maxOutboundBytes,
+                            maxSubscriptions: configuration.maxSubscriptions,
+                            onSlowConsumer: { metrics.slowConsumerCloses.increment() })
+                        let inbox = InboundMessageQueue(channel: channel)
+                        try channel.pipeline.syncOperations.addHandler(
+                            AffinityWebSocketHandler(
+                                connection: connection, inbox: inbox, messageLimit: configuration.maxMessageBytes,
+                                pingInterval: TimeAmount(configuration.pingInterval)))
+                        return UpgradeResult.websocket(WebSocketUpgrade(connection: connection, inbox: inbox))
                     }
                 }
             )
@@ -133,18 +147,11 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             .end(nil),
                         ])
                 }
-            case .websocket(let asyncChannel, let roles, let logger):
-                let context = AffinityWebSocketContext(
-                    logger: logger, channel: asyncChannel.channel, grantedRoles: roles)
-                _ = try await WebSocketHandler.handle(
-                    type: .server,
-                    configuration: .init(
-                        extensions: [], autoPing: autoPing, closeTimeout: closeTimeout, validateUTF8: false,
-                        maxFrameSize: maxFrameSize),
-                    asyncChannel: asyncChannel,
-                    context: context,
-                    handler: session
-                )
+            case .websocket(let upgrade):
+                await WebSocketSession(environment: environment, logger: logger).run(
+                    upgrade.connection, inbox: upgrade.inbox)
+                // the session ends when the peer closed, the channel closed, or the task was cancelled
+                value.channel.close(promise: nil)
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["error.message": "\(error)"])

@@ -1,0 +1,251 @@
+import NIOCore
+import NIOWebSocket
+
+/// The server side of one upgraded WebSocket, as a plain NIO handler after the frame decoder:
+/// joins data frames into messages (with the size limit) for the session, answers pings, pings
+/// the peer and drops it when a ping goes unanswered, and runs the close handshake.
+///
+/// Everything per connection lives in the channel: no task, no `AsyncStream`, only event-loop
+/// timers (the next ping; the close grace once a close was sent). Complete messages go to the
+/// session through an ``InboundMessageQueue``; what the session sends goes through
+/// ``WebSocketConnection``, whose frames pass through ``write(context:data:promise:)`` here, so
+/// that a close frame from either side is seen.
+///
+/// Frames larger than the decoder's limit never get here: `WebSocketProtocolErrorHandler` (added
+/// by the upgrader) answers them with close 1009.
+final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = Never
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// How long to wait for the peer to answer our close before dropping the TCP connection.
+    static let closeGrace: TimeAmount = .seconds(3)
+
+    private enum CloseState {
+        case open
+        /// We sent a close; waiting for the peer's (or the grace timer).
+        case closeSent
+        /// The peer sent a close; ours answers it, then the channel closes.
+        case closeReceived
+        case closed
+    }
+
+    private let connection: WebSocketConnection
+    private let inbox: InboundMessageQueue
+    private var assembler: MessageAssembler
+    private let pingInterval: TimeAmount
+    private let closeGrace: TimeAmount
+    private var closeState = CloseState.open
+    /// The payload of the last ping, until its pong arrives.
+    private var unansweredPing: UInt64?
+    private var pingCount: UInt64 = 0
+    private var pingTimer: Scheduled<Void>?
+    private var graceTimer: Scheduled<Void>?
+
+    init(
+        connection: WebSocketConnection, inbox: InboundMessageQueue, messageLimit: Int, pingInterval: TimeAmount,
+        closeGrace: TimeAmount = closeGrace
+    ) {
+        self.connection = connection
+        self.inbox = inbox
+        self.assembler = MessageAssembler(limit: messageLimit)
+        self.pingInterval = pingInterval
+        self.closeGrace = closeGrace
+    }
+
+    // MARK: - Life cycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { schedulePing(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        schedulePing(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        end()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end()
+        context.fireChannelInactive()
+    }
+
+    private func end() {
+        closeState = .closed
+        pingTimer?.cancel()
+        pingTimer = nil
+        graceTimer?.cancel()
+        graceTimer = nil
+        connection.finishOutbound()
+        inbox.finish()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            // the HTTP server shuts down; the drain coordinator normally closed this connection already
+            connection.drain()
+        case let channelEvent as ChannelEvent where channelEvent == .inputClosed:
+            // the peer shut its side down: no close frame can come any more
+            context.close(promise: nil)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIOWebSocketError: WebSocketProtocolErrorHandler already answered it (e.g. 1009) and closes
+        if !(error is NIOWebSocketError) {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: - Reading
+
+    func read(context: ChannelHandlerContext) {
+        // back-pressure: the inbox calls `channel.read()` again once the session caught up
+        guard !inbox.shouldPauseReading() else { return }
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .connectionClose:
+            receivedClose(frame, context: context)
+        case .ping:
+            guard frame.fin else { return protocolError(context: context) }
+            if case .open = closeState {
+                let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            }
+        case .pong:
+            guard frame.fin else { return protocolError(context: context) }
+            var data = frame.unmaskedData
+            if let expected = unansweredPing, data.readableBytes == 8, data.readInteger(as: UInt64.self) == expected {
+                unansweredPing = nil
+            }
+        case .text, .binary, .continuation:
+            guard frame.reservedBits.isEmpty else { return protocolError(context: context) }
+            switch closeState {
+            case .open, .closeSent: break
+            case .closeReceived, .closed: return
+            }
+            switch assembler.append(opcode: frame.opcode, fin: frame.fin, maskKey: frame.maskKey, data: frame.data) {
+            case .incomplete: break
+            case .message(let message): inbox.push(message)
+            case .protocolError: protocolError(context: context)
+            }
+        default:
+            protocolError(context: context)
+        }
+    }
+
+    // MARK: - Ping
+
+    private func schedulePing(context: ChannelHandlerContext) {
+        guard pingTimer == nil, pingInterval > .zero else { return }
+        pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: pingInterval) {
+            self.pingTimer = nil
+            self.pingDue(context: context)
+        }
+    }
+
+    private func pingDue(context: ChannelHandlerContext) {
+        guard case .open = closeState else { return }
+        if unansweredPing != nil {
+            // the peer did not answer the previous ping: it is gone or stuck
+            sendClose(code: 1001, reason: "ping timeout", thenDrop: true, context: context)
+            return
+        }
+        pingCount &+= 1
+        unansweredPing = pingCount
+        var data = context.channel.allocator.buffer(capacity: 8)
+        data.writeInteger(pingCount)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
+        schedulePing(context: context)
+    }
+
+    // MARK: - Close handshake
+
+    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        switch closeState {
+        case .open:
+            inbox.finish()
+            sendClose(code: Self.replyCode(to: frame.unmaskedData), reason: "", thenDrop: true, context: context)
+            closeState = .closeReceived
+        case .closeSent:
+            closeState = .closed
+            inbox.finish()
+            context.close(promise: nil)
+        case .closeReceived, .closed:
+            break
+        }
+    }
+
+    private func protocolError(context: ChannelHandlerContext) {
+        assembler.reset()
+        guard case .open = closeState else { return }
+        sendClose(code: 1002, reason: "protocol error", thenDrop: false, context: context)
+    }
+
+    /// Writes a close frame now, ahead of anything the session still has queued, and stops the
+    /// session's output. `thenDrop` closes the channel once it is written; otherwise the peer's
+    /// close is awaited (at most ``closeGrace``).
+    private func sendClose(code: UInt16, reason: String, thenDrop: Bool, context: ChannelHandlerContext) {
+        connection.finishOutbound()
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(code)))
+        data.writeString(reason)
+        closeState = .closeSent
+        startGraceTimer(context: context)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        if thenDrop {
+            context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        }
+    }
+
+    /// Frames from the session (``WebSocketConnection``): a close frame starts the close handshake.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let frame = unwrapOutboundIn(data)
+        guard frame.opcode == .connectionClose else {
+            context.write(data, promise: promise)
+            return
+        }
+        guard case .open = closeState else {
+            // a close was already sent: never a second one
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
+        closeState = .closeSent
+        startGraceTimer(context: context)
+        context.write(data, promise: promise)
+    }
+
+    private func startGraceTimer(context: ChannelHandlerContext) {
+        guard graceTimer == nil else { return }
+        graceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeGrace) {
+            self.graceTimer = nil
+            context.close(promise: nil)
+        }
+    }
+
+    /// The code answering a peer's close: 1000, or 1002 when its payload is not a valid close.
+    static func replyCode(to payload: ByteBuffer) -> UInt16 {
+        var payload = payload
+        guard payload.readableBytes > 0 else { return 1000 }
+        guard let code = payload.readInteger(as: UInt16.self) else { return 1002 }
+        switch code {
+        case 1000...1003, 1007...1011, 3000...4999: return 1000
+        default: return 1002
+        }
+    }
+}
