@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "AffinityWorker", targets: ["AffinityWorker"]),
         .executable(name: "affinity-worker", targets: ["affinity-worker"]),
         .executable(name: "affinity-demo", targets: ["affinity-demo"]),
+        .executable(name: "affinity-bench", targets: ["affinity-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -47,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        // affinity-bench only: latency histograms.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -412,6 +415,32 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The load generator and benchmark (docs/BENCHMARKS.md): a library the tests import and a thin executable.
+        .target(
+            name: "AffinityBench",
+            dependencies: [
+                "AffinityProtocol",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "affinity-bench",
+            dependencies: [
+                "AffinityBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AffinityBenchTests",
+            dependencies: ["AffinityBench"],
             swiftSettings: swiftSettings
         ),
     ]

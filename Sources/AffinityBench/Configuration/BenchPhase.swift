@@ -1,0 +1,13 @@
+/// A part of the benchmark that `--phases` selects.
+public enum BenchPhase: String, CaseIterable, Codable, Sendable {
+    /// One replica on the embedded in-memory store, closed loop (extra information).
+    case memory
+    /// One replica in cluster mode with Redis, closed loop.
+    case single
+    /// Three replicas with Redis, two thirds of the outcomes forwarded, closed loop.
+    case cluster
+    /// Open loop at half of the peak measured by `single` and `cluster` in the same run.
+    case halfLoad = "half-load"
+    /// Server RSS per idle connection (one replica in cluster mode with Redis).
+    case idle
+}

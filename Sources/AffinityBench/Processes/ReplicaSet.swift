@@ -1,0 +1,98 @@
+import Foundation
+
+/// The server processes of one measurement: one replica on the embedded store, or one or three replicas in
+/// cluster mode sharing a `redis-server`, all started by the benchmark and killed by ``stop()``.
+public final class ReplicaSet: Sendable {
+    /// What to start.
+    public enum Layout: String, Sendable, Codable {
+        /// One replica, embedded in-memory store (no Redis).
+        case memory
+        /// One replica in cluster mode with Redis.
+        case single
+        /// Three replicas in cluster mode with Redis.
+        case cluster
+    }
+
+    /// One running replica.
+    public struct Replica: Sendable {
+        /// Its replica id (`r1`...).
+        public let id: String
+        /// Its WebSocket + HTTP port.
+        public let port: Int
+        /// The process.
+        public let process: ChildProcess
+    }
+
+    /// The layout.
+    public let layout: Layout
+    /// The replicas, in start order.
+    public let replicas: [Replica]
+    /// The Redis server (cluster layouts).
+    public let redis: RedisServer?
+
+    private init(layout: Layout, replicas: [Replica], redis: RedisServer?) {
+        self.layout = layout
+        self.replicas = replicas
+        self.redis = redis
+    }
+
+    /// Starts the layout's processes in `directory` and waits until every replica listens (and, in cluster
+    /// mode, is registered in Redis). On failure everything started so far is killed.
+    public static func start(
+        _ layout: Layout, serverPath: String, certificates: PeerCertificates?, directory: URL
+    ) async throws -> ReplicaSet {
+        var redis: RedisServer?
+        var started: [Replica] = []
+        do {
+            if layout != .memory { redis = try await RedisServer.start(in: directory) }
+            let count = layout == .cluster ? 3 : 1
+            for index in 1...count {
+                let id = "r\(index)"
+                var arguments = ["--host", "127.0.0.1", "--port", "0", "--replica-id", id, "--log-level", "info"]
+                if let redis {
+                    guard let certificates else {
+                        throw BenchError(.invalidArgument, "cluster mode needs peer certificates")
+                    }
+                    let peerPort = try await FreePort.below32768()
+                    arguments += [
+                        "--redis-url", redis.url, "--peer-port", "\(peerPort)",
+                        "--peer-advertise-address", "127.0.0.1:\(peerPort)",
+                        "--peer-tls-cert", certificates.certificatePath, "--peer-tls-key", certificates.keyPath,
+                        "--peer-tls-ca", certificates.authorityPath,
+                    ]
+                }
+                let process = try ChildProcess(
+                    name: "affinity-server \(id)", executable: serverPath, arguments: arguments,
+                    logFile: directory.appendingPathComponent("\(layout.rawValue)-\(id).log"))
+                started.append(Replica(id: id, port: 0, process: process))
+                let log = try await process.waitForLog("affinity.port=")
+                guard let range = log.range(of: "affinity.port="),
+                    let port = Int(log[range.upperBound...].prefix(while: { $0.isNumber }))
+                else { throw BenchError(.processFailed, "\(process.name) logged no usable port") }
+                started[started.count - 1] = Replica(id: id, port: port, process: process)
+                if redis != nil { _ = try await process.waitForLog("registered replica") }
+            }
+        } catch {
+            for replica in started { replica.process.kill() }
+            redis?.stop()
+            throw error
+        }
+        return ReplicaSet(layout: layout, replicas: started, redis: redis)
+    }
+
+    /// Throws if a process died.
+    public func checkAlive() throws(BenchError) {
+        for replica in replicas where !replica.process.isRunning {
+            throw BenchError(.processFailed, "\(replica.process.name) died:\n\(replica.process.logTail)")
+        }
+        if let redis, !redis.process.isRunning {
+            throw BenchError(.processFailed, "redis-server died:\n\(redis.process.logTail)")
+        }
+    }
+
+    /// Kills every process.
+    public func stop() {
+        for replica in replicas { replica.process.kill() }
+        redis?.stop()
+    }
+}

@@ -1,0 +1,173 @@
+/// The benchmark's result: the runs, the medians, the targets and the correctness counts.
+public struct BenchReport: Codable, Sendable, Equatable {
+    /// How the benchmark was run.
+    public struct Setup: Codable, Sendable, Equatable {
+        /// Phases run.
+        public var phases: [String]
+        /// Number of runs.
+        public var runs: Int
+        /// Warm-up per measurement, seconds.
+        public var warmupSeconds: Double
+        /// Measurement window, seconds.
+        public var durationSeconds: Double
+        /// Closed-loop concurrency.
+        public var concurrency: Int
+        /// Client connections per replica.
+        public var clientsPerReplica: Int
+        /// Worker connections per replica.
+        public var workersPerReplica: Int
+        /// Approximate outcome variables size.
+        public var payloadBytes: Int
+        /// Idle connections.
+        public var idleConnections: Int
+        /// Online CPUs of the machine.
+        public var cpus: Int
+        /// The `affinity-server` executable used.
+        public var server: String
+        /// `redis-server --version`.
+        public var redisVersion: String
+    }
+
+    /// Format version of this JSON.
+    public var formatVersion = 1
+    /// How the benchmark was run.
+    public var setup: Setup
+    /// Every run.
+    public var runs: [RunResult]
+    /// The medians over the runs.
+    public var metrics: [SummaryMetric]
+    /// The targets and whether the medians meet them (information: a missed target is not a failure).
+    public var targets: [TargetResult]
+    /// What the load observed about every outcome of every run.
+    public var correctness: CorrectnessCounts
+    /// True when every outcome reached exactly its own client and no process failed.
+    public var passed: Bool
+    /// Why the benchmark failed, if it did.
+    public var failure: String?
+
+    /// Builds the report: medians and targets from the runs.
+    public init(setup: Setup, runs: [RunResult], failure: String?) {
+        let metrics = Self.metrics(of: runs)
+        let correctness = runs.reduce(CorrectnessCounts()) { $0 + $1.correctness }
+        let failure = failure ?? (correctness.isClean ? nil : "outcome check failed: \(correctness.problems)")
+        self.setup = setup
+        self.runs = runs
+        self.metrics = metrics
+        self.targets = Self.targets(from: metrics)
+        self.correctness = correctness
+        self.failure = failure
+        self.passed = failure == nil
+    }
+
+    /// The median of the metric `name`.
+    public func median(_ name: String) -> Double? {
+        metrics.first { $0.name == name }?.median
+    }
+
+    /// Every reported number, in a fixed order, with its per-run values.
+    static func metrics(of runs: [RunResult]) -> [SummaryMetric] {
+        var metrics: [SummaryMetric?] = []
+        for layout in [ReplicaSet.Layout.memory, .single, .cluster] {
+            let results = runs.compactMap { $0.throughput(layout) }
+            let prefix = layout.rawValue
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).outcomes_per_second", unit: "outcomes/s", perRun: results.map(\.outcomesPerSecond))
+            )
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).redis_commands_per_outcome", unit: "commands/outcome",
+                    perRun: results.compactMap(\.redisCommandsPerOutcome)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).redis_calls_per_outcome_including_scripts", unit: "calls/outcome",
+                    perRun: results.compactMap(\.redisCallsIncludingScriptsPerOutcome)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).replica_cpu_us_per_outcome", unit: "µs/outcome",
+                    perRun: results.compactMap(\.replicaCPUMicrosecondsPerOutcome)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).redis_cpu_us_per_outcome", unit: "µs/outcome",
+                    perRun: results.compactMap { $0.layout == .memory ? nil : $0.redisCPUMicrosecondsPerOutcome }))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).bench_cpu_us_per_outcome", unit: "µs/outcome",
+                    perRun: results.compactMap(\.benchCPUMicrosecondsPerOutcome)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).cores_busy", unit: "cores", perRun: results.compactMap(\.coresBusy)))
+            if layout == .cluster {
+                metrics.append(
+                    SummaryMetric(
+                        name: "cluster.forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))
+            }
+        }
+        metrics.append(
+            SummaryMetric(
+                name: "cluster_to_single_ratio", unit: "ratio", perRun: runs.compactMap(\.clusterToSingleRatio)))
+        for layout in [ReplicaSet.Layout.single, .cluster] {
+            let results = runs.compactMap { $0.halfLoad(layout) }
+            let prefix = "half_load.\(layout.rawValue)"
+            metrics.append(
+                SummaryMetric(name: "\(prefix).target_rate", unit: "outcomes/s", perRun: results.map(\.targetRate)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).achieved_rate", unit: "outcomes/s", perRun: results.map(\.achievedRate)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
+            metrics.append(
+                SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics.append(
+                SummaryMetric(
+                    name: "\(prefix).skipped_arrivals", unit: "arrivals",
+                    perRun: results.map { Double($0.skippedArrivals) }))
+        }
+        let idle = runs.compactMap(\.idle)
+        metrics.append(
+            SummaryMetric(name: "idle.kib_per_connection", unit: "KiB", perRun: idle.map(\.perConnectionKiB)))
+        return metrics.compactMap { $0 }
+    }
+
+    /// The targets of issue #4, for the metrics that were measured.
+    static func targets(from metrics: [SummaryMetric]) -> [TargetResult] {
+        func median(_ name: String) -> Double? { metrics.first { $0.name == name }?.median }
+        var targets: [TargetResult] = []
+        if let ratio = median("cluster_to_single_ratio") {
+            targets.append(
+                TargetResult(
+                    target: "three replicas >= 60% of one replica's throughput", metric: "cluster_to_single_ratio",
+                    value: ratio, comparison: ">=", threshold: 0.6))
+        }
+        for layout in ["single", "cluster"] {
+            if let commands = median("\(layout).redis_commands_per_outcome") {
+                targets.append(
+                    TargetResult(
+                        target: "<= 3 Redis commands per outcome (\(layout))",
+                        metric: "\(layout).redis_commands_per_outcome", value: commands, comparison: "<=", threshold: 3)
+                )
+            }
+        }
+        for layout in ["single", "cluster"] {
+            if let p99 = median("half_load.\(layout).latency_p99") {
+                targets.append(
+                    TargetResult(
+                        target: "p99 < 5 ms at half of the peak (\(layout))", metric: "half_load.\(layout).latency_p99",
+                        value: p99, comparison: "<", threshold: 5))
+            }
+        }
+        if let perConnection = median("idle.kib_per_connection") {
+            targets.append(
+                TargetResult(
+                    target: "< 30 KiB server RSS per idle connection", metric: "idle.kib_per_connection",
+                    value: perConnection, comparison: "<", threshold: 30))
+        }
+        return targets
+    }
+}
