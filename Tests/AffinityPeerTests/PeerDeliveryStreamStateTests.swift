@@ -13,7 +13,9 @@ struct PeerDeliveryStreamStateTests {
         return request
     }
 
-    private func response(_ id: UInt64, _ status: Affinity_Peer_V1_DeliverResponse.Status = .delivered)
+    private func response(
+        _ id: UInt64, _ status: Affinity_Peer_V1_DeliverResponse.Status = .delivered
+    )
         -> Affinity_Peer_V1_DeliverResponse
     {
         var response = Affinity_Peer_V1_DeliverResponse()
@@ -23,7 +25,9 @@ struct PeerDeliveryStreamStateTests {
     }
 
     /// Enqueues and returns the id, the start flag and the woken writer's batch.
-    private func enqueue(_ state: inout State, _ name: String, now: ContinuousClock.Instant = .now)
+    private func enqueue(
+        _ state: inout State, _ name: String, now: ContinuousClock.Instant = .now
+    )
         -> (id: UInt64, start: Bool, wake: (writer: String, batch: [Affinity_Peer_V1_DeliverRequest])?)?
     {
         guard case .enqueued(let id, let start, let wake) = state.enqueue(self.request(name), now: now) else {
@@ -177,7 +181,8 @@ struct PeerDeliveryStreamStateTests {
             Issue.record("then the writer finishes")
             return
         }
-        _ = state.streamEnded(with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
+        _ = state.streamEnded(
+            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
         guard case .unary = state.enqueue(self.request("c"), now: .now) else {
             Issue.record("a retired stream never starts again")
             return
@@ -201,7 +206,8 @@ struct PeerDeliveryStreamStateTests {
             Issue.record("a draining stream takes no new requests")
             return
         }
-        _ = state.streamEnded(with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
+        _ = state.streamEnded(
+            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
         // After the drain the next request opens a new stream (the peer's replacement).
         let next = try #require(self.enqueue(&state, "c"))
         #expect(next.start)
@@ -229,7 +235,8 @@ struct PeerDeliveryStreamStateTests {
             Issue.record("a cancelled writer must not wait")
             return
         }
-        _ = state.streamEnded(with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
+        _ = state.streamEnded(
+            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
         #expect(try #require(self.enqueue(&state, "b")).start)
         _ = state.takeBatch(writer: "w2")
         guard case .wait = state.takeBatch(writer: "w2") else {

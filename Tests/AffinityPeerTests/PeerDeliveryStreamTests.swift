@@ -35,7 +35,10 @@ struct PeerDeliveryStreamTests {
                     let answers = try await withThrowingTaskGroup(of: (Int, PeerDeliveryStatus).self) { group in
                         for number in 0..<200 {
                             group.addTask {
-                                (number, try await pool.deliver(sampleOutcome(number), to: address, timeout: .seconds(10)))
+                                (
+                                    number,
+                                    try await pool.deliver(sampleOutcome(number), to: address, timeout: .seconds(10))
+                                )
                             }
                         }
                         return try await group.reduce(into: [Int: PeerDeliveryStatus]()) { $0[$1.0] = $1.1 }
@@ -89,7 +92,8 @@ struct PeerDeliveryStreamTests {
                         group.addTask {
                             let start = ContinuousClock.now
                             let error = await #expect(throws: PeerDeliveryError.self) {
-                                try await pool.deliver(sampleOutcome(0), to: address, deadline: .now + .milliseconds(300))
+                                try await pool.deliver(
+                                    sampleOutcome(0), to: address, deadline: .now + .milliseconds(300))
                             }
                             let elapsed = ContinuousClock.now - start
                             #expect(error?.code == .deadlineExceeded)

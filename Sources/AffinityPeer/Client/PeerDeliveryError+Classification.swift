@@ -90,7 +90,8 @@ extension PeerDeliveryError {
                 message: "\(address) did not answer before the deadline: \(response.failureMessage)")
         case .UNRECOGNIZED(let value):
             throw PeerDeliveryError(
-                code: .failed, message: "\(address) answered with an unknown failure \(value): \(response.failureMessage)")
+                code: .failed,
+                message: "\(address) answered with an unknown failure \(value): \(response.failureMessage)")
         }
         switch response.status {
         case .delivered:

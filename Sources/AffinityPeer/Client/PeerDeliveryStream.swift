@@ -91,7 +91,8 @@ final class PeerDeliveryStream: Sendable {
         } onCancel: {
             self.complete(
                 id,
-                with: .failure(PeerDeliveryError(code: .shutDown, message: "the forward to \(self.address) was cancelled"))
+                with: .failure(
+                    PeerDeliveryError(code: .shutDown, message: "the forward to \(self.address) was cancelled"))
             )
         }
         timer.cancel()

@@ -3,8 +3,8 @@ import AffinityTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
-import Testing
 import Synchronization
+import Testing
 
 /// Runs a plain gRPC client that presents `identity` (mutual TLS, trusting the CA at `caPath`), to send
 /// what the pool never sends: broken messages, ids the server must refuse.
