@@ -32,15 +32,23 @@ import Synchronization
 public final class PeerConnectionPool: Service, Sendable {
     typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
 
+    /// What ``run()`` runs in its task group.
+    private enum Job: Sendable {
+        /// A peer's connection (the gRPC client), until it is shut down.
+        case connection(PeerLink)
+        /// One `DeliverStream` on a peer's connection, until it ends.
+        case stream(PeerLink)
+    }
+
     /// The configuration the pool was created with.
     public let configuration: PeerClientConfiguration
     private let credentials: PeerTLSCredentials
     private let logger: Logger
     private let metrics: PeerMetrics
     private let openedConnections: PeerConnectionCounter
-    private let table: Mutex<PeerConnectionTable<Client>>
-    private let clientsToRun: AsyncStream<Client>
-    private let clientsToRunContinuation: AsyncStream<Client>.Continuation
+    private let table: Mutex<PeerConnectionTable<PeerLink>>
+    private let jobs: AsyncStream<Job>
+    private let jobsContinuation: AsyncStream<Job>.Continuation
 
     /// Creates an empty pool.
     ///
@@ -61,7 +69,7 @@ public final class PeerConnectionPool: Service, Sendable {
         self.metrics = PeerMetrics(factory: metricsFactory)
         self.openedConnections = PeerConnectionCounter()
         self.table = Mutex(PeerConnectionTable())
-        (self.clientsToRun, self.clientsToRunContinuation) = AsyncStream.makeStream(of: Client.self)
+        (self.jobs, self.jobsContinuation) = AsyncStream.makeStream(of: Job.self)
     }
 
     /// How many TCP connections the pool has opened (including reconnects and failed handshakes).
@@ -78,15 +86,20 @@ public final class PeerConnectionPool: Service, Sendable {
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                for await client in self.clientsToRun {
-                    group.addTask {
-                        do {
-                            try await client.runConnections()
-                        } catch {
-                            self.logger.debug(
-                                "peer client stopped with an error", metadata: ["error.message": "\(error)"])
+                for await job in self.jobs {
+                    switch job {
+                    case .connection(let link):
+                        group.addTask {
+                            do {
+                                try await link.client.runConnections()
+                            } catch {
+                                self.logger.debug(
+                                    "peer client stopped with an error", metadata: ["error.message": "\(error)"])
+                            }
+                            self.forget(link)
                         }
-                        self.forget(client)
+                    case .stream(let link):
+                        group.addTask { await link.stream.run(on: link.client) }
                     }
                 }
             }
@@ -101,7 +114,7 @@ public final class PeerConnectionPool: Service, Sendable {
         let removed = self.table.withLock { $0.remove(address) }
         if let removed {
             self.logger.debug("peer connection closed", metadata: ["affinity.peer.address": "\(address)"])
-            removed.beginGracefulShutdown()
+            removed.close()
         }
     }
 
@@ -161,7 +174,7 @@ public final class PeerConnectionPool: Service, Sendable {
 
     /// Checks that a peer answers, and returns its replica id.
     public func ping(_ address: PeerAddress, timeout: Duration? = nil) async throws(PeerDeliveryError) -> String {
-        let client = try self.client(for: address)
+        let client = try self.link(for: address).client
         var request = Affinity_Peer_V1_PingRequest()
         request.originReplica = self.configuration.replicaID
         var options = CallOptions.defaults
@@ -197,13 +210,38 @@ public final class PeerConnectionPool: Service, Sendable {
                     "the outcome (\(size) bytes) exceeds the peer message limit of \(self.configuration.maxRequestBytes) bytes"
             )
         }
-        let client = try self.client(for: address)
+        let link = try self.link(for: address)
         var request = Affinity_Peer_V1_DeliverRequest()
         request.id = outcome.id
         request.key = outcome.key
         request.variables = outcome.variables
         request.originReplica = outcome.originReplica
         request.hopCount = UInt32(clamping: outcome.hopCount)
+        if self.configuration.usesDeliverStream {
+            let result = try await link.stream.send(request, deadline: deadline) { self.startStream(on: link) }
+            switch result {
+            case .response(let response):
+                return try PeerDeliveryError.status(of: response, address: address)
+            case .useUnary:
+                break
+            }
+        }
+        return try await self.forwardUnary(request, on: link.client, to: address, deadline: deadline)
+    }
+
+    /// One forward with the unary `Deliver` (the peer does not serve `DeliverStream`, or it is turned off).
+    private func forwardUnary(
+        _ request: Affinity_Peer_V1_DeliverRequest,
+        on client: Client,
+        to address: PeerAddress,
+        deadline: ContinuousClock.Instant
+    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
+        let remaining = deadline - .now
+        guard remaining > .zero else {
+            throw PeerDeliveryError(
+                code: .deadlineExceeded, message: "the deadline passed before the forward to \(address)")
+        }
+        self.metrics.unaryForwards.increment()
         var options = CallOptions.defaults
         options.timeout = remaining
         options.waitForReady = false
@@ -214,45 +252,45 @@ public final class PeerConnectionPool: Service, Sendable {
         } catch {
             throw PeerDeliveryError.classifying(error, address: address)
         }
-        switch response.status {
-        case .delivered:
-            return .delivered
-        case .parked:
-            return .parked
-        case .notOwner:
-            return .notOwner(owner: response.ownerReplica.isEmpty ? nil : response.ownerReplica)
-        case .unspecified, .UNRECOGNIZED:
-            throw PeerDeliveryError(
-                code: .failed,
-                message: "the peer at \(address) answered with an unknown status \(response.status.rawValue)"
-            )
+        return try PeerDeliveryError.status(of: response, address: address)
+    }
+
+    /// Hands a peer's stream to ``run()``; fails its requests when the pool no longer runs anything.
+    private func startStream(on link: PeerLink) {
+        if case .terminated = self.jobsContinuation.yield(.stream(link)) {
+            link.stream.fail(PeerDeliveryError(code: .shutDown, message: "the peer connection pool is shut down"))
         }
     }
 
-    /// The peer's client, created (and handed to ``run()``) on first use or after a TLS reload.
-    private func client(for address: PeerAddress) throws(PeerDeliveryError) -> Client {
+    /// The peer's connection, created (and handed to ``run()``) on first use or after a TLS reload.
+    private func link(for address: PeerAddress) throws(PeerDeliveryError) -> PeerLink {
         let generation = self.credentials.generation
-        let lookup: PeerConnectionTable<Client>.Lookup
+        let lookup: PeerConnectionTable<PeerLink>.Lookup
         do {
             lookup = try self.table.withLock { table in
-                try table.connection(for: address, generation: generation) { try self.makeClient(for: address) }
+                try table.connection(for: address, generation: generation) {
+                    PeerLink(
+                        client: try self.makeClient(for: address),
+                        stream: PeerDeliveryStream(address: address, logger: self.logger, metrics: self.metrics)
+                    )
+                }
             }
         } catch {
             throw PeerDeliveryError(code: .tls, message: "cannot configure TLS for \(address)", cause: error)
         }
         switch lookup {
-        case .existing(let client):
-            return client
-        case .created(let client, let replaced):
-            self.clientsToRunContinuation.yield(client)
+        case .existing(let link):
+            return link
+        case .created(let link, let replaced):
+            self.jobsContinuation.yield(.connection(link))
             if let replaced {
                 self.logger.debug(
                     "peer connection renewed after a TLS reload",
                     metadata: ["affinity.peer.address": "\(address)", "affinity.peer.tls.generation": "\(generation)"]
                 )
-                replaced.beginGracefulShutdown()
+                replaced.close()
             }
-            return client
+            return link
         case .shutDown:
             throw PeerDeliveryError(code: .shutDown, message: "the peer connection pool is shut down")
         }
@@ -315,16 +353,16 @@ public final class PeerConnectionPool: Service, Sendable {
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
     }
 
-    /// Drops a client whose connections stopped (shut down or failed), unless it was replaced already.
-    private func forget(_ client: Client) {
-        self.table.withLock { $0.forget(client) }
+    /// Drops a connection that stopped (shut down or failed), unless it was replaced already.
+    private func forget(_ link: PeerLink) {
+        self.table.withLock { $0.forget(link) }
     }
 
     private func shutDown() {
-        let clients = self.table.withLock { $0.shutDown() }
-        self.clientsToRunContinuation.finish()
-        for client in clients {
-            client.beginGracefulShutdown()
+        let links = self.table.withLock { $0.shutDown() }
+        self.jobsContinuation.finish()
+        for link in links {
+            link.close()
         }
     }
 }

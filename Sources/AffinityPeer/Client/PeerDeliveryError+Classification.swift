@@ -69,6 +69,45 @@ extension PeerDeliveryError {
         }
     }
 
+    /// The status in a `Deliver` or `DeliverStream` answer, or the error its failure (stream only) or an
+    /// unknown status stands for, classified like the gRPC status `Deliver` answers in the same case.
+    static func status(
+        of response: Affinity_Peer_V1_DeliverResponse,
+        address: PeerAddress
+    ) throws(PeerDeliveryError) -> PeerDeliveryStatus {
+        switch response.failure {
+        case .none:
+            break
+        case .invalidArgument, .hopLimit:
+            throw PeerDeliveryError(
+                code: .rejected, message: "\(address) rejected the forward: \(response.failureMessage)")
+        case .handler:
+            throw PeerDeliveryError(
+                code: .failed, message: "\(address) could neither deliver nor park: \(response.failureMessage)")
+        case .timeout:
+            throw PeerDeliveryError(
+                code: .deadlineExceeded,
+                message: "\(address) did not answer before the deadline: \(response.failureMessage)")
+        case .UNRECOGNIZED(let value):
+            throw PeerDeliveryError(
+                code: .failed,
+                message: "\(address) answered with an unknown failure \(value): \(response.failureMessage)")
+        }
+        switch response.status {
+        case .delivered:
+            return .delivered
+        case .parked:
+            return .parked
+        case .notOwner:
+            return .notOwner(owner: response.ownerReplica.isEmpty ? nil : response.ownerReplica)
+        case .unspecified, .UNRECOGNIZED:
+            throw PeerDeliveryError(
+                code: .failed,
+                message: "the peer at \(address) answered with an unknown status \(response.status.rawValue)"
+            )
+        }
+    }
+
     private static func transportCode(of error: any Error) -> Code? {
         switch error {
         case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError, is PeerCertificateRejection:

@@ -42,6 +42,19 @@ public enum Affinity_Peer_V1_PeerDelivery: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "DeliverStream" metadata.
+        public enum DeliverStream: Sendable {
+            /// Request type for "DeliverStream".
+            public typealias Input = Affinity_Peer_V1_DeliverRequest
+            /// Response type for "DeliverStream".
+            public typealias Output = Affinity_Peer_V1_DeliverResponse
+            /// Descriptor for "DeliverStream".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery"),
+                method: "DeliverStream",
+                type: .bidirectionalStreaming
+            )
+        }
         /// Namespace for "Ping" metadata.
         public enum Ping: Sendable {
             /// Request type for "Ping".
@@ -58,6 +71,7 @@ public enum Affinity_Peer_V1_PeerDelivery: Sendable {
         /// Descriptors for all methods in the "affinity.peer.v1.PeerDelivery" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Deliver.descriptor,
+            DeliverStream.descriptor,
             Ping.descriptor
         ]
     }
@@ -108,6 +122,31 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///     to an internal error.
         /// - Returns: A streaming response of `Affinity_Peer_V1_DeliverResponse` messages.
         func deliver(
+            request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse>
+
+        /// Handle the "DeliverStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+        /// > carries the request_id it answers, and answers come back in completion order, not request order.
+        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Affinity_Peer_V1_DeliverResponse` messages.
+        func deliverStream(
             request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse>
@@ -168,6 +207,31 @@ extension Affinity_Peer_V1_PeerDelivery {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Affinity_Peer_V1_DeliverResponse>
 
+        /// Handle the "DeliverStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+        /// > carries the request_id it answers, and answers come back in completion order, not request order.
+        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Affinity_Peer_V1_DeliverResponse` messages.
+        func deliverStream(
+            request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse>
+
         /// Handle the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -222,6 +286,32 @@ extension Affinity_Peer_V1_PeerDelivery {
             context: GRPCCore.ServerContext
         ) async throws -> Affinity_Peer_V1_DeliverResponse
 
+        /// Handle the "DeliverStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+        /// > carries the request_id it answers, and answers come back in completion order, not request order.
+        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - response: A response stream of `Affinity_Peer_V1_DeliverResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func deliverStream(
+            request: GRPCCore.RPCAsyncSequence<Affinity_Peer_V1_DeliverRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Affinity_Peer_V1_DeliverResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
         /// Handle the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -254,6 +344,17 @@ extension Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Affinity_Peer_V1_DeliverResponse>(),
             handler: { request, context in
                 try await self.deliver(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Affinity_Peer_V1_PeerDelivery.Method.DeliverStream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Affinity_Peer_V1_DeliverRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Affinity_Peer_V1_DeliverResponse>(),
+            handler: { request, context in
+                try await self.deliverStream(
                     request: request,
                     context: context
                 )
@@ -315,6 +416,23 @@ extension Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
         )
     }
 
+    public func deliverStream(
+        request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse> {
+        return GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.deliverStream(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
     public func ping(
         request: GRPCCore.ServerRequest<Affinity_Peer_V1_PingRequest>,
         context: GRPCCore.ServerContext
@@ -368,6 +486,36 @@ extension Affinity_Peer_V1_PeerDelivery {
             deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeliverStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+        /// > carries the request_id it answers, and answers come back in completion order, not request order.
+        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - serializer: A serializer for `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - deserializer: A deserializer for `Affinity_Peer_V1_DeliverResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deliverStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Affinity_Peer_V1_DeliverRequest>,
+            serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_DeliverRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Ping" method.
@@ -455,6 +603,45 @@ extension Affinity_Peer_V1_PeerDelivery {
             )
         }
 
+        /// Call the "DeliverStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+        /// > carries the request_id it answers, and answers come back in completion order, not request order.
+        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - serializer: A serializer for `Affinity_Peer_V1_DeliverRequest` messages.
+        ///   - deserializer: A deserializer for `Affinity_Peer_V1_DeliverResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deliverStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Affinity_Peer_V1_DeliverRequest>,
+            serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_DeliverRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Affinity_Peer_V1_PeerDelivery.Method.DeliverStream.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Ping" method.
         ///
         /// > Source IDL Documentation:
@@ -530,6 +717,40 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
         )
     }
 
+    /// Call the "DeliverStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+    /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+    /// > carries the request_id it answers, and answers come back in completion order, not request order.
+    /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+    /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+    /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+    /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+    /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Affinity_Peer_V1_DeliverRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deliverStream<Result>(
+        request: GRPCCore.StreamingClientRequest<Affinity_Peer_V1_DeliverRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.deliverStream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Affinity_Peer_V1_DeliverRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Affinity_Peer_V1_DeliverResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "Ping" method.
     ///
     /// > Source IDL Documentation:
@@ -597,6 +818,45 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
             metadata: metadata
         )
         return try await self.deliver(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeliverStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
+    /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
+    /// > carries the request_id it answers, and answers come back in completion order, not request order.
+    /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
+    /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
+    /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
+    /// > broken connection; the caller then fails every open request. A receiver from before this RPC
+    /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deliverStream<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Affinity_Peer_V1_DeliverRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Affinity_Peer_V1_DeliverRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.deliverStream(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -58,6 +58,15 @@ public nonisolated struct Affinity_Peer_V1_DeliverRequest: Sendable {
   /// routing table converges.
   public var hopCount: UInt32 = 0
 
+  /// DeliverStream only: the caller's id of this request, unique among the stream's open requests
+  /// and never 0. Ignored by Deliver.
+  public var requestID: UInt64 = 0
+
+  /// DeliverStream only: how long the caller waits for the answer, in milliseconds (0: the
+  /// receiver's default). The receiver cancels the delivery when it passes (the caller has given
+  /// up), like a gRPC deadline on Deliver. Ignored by Deliver, which uses the RPC deadline.
+  public var timeoutMillis: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -77,6 +86,15 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
 
   /// The replica id of the receiver, for logs and metrics on the caller's side.
   public var replica: String = String()
+
+  /// DeliverStream only: the request_id this answers.
+  public var requestID: UInt64 = 0
+
+  /// DeliverStream only: FAILURE_NONE, or why the request failed.
+  public var failure: Affinity_Peer_V1_DeliverResponse.Failure = .none
+
+  /// DeliverStream only: a human-readable explanation of the failure.
+  public var failureMessage: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -132,6 +150,66 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
 
   }
 
+  /// DeliverStream only: why the request failed; the status is then STATUS_UNSPECIFIED. Each
+  /// failure has the meaning of the gRPC status Deliver answers in the same case.
+  public nonisolated enum Failure: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// The request did not fail.
+    case none // = 0
+
+    /// The request is malformed (Deliver: INVALID_ARGUMENT); never retried.
+    case invalidArgument // = 1
+
+    /// hop_count exceeds the receiver's limit (Deliver: FAILED_PRECONDITION); a routing loop.
+    case hopLimit // = 2
+
+    /// The receiver could neither deliver nor park the outcome (Deliver: UNAVAILABLE with the
+    /// affinity-peer-error-source: handler trailer).
+    case handler // = 3
+
+    /// timeout_millis passed before the receiver had an answer; the delivery was cancelled
+    /// (Deliver: CANCELLED or DEADLINE_EXCEEDED).
+    case timeout // = 4
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .none
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .none
+      case 1: self = .invalidArgument
+      case 2: self = .hopLimit
+      case 3: self = .handler
+      case 4: self = .timeout
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .none: return 0
+      case .invalidArgument: return 1
+      case .hopLimit: return 2
+      case .handler: return 3
+      case .timeout: return 4
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Affinity_Peer_V1_DeliverResponse.Failure] = [
+      .none,
+      .invalidArgument,
+      .hopLimit,
+      .handler,
+      .timeout,
+    ]
+
+  }
+
   public init() {}
 }
 
@@ -169,7 +247,7 @@ fileprivate nonisolated let _protobuf_package = "affinity.peer.v1"
 
 nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeliverRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}key\0\u{1}variables\0\u{3}origin_replica\0\u{3}hop_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}key\0\u{1}variables\0\u{3}origin_replica\0\u{3}hop_count\0\u{3}request_id\0\u{3}timeout_millis\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -182,6 +260,8 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
       case 3: try { try decoder.decodeSingularBytesField(value: &self.variables) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.originReplica) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.hopCount) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMillis) }()
       default: break
       }
     }
@@ -203,6 +283,12 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     if self.hopCount != 0 {
       try visitor.visitSingularUInt32Field(value: self.hopCount, fieldNumber: 5)
     }
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 6)
+    }
+    if self.timeoutMillis != 0 {
+      try visitor.visitSingularUInt32Field(value: self.timeoutMillis, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -212,6 +298,8 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     if lhs.variables != rhs.variables {return false}
     if lhs.originReplica != rhs.originReplica {return false}
     if lhs.hopCount != rhs.hopCount {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.timeoutMillis != rhs.timeoutMillis {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -219,7 +307,7 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeliverResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}owner_replica\0\u{1}replica\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}owner_replica\0\u{1}replica\0\u{3}request_id\0\u{1}failure\0\u{3}failure_message\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -230,6 +318,9 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
       case 1: try { try decoder.decodeSingularEnumField(value: &self.status) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.ownerReplica) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.replica) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.failure) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.failureMessage) }()
       default: break
       }
     }
@@ -245,6 +336,15 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
     if !self.replica.isEmpty {
       try visitor.visitSingularStringField(value: self.replica, fieldNumber: 3)
     }
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 4)
+    }
+    if self.failure != .none {
+      try visitor.visitSingularEnumField(value: self.failure, fieldNumber: 5)
+    }
+    if !self.failureMessage.isEmpty {
+      try visitor.visitSingularStringField(value: self.failureMessage, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -252,6 +352,9 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
     if lhs.status != rhs.status {return false}
     if lhs.ownerReplica != rhs.ownerReplica {return false}
     if lhs.replica != rhs.replica {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.failure != rhs.failure {return false}
+    if lhs.failureMessage != rhs.failureMessage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -259,6 +362,10 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Affinity_Peer_V1_DeliverResponse.Status: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_UNSPECIFIED\0\u{1}STATUS_DELIVERED\0\u{1}STATUS_PARKED\0\u{1}STATUS_NOT_OWNER\0")
+}
+
+nonisolated extension Affinity_Peer_V1_DeliverResponse.Failure: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FAILURE_NONE\0\u{1}FAILURE_INVALID_ARGUMENT\0\u{1}FAILURE_HOP_LIMIT\0\u{1}FAILURE_HANDLER\0\u{1}FAILURE_TIMEOUT\0")
 }
 
 nonisolated extension Affinity_Peer_V1_PingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

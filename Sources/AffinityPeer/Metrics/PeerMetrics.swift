@@ -11,6 +11,8 @@ import Metrics
 /// | `affinity_peer_connections_opened_total` | counter | |
 /// | `affinity_peer_tls_handshake_failures_total` | counter | `side`: server (a caller was refused), client (a peer server was refused or refused us) |
 /// | `affinity_peer_tls_reloads_total` | counter | `result`: success, failure |
+/// | `affinity_peer_streams_opened_total` | counter | |
+/// | `affinity_peer_forwards_unary_total` | counter | |
 struct PeerMetrics: Sendable {
     let factory: any MetricsFactory
     let tlsReloadSucceeded: Counter
@@ -19,6 +21,14 @@ struct PeerMetrics: Sendable {
     let connectionsOpened: Counter
     let serverHandshakeFailures: Counter
     let clientHandshakeFailures: Counter
+    /// The forward metrics by result (`delivered`, `parked`, `not_owner` and every error code).
+    let forwards: [String: PeerForwardMetrics]
+    /// The received-delivery counters by status.
+    let received: PeerReceivedMetrics
+    /// `DeliverStream`s the pool started.
+    let streamsOpened: Counter
+    /// Forwards sent with the unary `Deliver` (the peer does not serve `DeliverStream`, or it is turned off).
+    let unaryForwards: Counter
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -32,22 +42,27 @@ struct PeerMetrics: Sendable {
             label: "affinity_peer_tls_handshake_failures_total", dimensions: [("side", "server")], factory: factory)
         self.clientHandshakeFailures = Counter(
             label: "affinity_peer_tls_handshake_failures_total", dimensions: [("side", "client")], factory: factory)
+        var forwards: [String: PeerForwardMetrics] = [:]
+        for result in ["delivered", "parked", "not_owner"] + PeerDeliveryError.Code.allCases.map(\.rawValue) {
+            forwards[result] = PeerForwardMetrics(result: result, factory: factory)
+        }
+        self.forwards = forwards
+        self.received = PeerReceivedMetrics(factory: factory)
+        self.streamsOpened = Counter(label: "affinity_peer_streams_opened_total", factory: factory)
+        self.unaryForwards = Counter(label: "affinity_peer_forwards_unary_total", factory: factory)
     }
 
     /// Records one forward's result and latency.
     func recordForward(result: String, duration: Duration) {
+        let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        if let metrics = self.forwards[result] {
+            metrics.count.increment()
+            metrics.duration.recordNanoseconds(nanoseconds)
+            return
+        }
         Counter(label: "affinity_peer_forwards_total", dimensions: [("result", result)], factory: self.factory)
             .increment()
-        let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
         Timer(label: "affinity_peer_forward_duration_seconds", dimensions: [("result", result)], factory: self.factory)
             .recordNanoseconds(nanoseconds)
-    }
-
-    /// Records one received delivery's answer.
-    func recordReceived(status: String) {
-        Counter(
-            label: "affinity_peer_deliveries_received_total", dimensions: [("status", status)], factory: self.factory
-        )
-        .increment()
     }
 }

@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import Metrics
 import X509
 
 /// The gRPC service behind ``PeerServer``: validates requests and hands outcomes to the handler.
@@ -9,34 +10,28 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
     let handler: any PeerDeliveryHandler
     let logger: Logger
     let metrics: PeerMetrics
+    /// Tells open `DeliverStream`s that the server shuts down.
+    let shutdownNotices: PeerStreamShutdownNotices
+
+    /// Why a request is refused before it reaches the handler.
+    enum Refusal {
+        /// Malformed (`INVALID_ARGUMENT`).
+        case invalid(String)
+        /// Too many hops (`FAILED_PRECONDITION`).
+        case hopLimit(String)
+    }
 
     func deliver(
         request: Affinity_Peer_V1_DeliverRequest,
         context: ServerContext
     ) async throws -> Affinity_Peer_V1_DeliverResponse {
-        if let problem = PeerRequestValidation.problem(
-            id: request.id, key: request.key, variables: request.variables, originReplica: request.originReplica)
-        {
-            self.metrics.recordReceived(status: "invalid")
-            self.logger.debug(
-                "invalid peer delivery refused",
-                metadata: ["affinity.peer.remote": "\(context.remotePeer)", "error.message": "\(problem)"]
-            )
+        switch self.refusal(of: request, remote: context.remotePeer) {
+        case .invalid(let problem):
             throw RPCError(code: .invalidArgument, message: problem)
-        }
-        if Int(request.hopCount) > self.configuration.maxHopCount {
-            self.metrics.recordReceived(status: "invalid")
-            self.logger.info(
-                "peer delivery refused: too many hops (routing loop?)",
-                metadata: [
-                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
-                    "affinity.peer.hops": "\(request.hopCount)", "affinity.peer.origin": "\(request.originReplica)",
-                ]
-            )
-            throw RPCError(
-                code: .failedPrecondition,
-                message: "hop count \(request.hopCount) exceeds the limit \(self.configuration.maxHopCount)"
-            )
+        case .hopLimit(let problem):
+            throw RPCError(code: .failedPrecondition, message: problem)
+        case nil:
+            break
         }
         let outcome = PeerOutcome(
             id: request.id,
@@ -50,10 +45,10 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         do {
             status = try await self.runHandler(outcome, from: caller, cancellation: context.cancellation)
         } catch let error as RPCError {
-            self.metrics.recordReceived(status: "error")
+            self.metrics.received.error.increment()
             throw error
         } catch {
-            self.metrics.recordReceived(status: "error")
+            self.metrics.received.error.increment()
             self.logger.debug(
                 "peer delivery handler failed",
                 metadata: [
@@ -78,7 +73,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
             response.status = .notOwner
             response.ownerReplica = owner ?? ""
         }
-        self.metrics.recordReceived(status: status.metricName)
+        self.metrics.received.record(status)
         self.logger.trace(
             "peer delivery handled",
             metadata: [
@@ -87,6 +82,32 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
             ]
         )
         return response
+    }
+
+    /// Validates a request (envelope and hop count), records and logs a refusal.
+    func refusal(of request: Affinity_Peer_V1_DeliverRequest, remote: @autoclosure () -> String) -> Refusal? {
+        if let problem = PeerRequestValidation.problem(
+            id: request.id, key: request.key, variables: request.variables, originReplica: request.originReplica)
+        {
+            self.metrics.received.invalid.increment()
+            self.logger.debug(
+                "invalid peer delivery refused",
+                metadata: ["affinity.peer.remote": "\(remote())", "error.message": "\(problem)"]
+            )
+            return .invalid(problem)
+        }
+        if Int(request.hopCount) > self.configuration.maxHopCount {
+            self.metrics.received.invalid.increment()
+            self.logger.info(
+                "peer delivery refused: too many hops (routing loop?)",
+                metadata: [
+                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
+                    "affinity.peer.hops": "\(request.hopCount)", "affinity.peer.origin": "\(request.originReplica)",
+                ]
+            )
+            return .hopLimit("hop count \(request.hopCount) exceeds the limit \(self.configuration.maxHopCount)")
+        }
+        return nil
     }
 
     /// Runs the handler in a child task that is cancelled when gRPC cancels the RPC (the caller's deadline
@@ -124,7 +145,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
     /// The trailer naming where a failure came from.
     static let errorSourceKey = "affinity-peer-error-source"
 
-    private static func caller(of context: ServerContext) -> PeerCaller {
+    static func caller(of context: ServerContext) -> PeerCaller {
         let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context
         let subject = transport?.peerCertificate.map { String(describing: $0.subject) }
         return PeerCaller(remoteAddress: context.remotePeer, certificateSubject: subject)

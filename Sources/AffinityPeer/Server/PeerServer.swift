@@ -30,6 +30,7 @@ public final class PeerServer: Service, Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
     private let acceptedConnections: PeerConnectionCounter
+    private let shutdownNotices: PeerStreamShutdownNotices
 
     /// Creates the server; it listens once ``run()`` starts.
     ///
@@ -67,6 +68,11 @@ public final class PeerServer: Service, Sendable {
         let transportConfig = HTTP2ServerTransport.Posix.Config.defaults { config in
             config.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
             config.connection.maxIdleTime = configuration.maxConnectionIdleTime
+            // A caller's DeliverStream stays open, and the caller sends HTTP/2 keepalive pings every 10 s while
+            // it is (to notice a dead peer); gRPC's default would count those as strikes (5 min minimum) and
+            // close an idle connection after a few of them.
+            config.connection.keepalive.clientBehavior = .init(
+                minPingIntervalWithoutCalls: .seconds(5), allowWithoutCalls: false)
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 acceptedConnections.increment()
                 metrics.connectionsAccepted.increment()
@@ -88,13 +94,18 @@ public final class PeerServer: Service, Sendable {
             transportSecurity: security,
             config: transportConfig
         )
+        let shutdownNotices = PeerStreamShutdownNotices()
+        self.shutdownNotices = shutdownNotices
         let service = PeerDeliveryService(
             configuration: configuration,
             handler: handler,
             logger: logger,
-            metrics: metrics
+            metrics: metrics,
+            shutdownNotices: shutdownNotices
         )
-        self.server = GRPCServer(transport: transport, services: [service])
+        let services: [any RegistrableRPCService] =
+            configuration.servesDeliverStream ? [service] : [PeerUnaryDeliveryService(service: service)]
+        self.server = GRPCServer(transport: transport, services: services)
     }
 
     /// How many TCP connections the server has accepted since it started (including refused handshakes).
@@ -126,6 +137,8 @@ public final class PeerServer: Service, Sendable {
         } onGracefulShutdown: {
             self.logger.info("peer server shutting down gracefully")
             self.server.beginGracefulShutdown()
+            // Open DeliverStreams tell their callers to finish; gRPC waits for them to end.
+            self.shutdownNotices.shutDown()
         }
         self.logger.info("peer server stopped")
     }

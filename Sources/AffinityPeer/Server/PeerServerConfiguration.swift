@@ -13,6 +13,15 @@ public struct PeerServerConfiguration: Sendable {
     public var maxHopCount: Int
     /// The longest time a connection may stay idle before the server closes it; `nil` keeps it open.
     public var maxConnectionIdleTime: Duration?
+    /// Whether `DeliverStream` is served. Off, the server answers it `UNIMPLEMENTED` like a replica from
+    /// before the stream, and callers forward with `Deliver` (for rolling-upgrade tests, or to rule the
+    /// stream out when diagnosing).
+    public var servesDeliverStream: Bool
+    /// How many deliveries of one `DeliverStream` are handled at once; the stream is not read further
+    /// (HTTP/2 flow control holds the caller back) until one of them answered.
+    public var maxConcurrentStreamDeliveries: Int
+    /// The timeout of a `DeliverStream` request that does not give one (`timeout_millis` 0).
+    public var defaultStreamRequestTimeout: Duration
 
     /// Creates a configuration.
     ///
@@ -24,13 +33,19 @@ public struct PeerServerConfiguration: Sendable {
     ///   - maxHopCount: The largest hop count accepted (default 4).
     ///   - maxConnectionIdleTime: Idle connections are closed after this (default: never; the pool keeps
     ///     one connection per peer open and the registry tells it when a peer is gone).
+    ///   - servesDeliverStream: Serve `DeliverStream` (default `true`).
+    ///   - maxConcurrentStreamDeliveries: Deliveries handled at once per stream (default 1024).
+    ///   - defaultStreamRequestTimeout: The timeout of a stream request without one (default 60 s).
     public init(
         host: String = "0.0.0.0",
         port: Int,
         replicaID: String,
         maxRequestBytes: Int = 8 * 1024 * 1024,
         maxHopCount: Int = 4,
-        maxConnectionIdleTime: Duration? = nil
+        maxConnectionIdleTime: Duration? = nil,
+        servesDeliverStream: Bool = true,
+        maxConcurrentStreamDeliveries: Int = 1024,
+        defaultStreamRequestTimeout: Duration = .seconds(60)
     ) {
         self.host = host
         self.port = port
@@ -38,5 +53,8 @@ public struct PeerServerConfiguration: Sendable {
         self.maxRequestBytes = maxRequestBytes
         self.maxHopCount = maxHopCount
         self.maxConnectionIdleTime = maxConnectionIdleTime
+        self.servesDeliverStream = servesDeliverStream
+        self.maxConcurrentStreamDeliveries = maxConcurrentStreamDeliveries
+        self.defaultStreamRequestTimeout = defaultStreamRequestTimeout
     }
 }

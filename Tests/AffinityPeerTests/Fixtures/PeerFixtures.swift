@@ -59,13 +59,14 @@ func withPeerServer<Result: Sendable>(
     replicaID: String = "replica-server",
     maxHopCount: Int = 4,
     maxRequestBytes: Int = 8 * 1024 * 1024,
+    servesDeliverStream: Bool = true,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerServer, PeerAddress) async throws -> Result
 ) async throws -> Result {
     let server = try PeerServer(
         configuration: PeerServerConfiguration(
             host: "127.0.0.1", port: port, replicaID: replicaID, maxRequestBytes: maxRequestBytes,
-            maxHopCount: maxHopCount),
+            maxHopCount: maxHopCount, servesDeliverStream: servesDeliverStream),
         credentials: credentials,
         handler: handler,
         logger: makeTestLogger("peer.server"),
@@ -83,6 +84,7 @@ func withPeerPool<Result: Sendable>(
     expectedServerName: String? = nil,
     replicaID: String = "replica-client",
     maxRequestBytes: Int = 8 * 1024 * 1024,
+    usesDeliverStream: Bool = true,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerConnectionPool) async throws -> Result
 ) async throws -> Result {
@@ -93,7 +95,8 @@ func withPeerPool<Result: Sendable>(
             defaultTimeout: .seconds(5),
             maxRequestBytes: maxRequestBytes,
             reconnectInitialBackoff: .milliseconds(20),
-            reconnectMaximumBackoff: .milliseconds(200)
+            reconnectMaximumBackoff: .milliseconds(200),
+            usesDeliverStream: usesDeliverStream
         ),
         credentials: credentials,
         logger: makeTestLogger("peer.pool"),

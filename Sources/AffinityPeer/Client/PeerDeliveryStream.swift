@@ -1,0 +1,236 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One long-lived `DeliverStream` to a peer, multiplexing many forwards over one HTTP/2 stream of the peer's
+/// connection.
+///
+/// A forward (``send(_:deadline:)``) gets a request id and is queued; the stream's writer writes whatever is
+/// queued in one go; answers come back in completion order and are matched by id. The caller's deadline is
+/// enforced here (a timer on a NIO event loop), and sent to the peer as `timeout_millis` so that the owner
+/// stops waiting too. When the stream or its connection breaks, every open forward fails with the same
+/// classification the unary `Deliver` would get. A peer without `DeliverStream` (an older version) answers
+/// `UNIMPLEMENTED`: its forwards then use `Deliver`, and the stream is tried again after
+/// ``unsupportedRetryInterval``.
+///
+/// The stream is started by the first forward (``PeerConnectionPool`` runs ``run(on:)`` in its task group)
+/// and restarted by the first forward after it ended.
+final class PeerDeliveryStream: Sendable {
+    typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
+    typealias Waiter = CheckedContinuation<PeerDeliveryStreamAnswer, Never>
+    typealias Writer = CheckedContinuation<[Affinity_Peer_V1_DeliverRequest]?, Never>
+    typealias State = PeerDeliveryStreamState<Waiter, Writer>
+
+    /// What ``send(_:deadline:)`` returns.
+    enum SendResult {
+        /// The peer's answer.
+        case response(Affinity_Peer_V1_DeliverResponse)
+        /// Send the request with the unary `Deliver` instead.
+        case useUnary
+    }
+
+    /// How long a peer that answered `UNIMPLEMENTED` gets unary forwards before the stream is tried again.
+    static let unsupportedRetryInterval: Duration = .seconds(30)
+
+    let address: PeerAddress
+    private let state = Mutex(State())
+    private let logger: Logger
+    private let metrics: PeerMetrics
+
+    init(address: PeerAddress, logger: Logger, metrics: PeerMetrics) {
+        self.address = address
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Sends one request on the stream and waits for its answer until `deadline`.
+    ///
+    /// - Parameters:
+    ///   - request: The request (its `request_id` and `timeout_millis` are set here).
+    ///   - deadline: When to give up.
+    ///   - startStream: Called (once, outside the lock) when no stream is open: start ``run(on:)``.
+    /// - Returns: The answer, or ``SendResult/useUnary``.
+    /// - Throws: ``PeerDeliveryError`` (deadline, cancellation, broken stream).
+    func send(
+        _ request: Affinity_Peer_V1_DeliverRequest,
+        deadline: ContinuousClock.Instant,
+        startStream: () -> Void
+    ) async throws(PeerDeliveryError) -> SendResult {
+        let now = ContinuousClock.now
+        let remaining = deadline - now
+        var request = request
+        request.timeoutMillis = Self.milliseconds(remaining)
+        let action = self.state.withLock { $0.enqueue(request, now: now) }
+        let id: UInt64
+        switch action {
+        case .unary:
+            return .useUnary
+        case .enqueued(let enqueuedID, let start, let wake):
+            id = enqueuedID
+            if let wake { wake.writer.resume(returning: wake.batch) }
+            if start { startStream() }
+        }
+
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.timeAmount(remaining)) {
+            self.complete(
+                id,
+                with: .failure(
+                    PeerDeliveryError(
+                        code: .deadlineExceeded, message: "\(self.address) did not answer before the deadline")))
+        }
+        let answer = await withTaskCancellationHandler {
+            await withCheckedContinuation { (waiter: Waiter) in
+                if let answer = self.state.withLock({ $0.attach(id, waiter: waiter) }) {
+                    waiter.resume(returning: answer)
+                }
+            }
+        } onCancel: {
+            self.complete(
+                id,
+                with: .failure(
+                    PeerDeliveryError(code: .shutDown, message: "the forward to \(self.address) was cancelled"))
+            )
+        }
+        timer.cancel()
+        switch answer {
+        case .response(let response):
+            return .response(response)
+        case .failure(let error):
+            throw error
+        case .useUnary:
+            return .useUnary
+        }
+    }
+
+    /// Runs one stream on `client` until it ends (the peer closed it, the connection broke, or
+    /// ``retire()`` finished it), then fails what is still open.
+    func run(on client: Client) async {
+        var options = CallOptions.defaults
+        options.timeout = nil
+        options.waitForReady = false
+        let ending: (answer: State.Answer, unsupportedUntil: ContinuousClock.Instant?)
+        self.metrics.streamsOpened.increment()
+        do {
+            try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliverStream(
+                options: options,
+                requestProducer: { writer in
+                    while let batch = await self.nextBatch() {
+                        try await writer.write(contentsOf: batch)
+                    }
+                },
+                onResponse: { response in
+                    for try await answer in response.messages {
+                        if answer.requestID == 0 && answer.failure == .none {
+                            // The peer is shutting down: send no more, its open requests are still answered.
+                            self.state.withLock { $0.peerDraining() }?.resume(returning: nil)
+                        } else {
+                            self.complete(answer.requestID, with: .response(answer))
+                        }
+                    }
+                }
+            )
+            ending = (
+                .failure(PeerDeliveryError(code: .unreachable, message: "\(self.address) closed the delivery stream")),
+                nil
+            )
+        } catch let error as RPCError where error.code == .unimplemented {
+            self.logger.info(
+                "peer does not serve DeliverStream (older version); forwarding with Deliver",
+                metadata: ["affinity.peer.address": "\(self.address)"]
+            )
+            ending = (.useUnary, .now + Self.unsupportedRetryInterval)
+        } catch {
+            let classified = PeerDeliveryError.classifying(error, address: self.address)
+            self.logger.debug(
+                "peer delivery stream failed",
+                metadata: [
+                    "affinity.peer.address": "\(self.address)", "error.code": "\(classified.code.rawValue)",
+                    "error.message": "\(classified.message)",
+                ]
+            )
+            ending = (.failure(classified), nil)
+        }
+        self.end(with: ending.answer, unsupportedUntil: ending.unsupportedUntil)
+    }
+
+    /// Fails every open request with `error` without running a stream (the pool could not start one).
+    func fail(_ error: PeerDeliveryError) {
+        self.end(with: .failure(error), unsupportedUntil: nil)
+    }
+
+    private func end(with answer: State.Answer, unsupportedUntil: ContinuousClock.Instant?) {
+        let (waiters, writer) = self.state.withLock {
+            $0.streamEnded(with: answer, unsupportedUntil: unsupportedUntil)
+        }
+        writer?.resume(returning: nil)
+        for waiter in waiters {
+            waiter.resume(returning: answer)
+        }
+    }
+
+    /// Finishes the stream once the requests already queued are written and answered; later sends use the
+    /// unary `Deliver` on this (closing) connection. Called when the connection is being closed.
+    ///
+    /// - Returns: Whether a stream was open (it ends by itself once its answers are in).
+    @discardableResult
+    func retire() -> Bool {
+        let (writer, open) = self.state.withLock { $0.retire() }
+        writer?.resume(returning: nil)
+        return open
+    }
+
+    /// Whether a stream is starting or open (for tests and logs).
+    var isOpen: Bool {
+        self.state.withLock { $0.isStreamOpen }
+    }
+
+    private func nextBatch() async -> [Affinity_Peer_V1_DeliverRequest]? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (writer: Writer) in
+                let action = self.state.withLock { $0.takeBatch(writer: writer) }
+                switch action {
+                case .write(let batch): writer.resume(returning: batch)
+                case .finish: writer.resume(returning: nil)
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            self.state.withLock { $0.cancelWriter() }?.resume(returning: nil)
+        }
+    }
+
+    private func complete(_ id: UInt64, with answer: State.Answer) {
+        let action = self.state.withLock { $0.complete(id, with: answer) }
+        switch action {
+        case .resume(let waiter, let answer):
+            waiter.resume(returning: answer)
+        case .stored:
+            break
+        case .unknown:
+            if case .response = answer {
+                // A late answer (the caller's deadline passed) or a peer answering an id it never got.
+                self.logger.trace(
+                    "answer for a request that is no longer open dropped",
+                    metadata: ["affinity.peer.address": "\(self.address)", "affinity.peer.request": "\(id)"]
+                )
+            }
+        }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> UInt32 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 1 }
+        let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return UInt32(clamping: max(millis, 1))
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return .zero }
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

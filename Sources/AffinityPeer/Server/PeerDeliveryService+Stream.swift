@@ -1,0 +1,163 @@
+import GRPCCore
+import Logging
+import Metrics
+
+extension PeerDeliveryService {
+    /// Serves one `DeliverStream`: reads requests as they come, handles up to
+    /// ``PeerServerConfiguration/maxConcurrentStreamDeliveries`` of them at once (then stops reading until one
+    /// answered), and writes every answer, tagged with its request id, as soon as it is ready.
+    ///
+    /// A request refused by validation is answered at once with its failure; the stream stays open. The
+    /// stream fails only when a message cannot be decoded or is above the size limit (gRPC ends the RPC), or
+    /// the connection breaks. When the server shuts down, the stream sends the drain notice (request id 0,
+    /// no failure) and ends once the caller finished its side and the open deliveries answered.
+    func deliverStream(
+        request: RPCAsyncSequence<Affinity_Peer_V1_DeliverRequest, any Error>,
+        response: RPCWriter<Affinity_Peer_V1_DeliverResponse>,
+        context: ServerContext
+    ) async throws {
+        let caller = Self.caller(of: context)
+        let slots = PeerDeliverySlots(limit: self.configuration.maxConcurrentStreamDeliveries)
+        let token = self.shutdownNotices.register()
+        let replicaID = self.configuration.replicaID
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                if await self.shutdownNotices.waitForShutdown(token) {
+                    var notice = Affinity_Peer_V1_DeliverResponse()
+                    notice.replica = replicaID
+                    try await response.write(notice)
+                }
+            }
+            defer { self.shutdownNotices.streamEnded(token) }
+            let openIDs = PeerOpenRequestIDs()
+            do {
+                for try await message in request {
+                    if let refused = self.refusedAnswer(to: message, open: openIDs, remote: context.remotePeer) {
+                        try await response.write(refused)
+                        continue
+                    }
+                    await slots.acquire()
+                    let id = message.requestID
+                    group.addTask {
+                        defer { slots.release() }
+                        let answer = await self.answer(to: message, from: caller)
+                        openIDs.close(id)
+                        try await response.write(answer)
+                    }
+                }
+            } catch let error as RPCError where error.code == .invalidArgument || error.code == .resourceExhausted {
+                self.metrics.received.invalid.increment()
+                self.logger.debug(
+                    "peer delivery stream failed",
+                    metadata: ["affinity.peer.remote": "\(context.remotePeer)", "error.message": "\(error)"]
+                )
+                throw error
+            }
+        }
+    }
+
+    /// The answer to a request refused before it reaches the handler: malformed, over the hop limit, request
+    /// id 0 or already open on this stream; `nil` for a request to handle (its id is then open).
+    private func refusedAnswer(
+        to request: Affinity_Peer_V1_DeliverRequest,
+        open: PeerOpenRequestIDs,
+        remote: @autoclosure () -> String
+    ) -> Affinity_Peer_V1_DeliverResponse? {
+        var answer = Affinity_Peer_V1_DeliverResponse()
+        answer.replica = self.configuration.replicaID
+        answer.requestID = request.requestID
+        if request.requestID == 0 || !open.open(request.requestID) {
+            self.metrics.received.invalid.increment()
+            answer.failure = .invalidArgument
+            answer.failureMessage =
+                request.requestID == 0
+                ? "request_id must not be 0 on DeliverStream"
+                : "request_id \(request.requestID) is already open on this stream"
+            self.logger.debug(
+                "peer stream request refused",
+                metadata: ["affinity.peer.remote": "\(remote())", "error.message": "\(answer.failureMessage)"]
+            )
+            return answer
+        }
+        switch self.refusal(of: request, remote: remote()) {
+        case .invalid(let problem):
+            answer.failure = .invalidArgument
+            answer.failureMessage = problem
+        case .hopLimit(let problem):
+            answer.failure = .hopLimit
+            answer.failureMessage = problem
+        case nil:
+            return nil
+        }
+        open.close(request.requestID)
+        return answer
+    }
+
+    /// Runs the handler for one stream request, bounded by the request's `timeout_millis`.
+    private func answer(
+        to request: Affinity_Peer_V1_DeliverRequest,
+        from caller: PeerCaller
+    ) async -> Affinity_Peer_V1_DeliverResponse {
+        var answer = Affinity_Peer_V1_DeliverResponse()
+        answer.replica = self.configuration.replicaID
+        answer.requestID = request.requestID
+        let outcome = PeerOutcome(
+            id: request.id,
+            key: request.key,
+            variables: request.variables,
+            originReplica: request.originReplica,
+            hopCount: Int(request.hopCount)
+        )
+        let timeout =
+            request.timeoutMillis == 0
+            ? self.configuration.defaultStreamRequestTimeout : .milliseconds(Int64(request.timeoutMillis))
+        let handler = self.handler
+        let result: PeerDeliveryStatus?
+        do {
+            result = try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
+                group.addTask { try await handler.deliver(outcome, from: caller) }
+                group.addTask {
+                    try await PeerEventLoopSleep.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+        } catch {
+            self.metrics.received.error.increment()
+            self.logger.debug(
+                "peer delivery handler failed",
+                metadata: [
+                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)", "error.message": "\(error)",
+                ]
+            )
+            answer.failure = .handler
+            answer.failureMessage = "the owner could neither deliver nor park the outcome: \(error)"
+            return answer
+        }
+        guard let status = result else {
+            self.metrics.received.error.increment()
+            answer.failure = .timeout
+            answer.failureMessage = "no answer within the caller's timeout of \(timeout); the delivery was cancelled"
+            return answer
+        }
+        switch status {
+        case .delivered:
+            answer.status = .delivered
+        case .parked:
+            answer.status = .parked
+        case .notOwner(let owner):
+            answer.status = .notOwner
+            answer.ownerReplica = owner ?? ""
+        }
+        self.metrics.received.record(status)
+        self.logger.trace(
+            "peer delivery handled",
+            metadata: [
+                "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
+                "affinity.peer.origin": "\(request.originReplica)", "affinity.peer.status": "\(status.metricName)",
+            ]
+        )
+        return answer
+    }
+}
