@@ -11,12 +11,7 @@ import Testing
 struct PeerDeliveryStreamTests {
     @Test("many concurrent forwards share one stream and get their own answers, out of order")
     func concurrentOutOfOrder() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let log = CompletionLog()
             // Later outcomes finish first; each outcome's answer depends on its number.
             let handler = PeerDeliveryClosureHandler { outcome, _ in
@@ -67,12 +62,7 @@ struct PeerDeliveryStreamTests {
 
     @Test("each forward has its own deadline: a slow one fails in time, the others on the stream are answered")
     func deadlinePerRequest() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let cancelled = CompletionLog()
             let handler = PeerDeliveryClosureHandler { outcome, _ in
                 if outcome.id == "job-0" {
@@ -127,12 +117,7 @@ struct PeerDeliveryStreamTests {
 
     @Test("a lost connection fails every open forward at once as unreachable, and the next forward reconnects")
     func connectionLoss() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let arrived = CompletionLog()
             let handler = PeerDeliveryClosureHandler { outcome, _ in
                 arrived.record(outcome.id)
@@ -193,12 +178,7 @@ struct PeerDeliveryStreamTests {
 
     @Test("a peer without DeliverStream (the previous version) gets every forward with the unary Deliver")
     func fallbackToUnary() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler { outcome in outcome.id == "job-1" ? .parked : .delivered }
             let clientMetrics = TestMetrics()
             try await withPeerServer(credentials: serverCredentials, handler: handler, servesDeliverStream: false) {
@@ -375,12 +355,7 @@ struct PeerDeliveryStreamTests {
 
     @Test("a server shutting down drains its streams: open forwards are answered, later ones reconnect")
     func serverDrain() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler(delay: .milliseconds(300))
             try await withPeerPool(credentials: clientCredentials) { pool async throws in
                 let (address, shutdownStart) = try await withPeerServer(

@@ -7,12 +7,7 @@ import Testing
 struct PeerDeliveryTests {
     @Test("an outcome makes the round trip and the handler sees the caller's certificate")
     func roundTrip() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -32,12 +27,7 @@ struct PeerDeliveryTests {
 
     @Test("parked, not-owner and handler failures reach the caller")
     func statuses() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             struct StoreDown: Error {}
             let handler = RecordingHandler { outcome in
                 switch outcome.id {
@@ -63,12 +53,7 @@ struct PeerDeliveryTests {
 
     @Test("malformed requests and routing loops are rejected before the handler")
     func rejectedRequests() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler, maxHopCount: 2) {
                 _, address async throws in
@@ -98,12 +83,7 @@ struct PeerDeliveryTests {
 
     @Test("a slow handler makes the forward fail with deadline exceeded, in time")
     func deadlineExceeded() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler(delay: .seconds(3))
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -134,12 +114,7 @@ struct PeerDeliveryTests {
 
     @Test("sequential and concurrent forwards share one connection per peer")
     func connectionReuse() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { server, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
@@ -165,12 +140,7 @@ struct PeerDeliveryTests {
 
     @Test("1 MiB of variables pass byte-for-byte")
     func largeVariables() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             // A JSON object with odd spacing, escapes and multi-byte UTF-8 that a re-encoder would change.
             var text = "{ \"blob\" :\""
             let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789é€😀\\n")
@@ -196,12 +166,7 @@ struct PeerDeliveryTests {
 
     @Test("requests above the size limit fail without hurting the connection")
     func oversizedRequest() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler()
             var large = sampleOutcome(1)
             large.variables = Data(("{\"x\":\"" + String(repeating: "y", count: 100_000) + "\"}").utf8)
@@ -234,12 +199,7 @@ struct PeerDeliveryTests {
 
     @Test("after the peer restarts on the same port, the pool reconnects")
     func peerRestart() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             try await withPeerPool(credentials: clientCredentials) { pool async throws in
                 let first = RecordingHandler()
                 let address = try await withPeerServer(credentials: serverCredentials, handler: first) {
@@ -289,12 +249,7 @@ struct PeerDeliveryTests {
 
     @Test("removing a peer closes its connection; the next forward opens a new one")
     func removePeer() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
                 server, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in

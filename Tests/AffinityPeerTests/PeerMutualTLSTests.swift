@@ -89,12 +89,7 @@ struct PeerMutualTLSTests {
 
     @Test("garbage and plaintext HTTP/2 on the peer port are dropped; the server keeps serving")
     func garbageOnThePeerPort() async throws {
-        try await withTestPKI { pki in
-            let ca = try pki.makeAuthority("cluster")
-            let serverCredentials = try makeCredentials(
-                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
-            let clientCredentials = try makeCredentials(
-                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        try await withClusterCredentials { serverCredentials, clientCredentials in
             try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
                 server, address async throws in
                 let payloads = [

@@ -148,3 +148,16 @@ func sampleOutcome(_ number: Int = 1, key: String = "2251799813685249") -> PeerO
         originReplica: "replica-client"
     )
 }
+
+/// A fresh cluster CA with two peers issued by it: the server's credentials (`replica-1`) and the client's
+/// (`replica-3`), the set-up most peer tests share.
+func withClusterCredentials<T>(
+    _ body: (_ server: PeerTLSCredentials, _ client: PeerTLSCredentials) async throws -> T
+) async throws -> T {
+    try await withTestPKI { pki in
+        let ca = try pki.makeAuthority("cluster")
+        let server = try makeCredentials(try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+        let client = try makeCredentials(try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+        return try await body(server, client)
+    }
+}
