@@ -26,6 +26,31 @@ struct ReportMathTests {
         #expect(LatencyRecorder().summary().count == 0)
     }
 
+    @Test("local and forwarded outcomes get their own percentiles besides the overall ones")
+    func latencyByPath() {
+        let recorder = LatencyRecorder()
+        for microseconds in 1...100 { recorder.record(nanoseconds: UInt64(microseconds) * 1000, forwarded: false) }
+        for microseconds in 1...100 {
+            recorder.record(nanoseconds: UInt64(10_000 + microseconds * 100) * 1000, forwarded: true)
+        }
+        #expect(recorder.summary().count == 200)
+        #expect(recorder.summary(.local).count == 100)
+        #expect(recorder.summary(.forwarded).count == 100)
+        #expect(abs(recorder.summary(.local).p99Ms - 0.099) < 0.001)
+        #expect(abs(recorder.summary(.forwarded).p50Ms - 15.0) < 0.02)
+        #expect(recorder.summary(.local).maxMs < recorder.summary(.forwarded).p50Ms)
+        var run = RunResult(run: 1)
+        run.throughput = [
+            ThroughputResult(
+                layout: .cluster, concurrency: 1, outcomes: 200, seconds: 1, latency: recorder.summary(),
+                localLatency: recorder.summary(.local), forwardedLatency: recorder.summary(.forwarded),
+                forwardedFraction: 0.5, redisCommands: nil)
+        ]
+        let report = BenchReport.metrics(of: [run])
+        #expect(report.first { $0.name == "cluster.forwarded_latency_p50" }.map { abs($0.median - 15.0) < 0.02 } == true)
+        #expect(report.first { $0.name == "cluster.local_latency_p99" }.map { abs($0.median - 0.099) < 0.001 } == true)
+    }
+
     @Test("commands per outcome divide the commandstats delta by the outcomes")
     func commandsPerOutcome() {
         let before = CommandStats.parse(

@@ -26,6 +26,8 @@ final class BenchInbox: Sendable {
         let variables: [UInt8]
         let sentAt: ContinuousClock.Instant
         let recorder: LatencyRecorder
+        /// Whether the worker sits on another replica than the client (the outcome is forwarded).
+        var forwarded = false
     }
 
     private struct State {
@@ -148,13 +150,13 @@ final class BenchInbox: Sendable {
     }
 
     private func receiveOutcome(_ outcome: Outcome, now: ContinuousClock.Instant) {
-        let recorded: (LatencyRecorder, Duration)? = state.withLock { state in
+        let recorded: (Expectation, Duration)? = state.withLock { state in
             if let expectation = state.expected[outcome.key.value], expectation.id == outcome.id {
                 state.expected.removeValue(forKey: outcome.key.value)
                 if keepsReceivedIDs { state.receivedIDs.insert(outcome.id) }
                 state.counts.received += 1
                 if expectation.variables != outcome.variables { state.counts.corrupted += 1 }
-                return (expectation.recorder, now - expectation.sentAt)
+                return (expectation, now - expectation.sentAt)
             }
             if state.receivedIDs.contains(outcome.id) {
                 state.counts.duplicates += 1
@@ -165,8 +167,9 @@ final class BenchInbox: Sendable {
         }
         if let recorded {
             let (seconds, attoseconds) = recorded.1.components
-            recorded.0.record(
-                nanoseconds: UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000))
+            recorded.0.recorder.record(
+                nanoseconds: UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000),
+                forwarded: recorded.0.forwarded)
         }
     }
 }

@@ -1,29 +1,62 @@
 import Histogram
 import Synchronization
 
-/// A thread-safe HdrHistogram of latencies in microseconds (1 µs to 60 s, three significant digits).
+/// Thread-safe HdrHistograms of latencies in microseconds (1 µs to 60 s, three significant digits): one of
+/// every outcome, and one each of the outcomes delivered on the worker's replica (local) and of those
+/// forwarded to another replica.
 public final class LatencyRecorder: Sendable {
-    private let histogram: Mutex<Histogram<UInt64>>
+    /// Which outcomes a summary covers.
+    public enum Path: Sendable {
+        /// Every outcome.
+        case all
+        /// Outcomes whose worker sat on the client's replica.
+        case local
+        /// Outcomes forwarded from the worker's replica to the client's.
+        case forwarded
+    }
+
+    private struct Histograms {
+        var all = LatencyRecorder.histogram()
+        var local = LatencyRecorder.histogram()
+        var forwarded = LatencyRecorder.histogram()
+    }
+
+    private let histograms = Mutex(Histograms())
 
     /// An empty recorder.
-    public init() {
+    public init() {}
+
+    private static func histogram() -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         histogram.autoResize = true
-        self.histogram = Mutex(histogram)
+        return histogram
     }
 
     /// Records one latency given in nanoseconds (rounded to the microsecond, at least 1 µs).
-    public func record(nanoseconds: UInt64) {
+    public func record(nanoseconds: UInt64, forwarded: Bool = false) {
         let microseconds = max(1, (nanoseconds + 500) / 1000)
-        histogram.withLock { _ = $0.record(microseconds) }
+        histograms.withLock {
+            _ = $0.all.record(microseconds)
+            if forwarded {
+                _ = $0.forwarded.record(microseconds)
+            } else {
+                _ = $0.local.record(microseconds)
+            }
+        }
     }
 
     /// The number of latencies recorded.
-    public var count: UInt64 { histogram.withLock { $0.totalCount } }
+    public var count: UInt64 { histograms.withLock { $0.all.totalCount } }
 
-    /// p50, p99, p99.9 and the maximum, in milliseconds.
-    public func summary() -> LatencySummary {
-        histogram.withLock { histogram in
+    /// p50, p99, p99.9 and the maximum of `path`, in milliseconds.
+    public func summary(_ path: Path = .all) -> LatencySummary {
+        histograms.withLock { histograms in
+            let histogram: Histogram<UInt64>
+            switch path {
+            case .all: histogram = histograms.all
+            case .local: histogram = histograms.local
+            case .forwarded: histogram = histograms.forwarded
+            }
             guard histogram.totalCount > 0 else {
                 return LatencySummary(count: 0, p50Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0)
             }

@@ -58,7 +58,9 @@ struct OpenLoopLoad {
         let outcomes = progress.completed.load(ordering: .relaxed) - windowStartCompleted
         return OpenLoopResult(
             layout: replicas.layout, targetRate: rate, achievedRate: elapsed > 0 ? Double(outcomes) / elapsed : 0,
-            outcomes: outcomes, skippedArrivals: skipped, latency: recorder.summary())
+            outcomes: outcomes, skippedArrivals: skipped, latency: recorder.summary(),
+            localLatency: replicas.layout == .cluster ? recorder.summary(.local) : nil,
+            forwardedLatency: replicas.layout == .cluster ? recorder.summary(.forwarded) : nil)
     }
 
     private static func seconds(_ duration: Duration) -> Double {

@@ -57,7 +57,8 @@ struct OutcomeLifecycle: Sendable {
                 #"{"orderId":"\#(id)","status":"approved","total":42.5,"note":"\#(payloadPadding)"}"#.utf8)
             let outcome = try Outcome(id: id, key: key, variables: variables)
             client.inbox.expect(
-                .init(id: id, variables: variables, sentAt: .now, recorder: recorder), key: key.value)
+                .init(id: id, variables: variables, sentAt: .now, recorder: recorder, forwarded: forwarded),
+                key: key.value)
             progress.sent.add(1, ordering: .relaxed)
             let status: DeliveryStatus
             do {

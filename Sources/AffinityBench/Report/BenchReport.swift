@@ -64,6 +64,18 @@ public struct BenchReport: Codable, Sendable, Equatable {
         metrics.first { $0.name == name }?.median
     }
 
+    /// p50 and p99 of the local and of the forwarded outcomes (explains a cluster latency).
+    private static func pathLatencyMetrics(
+        prefix: String, local: [LatencySummary], forwarded: [LatencySummary]
+    ) -> [SummaryMetric?] {
+        [
+            SummaryMetric(name: "\(prefix).local_latency_p50", unit: "ms", perRun: local.map(\.p50Ms)),
+            SummaryMetric(name: "\(prefix).local_latency_p99", unit: "ms", perRun: local.map(\.p99Ms)),
+            SummaryMetric(name: "\(prefix).forwarded_latency_p50", unit: "ms", perRun: forwarded.map(\.p50Ms)),
+            SummaryMetric(name: "\(prefix).forwarded_latency_p99", unit: "ms", perRun: forwarded.map(\.p99Ms)),
+        ]
+    }
+
     /// Every reported number, in a fixed order, with its per-run values.
     static func metrics(of runs: [RunResult]) -> [SummaryMetric] {
         var metrics: [SummaryMetric?] = []
@@ -106,6 +118,9 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 metrics.append(
                     SummaryMetric(
                         name: "cluster.forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))
+                metrics += pathLatencyMetrics(
+                    prefix: prefix, local: results.compactMap(\.localLatency),
+                    forwarded: results.compactMap(\.forwardedLatency))
             }
         }
         metrics.append(
@@ -128,6 +143,11 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 SummaryMetric(
                     name: "\(prefix).skipped_arrivals", unit: "arrivals",
                     perRun: results.map { Double($0.skippedArrivals) }))
+            if layout == .cluster {
+                metrics += pathLatencyMetrics(
+                    prefix: prefix, local: results.compactMap(\.localLatency),
+                    forwarded: results.compactMap(\.forwardedLatency))
+            }
         }
         let idle = runs.compactMap(\.idle)
         metrics.append(

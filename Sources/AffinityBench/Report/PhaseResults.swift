@@ -35,6 +35,10 @@ public struct ThroughputResult: Codable, Sendable, Equatable {
     public var outcomesPerSecond: Double
     /// Worker send → client receive.
     public var latency: LatencySummary
+    /// The same, for the outcomes whose worker sat on the client's replica.
+    public var localLatency: LatencySummary?
+    /// The same, for the outcomes forwarded to the client's replica (cluster layouts).
+    public var forwardedLatency: LatencySummary?
     /// Share of the outcomes delivered to another replica than the client's (forwarded).
     public var forwardedFraction: Double
     /// Commands the replicas sent to Redis in the window (`EVALSHA` and other top-level commands in the
@@ -61,6 +65,7 @@ public struct ThroughputResult: Codable, Sendable, Equatable {
     /// Creates a result.
     public init(
         layout: ReplicaSet.Layout, concurrency: Int, outcomes: Int, seconds: Double, latency: LatencySummary,
+        localLatency: LatencySummary? = nil, forwardedLatency: LatencySummary? = nil,
         forwardedFraction: Double, redisCommands: [String: Int]?,
         cpuSeconds: (replicas: Double, redis: Double, bench: Double)? = nil
     ) {
@@ -70,6 +75,8 @@ public struct ThroughputResult: Codable, Sendable, Equatable {
         self.seconds = seconds
         self.outcomesPerSecond = seconds > 0 ? Double(outcomes) / seconds : 0
         self.latency = latency
+        self.localLatency = localLatency
+        self.forwardedLatency = forwardedLatency
         self.forwardedFraction = forwardedFraction
         self.redisCommandBreakdown = redisCommands
         if let cpuSeconds, outcomes > 0, seconds > 0 {
@@ -103,11 +110,15 @@ public struct OpenLoopResult: Codable, Sendable, Equatable {
     public var skippedArrivals: Int
     /// Worker send → client receive.
     public var latency: LatencySummary
+    /// The same, for the outcomes whose worker sat on the client's replica.
+    public var localLatency: LatencySummary?
+    /// The same, for the outcomes forwarded to the client's replica (cluster layouts).
+    public var forwardedLatency: LatencySummary?
 
     /// Creates a result.
     public init(
         layout: ReplicaSet.Layout, targetRate: Double, achievedRate: Double, outcomes: Int, skippedArrivals: Int = 0,
-        latency: LatencySummary
+        latency: LatencySummary, localLatency: LatencySummary? = nil, forwardedLatency: LatencySummary? = nil
     ) {
         self.layout = layout
         self.targetRate = targetRate
@@ -115,6 +126,8 @@ public struct OpenLoopResult: Codable, Sendable, Equatable {
         self.outcomes = outcomes
         self.skippedArrivals = skippedArrivals
         self.latency = latency
+        self.localLatency = localLatency
+        self.forwardedLatency = forwardedLatency
     }
 }
 
