@@ -72,6 +72,18 @@ extension AffinityServerCommand {
 }
 
 extension AffinityServerCommand {
+    /// The event loop thread count asked for (`--event-loop-threads`, `AFFINITY_EVENT_LOOP_THREADS`); nil: NIO's
+    /// default. Resolved before the rest because the event loop group must be sized before anything uses it.
+    func resolveEventLoopThreads(
+        _ settings: CommandLineSettings = CommandLineSettings()
+    ) throws(ConfigurationError) -> Int? {
+        try settings.integer(
+            eventLoopThreads, name: Self.flagName("AFFINITY_EVENT_LOOP_THREADS"), variable: "AFFINITY_EVENT_LOOP_THREADS",
+            in: 1...1024)
+    }
+}
+
+extension AffinityServerCommand {
     /// The long flag name of an `AFFINITY_*` variable: `AFFINITY_PARK_TTL` is `park-ttl`.
     static func flagName(_ variable: String) -> String {
         String(variable.dropFirst("AFFINITY_".count).lowercased().map { $0 == "_" ? "-" : $0 })

@@ -84,8 +84,18 @@ struct AffinityServerCommand: AsyncParsableCommand {
     @Option(
         help: "A DNS name every peer certificate must hold (env AFFINITY_PEER_TLS_SERVER_NAME, default: chain only).")
     var peerTlsServerName: String?
+    @Option(
+        help:
+            "Event loop threads, which also run the replica's Swift tasks (env AFFINITY_EVENT_LOOP_THREADS, default: the CPUs available, CPU limits included)."
+    )
+    var eventLoopThreads: String?
 
     func run() async throws {
+        try await run(eventLoops: EventLoopSetup.install(threads: try? resolveEventLoopThreads()))
+    }
+
+    /// Runs the replica on the event loops `eventLoops` describes (set up by ``AffinityServerEntry``).
+    func run(eventLoops: EventLoopSetup.Result) async throws {
         let settings: (AffinityConfiguration, Logger.Level, Bool)
         let cluster: ClusterConfiguration?
         do {
@@ -120,6 +130,12 @@ struct AffinityServerCommand: AsyncParsableCommand {
                     "affinity.metrics_port": "\(ports.metrics.map(String.init) ?? "-")",
                 ])
         }
+        logger.info(
+            "event loops",
+            metadata: [
+                "affinity.event_loop_threads": "\(eventLoops.threads)",
+                "affinity.tasks_on_event_loops": "\(eventLoops.tasksOnEventLoops)",
+            ])
         let services: [any Service]
         if let cluster {
             do {

@@ -27,8 +27,16 @@ enum AffinityServerEntry {
             StandardError.write("affinity-server: \(message) (see --help)\n")
             exit(2)
         }
+        let threads: Int?
         do {
-            try await command.run()
+            threads = try command.resolveEventLoopThreads()
+        } catch {
+            StandardError.write("affinity-server: \(error)\n")
+            exit(2)
+        }
+        let eventLoops = EventLoopSetup.install(threads: threads)
+        do {
+            try await command.run(eventLoops: eventLoops)
         } catch {
             StandardError.write("affinity-server: \(error)\n")
             exit(1)

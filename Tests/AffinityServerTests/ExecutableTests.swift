@@ -45,7 +45,8 @@ struct ExecutableTests {
     @Test(arguments: [
         ["--park-ttl", "soon"], ["--port", "70000"], ["--port", "http"], ["--ack-timeout", "0"],
         ["--client-token-file", "/nonexistent/tokens"], ["--log-level", "loud"], ["--log-format", "xml"],
-        ["--max-message-bytes", "12"], ["--no-such-flag"],
+        ["--max-message-bytes", "12"], ["--no-such-flag"], ["--event-loop-threads", "0"],
+        ["--event-loop-threads", "many"],
     ])
     func invalidConfigurationExitsNonZeroWithOneLine(_ arguments: [String]) async throws {
         let (status, lines) = try await runServerBinary(arguments)
@@ -88,10 +89,28 @@ struct ExecutableTests {
             "--host", "--port", "--metrics-port", "--replica-id", "--client-token-file", "--worker-token-file",
             "--park-ttl",
             "--ack-timeout", "--max-message-bytes", "--max-subscriptions", "--max-outbound-bytes", "--ping-interval",
-            "--drain-timeout", "--log-level", "--log-format",
+            "--drain-timeout", "--log-level", "--log-format", "--event-loop-threads",
         ] {
             #expect(output.contains(option), "\(option)")
         }
+    }
+
+    @Test func eventLoopThreadsSizeTheGroupThatAlsoRunsTheTasks() async throws {
+        try await withServerProcess(["--event-loop-threads", "1"]) { server in
+            let url = "ws://127.0.0.1:\(server.port)/v1/ws"
+            try await withSocket(url: url) { client in
+                client.send(.hello(role: .client, clientId: "c"))
+                let welcome = try await client.receive()
+                #expect(welcome == .welcome(replica: "process-replica", protocolVersion: 1))
+            }
+            #expect(server.log.contains("affinity.event_loop_threads=1"), "\(server.log)")
+            #expect(server.log.contains("affinity.tasks_on_event_loops=true"), "\(server.log)")
+            server.signal(SIGTERM)
+            #expect(await server.waitForExit(timeout: .seconds(10)) == 0)
+        }
+        let (status, lines) = try await runServerBinary([], environment: ["AFFINITY_EVENT_LOOP_THREADS": "-2"])
+        #expect(status != 0)
+        #expect(lines.count == 1 && lines.first?.contains("AFFINITY_EVENT_LOOP_THREADS") == true, "\(lines)")
     }
 
     @Test func jsonLogsAreOneObjectPerLineWithDottedKeys() async throws {

@@ -1,4 +1,6 @@
 import AffinityProtocol
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// One live delivery waiting for an ack: the ``DeliveryAttempt`` state machine plus the
@@ -37,13 +39,15 @@ final class PendingDelivery: Sendable {
     }
 
     /// Waits until the outcome was acked (returns true) or must be parked (false): every
-    /// subscriber gone, or `timeout` passed.
+    /// subscriber gone, `timeout` passed, or the waiting task was cancelled.
+    ///
+    /// The timeout is a timer on a NIO event loop, cancelled (and freed) as soon as the decision is in: a
+    /// `Task.sleep` would keep a timer alive for the whole ack timeout after every delivery.
     func waitForDecision(timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                _ = self.apply { $0.timedOut() }
-            }
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.timeAmount(timeout)) {
+            _ = self.apply { $0.timedOut() }
+        }
+        await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
                     if state.decided { return true }
@@ -52,10 +56,18 @@ final class PendingDelivery: Sendable {
                 }
                 if resumeNow { continuation.resume() }
             }
-            group.cancelAll()
+        } onCancel: {
+            _ = self.apply { $0.timedOut() }
         }
+        timer.cancel()
         if case .delivered = attemptState { return true }
         return false
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return .zero }
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     private func apply(_ event: (inout DeliveryAttempt) -> DeliveryAttempt.Action) -> DeliveryAttempt.Action {
