@@ -85,7 +85,8 @@ public struct BenchRunner: Sendable {
             guard selected else { continue }
             status("run \(result.run): \(layout.rawValue): starting processes")
             let replicas = try await ReplicaSet.start(
-                layout, serverPath: server, certificates: certificates, directory: directory)
+                layout, serverPath: server, certificates: certificates, directory: directory,
+                eventLoopThreads: configuration.replicaEventLoopThreads)
             defer { replicas.stop() }
             let topology = try await LoadTopology.open(
                 ports: replicas.replicas.map(\.port), clientsPerReplica: configuration.clientsPerReplica,
@@ -142,7 +143,8 @@ public struct BenchRunner: Sendable {
             status(
                 "run \(result.run): idle: \(configuration.idleConnections) connections to one replica (cluster mode)")
             let replicas = try await ReplicaSet.start(
-                .single, serverPath: server, certificates: certificates, directory: directory)
+                .single, serverPath: server, certificates: certificates, directory: directory,
+                eventLoopThreads: configuration.replicaEventLoopThreads)
             defer { replicas.stop() }
             let idle = try await IdleConnectionProbe(
                 connections: configuration.idleConnections, parallelConnects: 64, settle: .seconds(1)
@@ -166,7 +168,7 @@ public struct BenchRunner: Sendable {
             concurrency: configuration.concurrency, clientsPerReplica: configuration.clientsPerReplica,
             workersPerReplica: configuration.workersPerReplica, payloadBytes: configuration.payloadBytes,
             idleConnections: configuration.idleConnections, cpus: ProcessInfo.processInfo.activeProcessorCount,
-            server: server, redisVersion: redisVersion)
+            server: server, redisVersion: redisVersion, replicaEventLoopThreads: configuration.replicaEventLoopThreads)
     }
 
     private static func redisVersion() async throws -> String {

@@ -1,6 +1,8 @@
 import AffinityBench
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -41,6 +43,11 @@ struct AffinityBenchCommand: AsyncParsableCommand {
     var idleConnections: Int?
     @Option(help: "Directory holding affinity-server (default: $AFFINITY_BIN_DIR, else next to this executable).")
     var binDir: String?
+    @Option(
+        help:
+            "--event-loop-threads of every replica, or 'default' for the replica's own default (the CPUs available). Default 1."
+    )
+    var replicaEventLoopThreads: String?
     @Flag(help: "A short smoke run: one run, 1 s windows, lower concurrency, 500 idle connections.")
     var quick = false
     @Flag(help: "Print the report as JSON on stdout (progress stays on stderr).")
@@ -51,6 +58,9 @@ struct AffinityBenchCommand: AsyncParsableCommand {
     var silent = false
 
     func run() async throws {
+        // The load generator's own tasks run on its NIO event loops (as the replicas' do): no hop to a separate
+        // thread pool between reading a frame and recording its latency.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let configuration: BenchConfiguration
         do {
             configuration = try resolve()
@@ -105,6 +115,15 @@ struct AffinityBenchCommand: AsyncParsableCommand {
         if let payloadBytes { configuration.payloadBytes = payloadBytes }
         if let idleConnections { configuration.idleConnections = idleConnections }
         configuration.binDirectory = binDir
+        if let replicaEventLoopThreads {
+            if replicaEventLoopThreads == "default" {
+                configuration.replicaEventLoopThreads = nil
+            } else if let threads = Int(replicaEventLoopThreads) {
+                configuration.replicaEventLoopThreads = threads
+            } else {
+                throw BenchError(.invalidArgument, "--replica-event-loop-threads must be a number or default")
+            }
+        }
         return configuration
     }
 

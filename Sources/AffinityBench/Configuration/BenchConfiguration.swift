@@ -23,6 +23,10 @@ public struct BenchConfiguration: Sendable, Equatable {
     public var idleConnections = 10_000
     /// Directory holding `affinity-server` (nil: `$AFFINITY_BIN_DIR`, else next to the bench executable).
     public var binDirectory: String?
+    /// `--event-loop-threads` of every replica (nil: the replica's default, the CPUs available). One by
+    /// default: the machine's cores are shared by up to three replicas, Redis and the load generator, like
+    /// replicas with a CPU limit of one core each.
+    public var replicaEventLoopThreads: Int? = 1
 
     /// The defaults (documented in docs/BENCHMARKS.md).
     public init() {}
@@ -87,6 +91,9 @@ public struct BenchConfiguration: Sendable, Equatable {
         }
         guard (1...100_000).contains(idleConnections) else {
             throw BenchError(.invalidArgument, "--idle-connections must be 1...100000")
+        }
+        if let threads = replicaEventLoopThreads, !(1...1024).contains(threads) {
+            throw BenchError(.invalidArgument, "--replica-event-loop-threads must be 1...1024 or default")
         }
     }
 

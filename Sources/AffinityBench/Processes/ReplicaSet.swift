@@ -39,7 +39,8 @@ public final class ReplicaSet: Sendable {
     /// Starts the layout's processes in `directory` and waits until every replica listens (and, in cluster
     /// mode, is registered in Redis). On failure everything started so far is killed.
     public static func start(
-        _ layout: Layout, serverPath: String, certificates: PeerCertificates?, directory: URL
+        _ layout: Layout, serverPath: String, certificates: PeerCertificates?, directory: URL,
+        eventLoopThreads: Int? = nil
     ) async throws -> ReplicaSet {
         var redis: RedisServer?
         var started: [Replica] = []
@@ -49,6 +50,7 @@ public final class ReplicaSet: Sendable {
             for index in 1...count {
                 let id = "r\(index)"
                 var arguments = ["--host", "127.0.0.1", "--port", "0", "--replica-id", id, "--log-level", "info"]
+                if let eventLoopThreads { arguments += ["--event-loop-threads", "\(eventLoopThreads)"] }
                 if let redis {
                     guard let certificates else {
                         throw BenchError(.invalidArgument, "cluster mode needs peer certificates")

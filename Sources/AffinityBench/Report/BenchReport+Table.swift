@@ -10,6 +10,9 @@ extension BenchReport {
                 + "\(Self.format(setup.durationSeconds)) s windows after \(Self.format(setup.warmupSeconds)) s warm-up, "
                 + "concurrency \(setup.concurrency), \(setup.cpus) CPUs")
         lines.append("server: \(setup.server); \(setup.redisVersion)")
+        lines.append(
+            "replica event loop threads: \(setup.replicaEventLoopThreads.map(String.init) ?? "server default (CPUs available)")"
+        )
         lines.append("")
         let runHeaders = runs.map { "run \($0.run)" }
         let header =

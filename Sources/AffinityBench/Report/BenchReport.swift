@@ -26,6 +26,29 @@ public struct BenchReport: Codable, Sendable, Equatable {
         public var server: String
         /// `redis-server --version`.
         public var redisVersion: String
+        /// `--event-loop-threads` given to every replica (nil: the replica's default).
+        public var replicaEventLoopThreads: Int?
+
+        /// Creates a setup.
+        public init(
+            phases: [String], runs: Int, warmupSeconds: Double, durationSeconds: Double, concurrency: Int,
+            clientsPerReplica: Int, workersPerReplica: Int, payloadBytes: Int, idleConnections: Int, cpus: Int,
+            server: String, redisVersion: String, replicaEventLoopThreads: Int? = nil
+        ) {
+            self.phases = phases
+            self.runs = runs
+            self.warmupSeconds = warmupSeconds
+            self.durationSeconds = durationSeconds
+            self.concurrency = concurrency
+            self.clientsPerReplica = clientsPerReplica
+            self.workersPerReplica = workersPerReplica
+            self.payloadBytes = payloadBytes
+            self.idleConnections = idleConnections
+            self.cpus = cpus
+            self.server = server
+            self.redisVersion = redisVersion
+            self.replicaEventLoopThreads = replicaEventLoopThreads
+        }
     }
 
     /// Format version of this JSON.
