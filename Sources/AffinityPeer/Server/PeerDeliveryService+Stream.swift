@@ -5,7 +5,8 @@ import Metrics
 extension PeerDeliveryService {
     /// Serves one `DeliverStream`: reads requests as they come, handles up to
     /// ``PeerServerConfiguration/maxConcurrentStreamDeliveries`` of them at once (then stops reading until one
-    /// answered), and writes every answer, tagged with its request id, as soon as it is ready.
+    /// answered), and writes every answer, tagged with its request id, as soon as it is ready: one writer
+    /// writes all answers ready at that moment together (``PeerAnswerOutbox``).
     ///
     /// A request refused by validation is answered at once with its failure; the stream stays open. The
     /// stream fails only when a message cannot be decoded or is above the size limit (gRPC ends the RPC), or
@@ -20,12 +21,20 @@ extension PeerDeliveryService {
         let slots = PeerDeliverySlots(limit: self.configuration.maxConcurrentStreamDeliveries)
         let token = self.shutdownNotices.register()
         let replicaID = self.configuration.replicaID
+        let outbox = PeerAnswerOutbox<Affinity_Peer_V1_DeliverResponse>()
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                // The one writer of the stream: whatever answers are ready go out in one write.
+                while let batch = await outbox.nextBatch() {
+                    try await response.write(contentsOf: batch.answers)
+                    for _ in 0..<batch.slots { slots.release() }
+                }
+            }
             group.addTask {
                 if await self.shutdownNotices.waitForShutdown(token) {
                     var notice = Affinity_Peer_V1_DeliverResponse()
                     notice.replica = replicaID
-                    try await response.write(notice)
+                    outbox.post(notice, delivery: false)
                 }
             }
             defer { self.shutdownNotices.streamEnded(token) }
@@ -33,18 +42,19 @@ extension PeerDeliveryService {
             do {
                 for try await message in request {
                     if let refused = self.refusedAnswer(to: message, open: openIDs, remote: context.remotePeer) {
-                        try await response.write(refused)
+                        outbox.post(refused, delivery: false)
                         continue
                     }
                     await slots.acquire()
                     let id = message.requestID
+                    outbox.open()
                     group.addTask {
-                        defer { slots.release() }
                         let answer = await self.answer(to: message, from: caller)
                         openIDs.close(id)
-                        try await response.write(answer)
+                        outbox.post(answer, delivery: true)
                     }
                 }
+                outbox.finishWhenIdle()
             } catch let error as RPCError where error.code == .invalidArgument || error.code == .resourceExhausted {
                 self.metrics.received.invalid.increment()
                 self.logger.debug(
