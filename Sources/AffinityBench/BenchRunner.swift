@@ -168,7 +168,8 @@ public struct BenchRunner: Sendable {
             concurrency: configuration.concurrency, clientsPerReplica: configuration.clientsPerReplica,
             workersPerReplica: configuration.workersPerReplica, payloadBytes: configuration.payloadBytes,
             idleConnections: configuration.idleConnections, cpus: ProcessInfo.processInfo.activeProcessorCount,
-            server: server, redisVersion: redisVersion, replicaEventLoopThreads: configuration.replicaEventLoopThreads)
+            server: server, redisVersion: redisVersion, replicaEventLoopThreads: configuration.replicaEventLoopThreads,
+            loadEventLoopThreads: configuration.loadEventLoopThreads)
     }
 
     private static func redisVersion() async throws -> String {

@@ -29,6 +29,11 @@ struct ConfigurationTests {
         try BenchConfiguration.quick.validate()
         #expect(BenchConfiguration().idleConnections == 10_000)
         #expect(BenchConfiguration.quick.runs == 1)
+        #expect(BenchConfiguration().replicaEventLoopThreads == 1)
+        #expect(BenchConfiguration().loadEventLoopThreads == 1)
+        var serverDefault = BenchConfiguration()
+        serverDefault.replicaEventLoopThreads = nil
+        try serverDefault.validate()
     }
 
     @Test("invalid values are refused with the option's name")
@@ -55,5 +60,7 @@ struct ConfigurationTests {
         refused({ $0.idleConnections = 0 }, mentioning: "--idle-connections")
         refused({ $0.phases = [.halfLoad, .idle] }, mentioning: "half-load")
         refused({ $0.phases = [] }, mentioning: "no phase")
+        refused({ $0.replicaEventLoopThreads = 0 }, mentioning: "--replica-event-loop-threads")
+        refused({ $0.loadEventLoopThreads = 0 }, mentioning: "--load-event-loop-threads")
     }
 }

@@ -27,6 +27,9 @@ public struct BenchConfiguration: Sendable, Equatable {
     /// default: the machine's cores are shared by up to three replicas, Redis and the load generator, like
     /// replicas with a CPU limit of one core each.
     public var replicaEventLoopThreads: Int? = 1
+    /// Event loop threads of the load generator (the bench process). One by default: a life cycle's
+    /// connections then share one thread and never wake another, so the load costs little CPU.
+    public var loadEventLoopThreads = 1
 
     /// The defaults (documented in docs/BENCHMARKS.md).
     public init() {}
@@ -94,6 +97,9 @@ public struct BenchConfiguration: Sendable, Equatable {
         }
         if let threads = replicaEventLoopThreads, !(1...1024).contains(threads) {
             throw BenchError(.invalidArgument, "--replica-event-loop-threads must be 1...1024 or default")
+        }
+        guard (1...64).contains(loadEventLoopThreads) else {
+            throw BenchError(.invalidArgument, "--load-event-loop-threads must be 1...64")
         }
     }
 

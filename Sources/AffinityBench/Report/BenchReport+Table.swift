@@ -11,8 +11,8 @@ extension BenchReport {
                 + "concurrency \(setup.concurrency), \(setup.cpus) CPUs")
         lines.append("server: \(setup.server); \(setup.redisVersion)")
         lines.append(
-            "replica event loop threads: \(setup.replicaEventLoopThreads.map(String.init) ?? "server default (CPUs available)")"
-        )
+            "event loop threads: \(setup.replicaEventLoopThreads.map(String.init) ?? "server default (CPUs available)") per replica, "
+                + "\(setup.loadEventLoopThreads.map(String.init) ?? "?") in the load generator")
         lines.append("")
         let runHeaders = runs.map { "run \($0.run)" }
         let header =

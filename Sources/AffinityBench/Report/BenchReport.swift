@@ -28,12 +28,14 @@ public struct BenchReport: Codable, Sendable, Equatable {
         public var redisVersion: String
         /// `--event-loop-threads` given to every replica (nil: the replica's default).
         public var replicaEventLoopThreads: Int?
+        /// Event loop threads of the load generator.
+        public var loadEventLoopThreads: Int?
 
         /// Creates a setup.
         public init(
             phases: [String], runs: Int, warmupSeconds: Double, durationSeconds: Double, concurrency: Int,
             clientsPerReplica: Int, workersPerReplica: Int, payloadBytes: Int, idleConnections: Int, cpus: Int,
-            server: String, redisVersion: String, replicaEventLoopThreads: Int? = nil
+            server: String, redisVersion: String, replicaEventLoopThreads: Int? = nil, loadEventLoopThreads: Int? = nil
         ) {
             self.phases = phases
             self.runs = runs
@@ -48,6 +50,7 @@ public struct BenchReport: Codable, Sendable, Equatable {
             self.server = server
             self.redisVersion = redisVersion
             self.replicaEventLoopThreads = replicaEventLoopThreads
+            self.loadEventLoopThreads = loadEventLoopThreads
         }
     }
 
