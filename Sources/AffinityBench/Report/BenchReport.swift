@@ -90,16 +90,26 @@ public struct BenchReport: Codable, Sendable, Equatable {
         metrics.first { $0.name == name }?.median
     }
 
+    /// `<prefix>.<name>_p50`, `_p99` and (with `p999`) `_p999` of one latency per run.
+    private static func latencyMetrics(
+        prefix: String, name: String = "latency", p999: Bool = true, _ summaries: [LatencySummary]
+    ) -> [SummaryMetric?] {
+        var metrics = [
+            SummaryMetric(name: "\(prefix).\(name)_p50", unit: "ms", perRun: summaries.map(\.p50Ms)),
+            SummaryMetric(name: "\(prefix).\(name)_p99", unit: "ms", perRun: summaries.map(\.p99Ms)),
+        ]
+        if p999 {
+            metrics.append(SummaryMetric(name: "\(prefix).\(name)_p999", unit: "ms", perRun: summaries.map(\.p999Ms)))
+        }
+        return metrics
+    }
+
     /// p50 and p99 of the local and of the forwarded outcomes (explains a cluster latency).
     private static func pathLatencyMetrics(
         prefix: String, local: [LatencySummary], forwarded: [LatencySummary]
     ) -> [SummaryMetric?] {
-        [
-            SummaryMetric(name: "\(prefix).local_latency_p50", unit: "ms", perRun: local.map(\.p50Ms)),
-            SummaryMetric(name: "\(prefix).local_latency_p99", unit: "ms", perRun: local.map(\.p99Ms)),
-            SummaryMetric(name: "\(prefix).forwarded_latency_p50", unit: "ms", perRun: forwarded.map(\.p50Ms)),
-            SummaryMetric(name: "\(prefix).forwarded_latency_p99", unit: "ms", perRun: forwarded.map(\.p99Ms)),
-        ]
+        latencyMetrics(prefix: prefix, name: "local_latency", p999: false, local)
+            + latencyMetrics(prefix: prefix, name: "forwarded_latency", p999: false, forwarded)
     }
 
     /// Every reported number, in a fixed order, with its per-run values.
@@ -112,12 +122,7 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 SummaryMetric(
                     name: "\(prefix).outcomes_per_second", unit: "outcomes/s", perRun: results.map(\.outcomesPerSecond))
             )
-            metrics.append(
-                SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
-            metrics.append(
-                SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
-            metrics.append(
-                SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics += latencyMetrics(prefix: prefix, results.map(\.latency))
             metrics.append(
                 SummaryMetric(
                     name: "\(prefix).redis_commands_per_outcome", unit: "commands/outcome",
@@ -159,12 +164,7 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 SummaryMetric(name: "\(prefix).target_rate", unit: "outcomes/s", perRun: results.map(\.targetRate)))
             metrics.append(
                 SummaryMetric(name: "\(prefix).achieved_rate", unit: "outcomes/s", perRun: results.map(\.achievedRate)))
-            metrics.append(
-                SummaryMetric(name: "\(prefix).latency_p50", unit: "ms", perRun: results.map(\.latency.p50Ms)))
-            metrics.append(
-                SummaryMetric(name: "\(prefix).latency_p99", unit: "ms", perRun: results.map(\.latency.p99Ms)))
-            metrics.append(
-                SummaryMetric(name: "\(prefix).latency_p999", unit: "ms", perRun: results.map(\.latency.p999Ms)))
+            metrics += latencyMetrics(prefix: prefix, results.map(\.latency))
             metrics.append(
                 SummaryMetric(
                     name: "\(prefix).skipped_arrivals", unit: "arrivals",
