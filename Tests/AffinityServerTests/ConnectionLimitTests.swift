@@ -55,7 +55,12 @@ struct ConnectionLimitTests {
     }
 
     @Test func drainSendsDrainThenCloses1001AndRefusesNewWork() async throws {
-        try await withServer({ $0.metricsPort = 0 }) { server in
+        // The lagging client reads only after the checks below; a long close handshake timeout keeps its
+        // connection (and so the drain) open until then however slow the machine is.
+        try await withServer({
+            $0.metricsPort = 0
+            $0.closeHandshakeTimeout = .seconds(60)
+        }) { server in
             let gate = ReadGate()
             try await withSocket(server, pauseReading: gate) { lagging in
                 lagging.send(.hello(role: .client, clientId: "lagging"))

@@ -29,6 +29,8 @@ public struct AffinityConfiguration: Sendable {
     public var pingInterval: Duration = .seconds(20)
     /// Upper bound for the whole graceful shutdown.
     public var drainTimeout: Duration = .seconds(25)
+    /// How long a WebSocket close this server sent waits for the peer's close before the connection is dropped.
+    public var closeHandshakeTimeout: Duration = .seconds(3)
     /// Parked outcomes kept per key; more are refused with `too_large`.
     public var maxParkedPerKey: Int = 1000
     /// Parked outcomes kept in total; more are refused with `too_large`.

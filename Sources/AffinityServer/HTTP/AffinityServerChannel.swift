@@ -93,7 +93,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                         try channel.pipeline.syncOperations.addHandler(
                             AffinityWebSocketHandler(
                                 connection: connection, inbox: inbox, messageLimit: configuration.maxMessageBytes,
-                                pingInterval: TimeAmount(configuration.pingInterval)))
+                                pingInterval: TimeAmount(configuration.pingInterval),
+                                closeGrace: TimeAmount(configuration.closeHandshakeTimeout)))
                         return UpgradeResult.websocket(WebSocketUpgrade(connection: connection, inbox: inbox))
                     }
                 }
