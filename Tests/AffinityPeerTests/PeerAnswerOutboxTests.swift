@@ -58,3 +58,45 @@ struct PeerAnswerOutboxTests {
         #expect(await early.value)
     }
 }
+
+@Suite("Peer stream answer outbox, abandoned")
+struct PeerAnswerOutboxAbandonTests {
+    @Test("an abandoned outbox hands back the slots of queued answers and refuses later ones")
+    func abandon() async {
+        let outbox = PeerAnswerOutbox<Int>()
+        outbox.open()
+        outbox.open()
+        outbox.open()
+        #expect(outbox.post(1, delivery: true))
+        #expect(outbox.post(2, delivery: false))
+        #expect(outbox.abandon() == 1)
+        // A later answer is refused: its delivery gives the slot back itself.
+        #expect(!outbox.post(3, delivery: true))
+        #expect(await outbox.nextBatch() == nil)
+    }
+
+    @Test("abandoning wakes a waiting writer with nil")
+    func abandonWakesWriter() async {
+        let outbox = PeerAnswerOutbox<Int>()
+        outbox.open()
+        let writer = Task { await outbox.nextBatch() == nil }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(outbox.abandon() == 0)
+        #expect(await writer.value)
+    }
+
+    @Test("slots given back in bulk wake the waiting reader")
+    func bulkRelease() async {
+        let slots = PeerDeliverySlots(limit: 2)
+        await slots.acquire()
+        await slots.acquire()
+        let reader = Task {
+            await slots.acquire()
+            await slots.acquire()
+            return true
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        slots.release(2)
+        #expect(await reader.value)
+    }
+}

@@ -4,9 +4,12 @@ import Synchronization
 /// queued in one go (one HTTP/2 DATA write, one TLS record, one syscall for all answers that completed while
 /// the previous write was under way), like the caller's side does with its requests.
 ///
-/// Deliveries ``post(_:holdsSlot:)`` their answers; the writer loops on ``nextBatch()``. Once the reader saw
+/// Deliveries ``post(_:delivery:)`` their answers; the writer loops on ``nextBatch()``. Once the reader saw
 /// the end of the requests it calls ``finishWhenIdle()``: the writer gets `nil` after the last open delivery
-/// posted and everything was taken. Only one task may wait in ``nextBatch()``.
+/// posted and everything was taken. When the writer stops for any other reason (the stream broke, the task
+/// was cancelled) it calls ``abandon()``: what is queued and what is posted later is dropped, and the slots
+/// those answers held are handed back, so the reader never waits for a slot that no write will free. Only one
+/// task may wait in ``nextBatch()``.
 final class PeerAnswerOutbox<Answer: Sendable>: Sendable {
     /// A batch to write, and how many of its answers give a delivery slot back once written.
     struct Batch: Sendable {
@@ -20,6 +23,7 @@ final class PeerAnswerOutbox<Answer: Sendable>: Sendable {
         var open = 0
         var finishing = false
         var cancelled = false
+        var abandoned = false
         var writer: CheckedContinuation<Batch?, Never>?
     }
 
@@ -33,14 +37,35 @@ final class PeerAnswerOutbox<Answer: Sendable>: Sendable {
     }
 
     /// Queues an answer; `delivery` when it ends a delivery counted by ``open()`` (which then holds a slot).
-    func post(_ answer: Answer, delivery: Bool) {
-        let wake = state.withLock { state -> (CheckedContinuation<Batch?, Never>, Batch)? in
+    ///
+    /// - Returns: false when the outbox was abandoned: the answer is dropped and the caller gives its slot back.
+    @discardableResult
+    func post(_ answer: Answer, delivery: Bool) -> Bool {
+        let (queued, wake) = state.withLock { state -> (Bool, (CheckedContinuation<Batch?, Never>, Batch)?) in
             if delivery { state.open -= 1 }
+            guard !state.abandoned else { return (false, nil) }
             state.pending.append(answer)
             if delivery { state.pendingSlots += 1 }
-            return Self.takeForWriter(&state)
+            return (true, Self.takeForWriter(&state))
         }
         if let wake { wake.0.resume(returning: wake.1) }
+        return queued
+    }
+
+    /// The writer is gone: drops what is queued and refuses later answers.
+    ///
+    /// - Returns: The slots the dropped answers held, to hand back.
+    func abandon() -> Int {
+        let (slots, writer) = state.withLock { state -> (Int, CheckedContinuation<Batch?, Never>?) in
+            state.abandoned = true
+            let slots = state.pendingSlots
+            state.pending = []
+            state.pendingSlots = 0
+            defer { state.writer = nil }
+            return (slots, state.writer)
+        }
+        writer?.resume(returning: nil)
+        return slots
     }
 
     /// No more deliveries start: the writer ends after the last open one posted its answer.
@@ -61,7 +86,7 @@ final class PeerAnswerOutbox<Answer: Sendable>: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (writer: CheckedContinuation<Batch?, Never>) in
                 let now = state.withLock { state -> Batch?? in
-                    if state.cancelled { return .some(nil) }
+                    if state.cancelled || state.abandoned { return .some(nil) }
                     if !state.pending.isEmpty {
                         let batch = Batch(answers: state.pending, slots: state.pendingSlots)
                         state.pending = []

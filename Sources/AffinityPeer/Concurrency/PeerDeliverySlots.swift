@@ -39,6 +39,11 @@ final class PeerDeliverySlots: Sendable {
         }
     }
 
+    /// Gives `count` slots back.
+    func release(_ count: Int) {
+        for _ in 0..<max(0, count) { release() }
+    }
+
     /// Gives a slot back (to the waiting reader, if there is one).
     func release() {
         let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in

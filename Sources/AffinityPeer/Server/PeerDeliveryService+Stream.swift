@@ -24,10 +24,12 @@ extension PeerDeliveryService {
         let outbox = PeerAnswerOutbox<Affinity_Peer_V1_DeliverResponse>()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
-                // The one writer of the stream: whatever answers are ready go out in one write.
+                // The one writer of the stream: whatever answers are ready go out in one write. However it
+                // stops, the slots of answers it will not write go back to the reader.
+                defer { slots.release(outbox.abandon()) }
                 while let batch = await outbox.nextBatch() {
+                    defer { slots.release(batch.slots) }
                     try await response.write(contentsOf: batch.answers)
-                    for _ in 0..<batch.slots { slots.release() }
                 }
             }
             group.addTask {
@@ -51,7 +53,7 @@ extension PeerDeliveryService {
                     group.addTask {
                         let answer = await self.answer(to: message, from: caller)
                         openIDs.close(id)
-                        outbox.post(answer, delivery: true)
+                        if !outbox.post(answer, delivery: true) { slots.release() }
                     }
                 }
                 outbox.finishWhenIdle()
