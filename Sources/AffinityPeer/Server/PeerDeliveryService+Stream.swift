@@ -153,23 +153,7 @@ extension PeerDeliveryService {
             answer.failureMessage = "no answer within the caller's timeout of \(timeout); the delivery was cancelled"
             return answer
         }
-        switch status {
-        case .delivered:
-            answer.status = .delivered
-        case .parked:
-            answer.status = .parked
-        case .notOwner(let owner):
-            answer.status = .notOwner
-            answer.ownerReplica = owner ?? ""
-        }
-        self.metrics.received.record(status)
-        self.logger.trace(
-            "peer delivery handled",
-            metadata: [
-                "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
-                "affinity.peer.origin": "\(request.originReplica)", "affinity.peer.status": "\(status.metricName)",
-            ]
-        )
+        self.handled(request, with: status, into: &answer)
         return answer
     }
 }

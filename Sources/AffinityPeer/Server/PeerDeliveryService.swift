@@ -64,6 +64,15 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         }
         var response = Affinity_Peer_V1_DeliverResponse()
         response.replica = self.configuration.replicaID
+        self.handled(request, with: status, into: &response)
+        return response
+    }
+
+    /// Puts a handler's status into `response`, records and logs it (`Deliver` and `DeliverStream` alike).
+    func handled(
+        _ request: Affinity_Peer_V1_DeliverRequest, with status: PeerDeliveryStatus,
+        into response: inout Affinity_Peer_V1_DeliverResponse
+    ) {
         switch status {
         case .delivered:
             response.status = .delivered
@@ -81,7 +90,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
                 "affinity.peer.origin": "\(request.originReplica)", "affinity.peer.status": "\(status.metricName)",
             ]
         )
-        return response
     }
 
     /// Validates a request (envelope and hop count), records and logs a refusal.
