@@ -44,7 +44,7 @@ final class PendingDelivery: Sendable {
     /// The timeout is a timer on a NIO event loop, cancelled (and freed) as soon as the decision is in: a
     /// `Task.sleep` would keep a timer alive for the whole ack timeout after every delivery.
     func waitForDecision(timeout: Duration) async -> Bool {
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.timeAmount(timeout)) {
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
             _ = self.apply { $0.timedOut() }
         }
         await withTaskCancellationHandler {
@@ -62,12 +62,6 @@ final class PendingDelivery: Sendable {
         timer.cancel()
         if case .delivered = attemptState { return true }
         return false
-    }
-
-    private static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return .zero }
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     private func apply(_ event: (inout DeliveryAttempt) -> DeliveryAttempt.Action) -> DeliveryAttempt.Action {
