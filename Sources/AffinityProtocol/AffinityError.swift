@@ -30,6 +30,9 @@ public struct AffinityError: Error, Sendable, CustomStringConvertible {
         public static let unavailable = Code(rawValue: "unavailable")
         /// An operation did not finish in time.
         public static let timeout = Code(rawValue: "timeout")
+        /// An outcome id was reused with another payload for the same key: the first payload is kept
+        /// and the second refused (HTTP 409). The same id with the same payload is idempotent.
+        public static let conflict = Code(rawValue: "conflict")
         /// An unexpected failure inside the service.
         public static let `internal` = Code(rawValue: "internal")
 

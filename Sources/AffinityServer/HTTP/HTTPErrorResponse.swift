@@ -11,6 +11,7 @@ enum HTTPErrorResponse {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .tooLarge: .contentTooLarge
+        case .conflict: .conflict
         case .unavailable: .serviceUnavailable
         case .timeout: .gatewayTimeout
         default: .internalServerError
