@@ -50,6 +50,26 @@ public final class RedisServerProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Runs `redis-cli` against this server (plain TCP) and returns what it printed, trimmed; for tests that
+    /// change Redis behind the replicas' backs (delete a route, read a key).
+    public func command(_ arguments: String...) async throws -> String {
+        let process = Process()
+        process.executableURL = try Self.findExecutable("redis-cli")
+        process.arguments = ["-h", "127.0.0.1", "-p", String(port)] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
+            DispatchQueue.global().async {
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: data)
+            }
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// A client configuration for this server.
     public func configuration() -> RedisConfiguration {
         var configuration = RedisConfiguration(host: "127.0.0.1", port: port)

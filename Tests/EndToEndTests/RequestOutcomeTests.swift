@@ -81,6 +81,57 @@ extension EndToEndTests {
             }
         }
 
+        /// Hundreds of two-turn chats, the greeting through one front-end and the message through the other
+        /// (no sticky sessions): the second turn is answered with its own outcome, never with the first turn's
+        /// (an outcome acknowledged by the first front-end must not stay parked for the second).
+        @Test(.timeLimit(.minutes(5)))
+        func twoTurnChatsAcrossFrontEndsGetNoStaleAnswer() async throws {
+            try await withAffinityStack { stack in
+                let chats = 200
+                let wrong = try await withThrowingTaskGroup(of: String?.self) { group in
+                    var started = 0
+                    var wrong: [String] = []
+                    func startChat(_ index: Int) {
+                        group.addTask {
+                            let chatID = "two-turn-\(index)-\(UUID().uuidString)"
+                            let first = stack.demos[index % 2]
+                            let second = stack.demos[(index + 1) % 2]
+                            let greeting = try await stack.post(first, "/process/chat-process", json: ["chatId": chatID])
+                            guard greeting.status == .ok, let key = greeting.headers.first(name: "x-process-instance-key")
+                            else { return "chat \(index) greeting: \(greeting.status) \(greeting.text)" }
+                            let text = "turn 2 of \(chatID)"
+                            let answer = try await stack.post(
+                                second, "/message/chat-message",
+                                json: [
+                                    "correlationKey": chatID, "processInstanceKey": key,
+                                    "variables": ["text": text, "messageNumber": 1],
+                                ])
+                            guard answer.status == .ok, let variables = try? answer.object(),
+                                variables["text"] as? String == text
+                            else { return "chat \(index) turn 2: \(answer.status) \(answer.text)" }
+                            return nil
+                        }
+                    }
+                    // 20 chats at a time
+                    while started < min(20, chats) {
+                        startChat(started)
+                        started += 1
+                    }
+                    while let result = try await group.next() {
+                        if let result { wrong.append(result) }
+                        if started < chats {
+                            startChat(started)
+                            started += 1
+                        }
+                    }
+                    return wrong
+                }
+                #expect(wrong.isEmpty, "\(wrong.count) of \(chats) chats went wrong: \(wrong.prefix(5))")
+                let engine = try await stack.engine()
+                #expect(engine.incidents.isEmpty, "\(engine.incidents)")
+            }
+        }
+
         /// A request whose process never produces an outcome answers 504 with its process instance key;
         /// bad input gets a clear status and the front-end keeps serving.
         @Test func missingOutcomeAnswers504WithTheKey() async throws {

@@ -121,7 +121,7 @@ final class ClusterEnvironment: Sendable {
 
     /// Launches a replica without waiting for it. `identity` defaults to a certificate from the cluster CA.
     func launch(
-        id: String, identity: TestPKI.Identity? = nil, arguments extra: [String] = []
+        id: String, identity: TestPKI.Identity? = nil, peerPort fixedPeerPort: Int? = nil, arguments extra: [String] = []
     ) async throws -> ReplicaProcess {
         let executable = binaryDirectory().appendingPathComponent("affinity-server")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -135,7 +135,12 @@ final class ClusterEnvironment: Sendable {
         } else {
             certificate = try await offloaded { try pki.issue(id, by: authority) }
         }
-        let peerPort = try await freeClusterPort()
+        let peerPort: Int
+        if let fixedPeerPort {
+            peerPort = fixedPeerPort
+        } else {
+            peerPort = try await freeClusterPort()
+        }
         let log = directory.appendingPathComponent("\(id)-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()

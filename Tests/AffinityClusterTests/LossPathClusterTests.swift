@@ -1,0 +1,243 @@
+import AffinityProtocol
+import AffinityTestSupport
+import Foundation
+import Testing
+
+extension ClusterTests {
+    /// The loss paths of issue #11 that need Redis and separate replica processes; each test failed before the
+    /// fix.
+    @Suite("loss paths")
+    struct LossPathClusterTests {
+        static let firstKey: Int64 = 2_251_799_813_697_000
+
+        func key(_ offset: Int64) -> ProcessInstanceKey { ProcessInstanceKey(Self.firstKey + offset)! }
+
+        /// 2. The route of a live subscription is lost (it expired, Redis lost it); a worker on another replica
+        /// parks the outcome. The subscriber's replica writes the route back at its next refresh and takes what
+        /// was parked meanwhile: the client receives it within one refresh interval (1 s here).
+        @Test(.timeLimit(.minutes(2)))
+        func parkedOutcomeReachesAClientWhoseRouteWasLost() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1", arguments: ["--route-ttl", "3s"])
+                let r2 = try await cluster.start(id: "r2", arguments: ["--route-ttl", "3s"])
+                let key = key(1)
+                let sent = try Outcome(id: "lost-route", key: key, variables: Array(#"{"n":1}"#.utf8))
+                try await withClusterSocket(port: try r1.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    try await subscribe(client, to: [key])
+                    #expect(try await cluster.redis.command("DEL", "affinity:{\(key)}:route") == "1")
+                    let answers = try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        return try await deliver([sent], through: worker, window: 1)
+                    }
+                    #expect(answers == ["lost-route": "parked"])
+                    #expect(try await client.next(timeout: .seconds(10)) == .outcome(sent))
+                    client.send(.ack(id: sent.id))
+                    try await waitUntilParkedCopyIsGone(client: client, key: key)
+                }
+            }
+        }
+
+        /// 2. Two clients subscribe one key on two replicas; the second (which holds the route) unsubscribes and
+        /// deletes it. An outcome parked meanwhile still reaches the first, and its route is back.
+        @Test(.timeLimit(.minutes(2)))
+        func unsubscribingOneOfTwoSubscribersLeavesARouteToTheOther() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1", arguments: ["--route-ttl", "3s"])
+                let r2 = try await cluster.start(id: "r2", arguments: ["--route-ttl", "3s"])
+                let key = key(2)
+                let sent = try Outcome(id: "second-left", key: key, variables: Array(#"{"n":2}"#.utf8))
+                try await withClusterSocket(port: try r1.port) { stays in
+                    _ = try await stays.hello(role: .client, clientId: "front-stays")
+                    try await subscribe(stays, to: [key])
+                    try await withClusterSocket(port: try r2.port) { leaves in
+                        _ = try await leaves.hello(role: .client, clientId: "front-leaves")
+                        try await subscribe(leaves, to: [key])
+                        leaves.send(.unsubscribe(key: key))
+                        #expect(try await leaves.next() == .unsubscribed(key: key))
+                    }
+                    let answers = try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        return try await deliver([sent], through: worker, window: 1)
+                    }
+                    #expect(answers["second-left"] == "parked" || answers["second-left"] == "delivered")
+                    #expect(try await stays.next(timeout: .seconds(10)) == .outcome(sent))
+                    stays.send(.ack(id: sent.id))
+                    #expect(try await cluster.redis.command("HGET", "affinity:{\(key)}:route", "replica") == "r1")
+                }
+            }
+        }
+
+        /// 3. 30 outcomes of 900 kB parked in Redis (27 MB, over the default 8 MiB outbound budget): a subscriber
+        /// with default settings receives all of them, in order, instead of being closed on every attempt.
+        @Test(.timeLimit(.minutes(3)))
+        func backlogLargerThanTheOutboundBudgetIsHandedOverFromRedis() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let key = key(3)
+                let padding = String(repeating: "y", count: 900_000)
+                let outcomes = try (0..<30).map { index in
+                    try Outcome(id: "big-\(index)", key: key, variables: Array(#"{"pad":"\#(padding)"}"#.utf8))
+                }
+                try await withClusterSocket(port: try r1.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker")
+                    let answers = try await deliver(outcomes, through: worker, window: 4)
+                    #expect(answers.values.allSatisfy { $0 == "parked" }, "\(answers)")
+                }
+                try await withClusterSocket(port: try r1.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    try await subscribe(client, to: [key])
+                    for expected in outcomes {
+                        let message = try await client.next(timeout: .seconds(30))
+                        guard case .outcome(let received) = message else {
+                            throw FixtureError("expected \(expected.id), got \(message)")
+                        }
+                        #expect(received.id == expected.id)
+                        client.send(.ack(id: received.id))
+                    }
+                    try await waitUntilParkedCopyIsGone(client: client, key: key)
+                }
+                let metrics = try await httpGet(port: try r1.port, path: "/metrics").body
+                #expect(metricValue(metrics, "affinity_slow_consumer_closes_total") == 0)
+            }
+        }
+
+        /// 4. A subscribe while Redis is down is answered `subscribed`; a local worker's outcome is delivered; when
+        /// Redis returns (empty), the route is written back and a worker on another replica reaches the client.
+        @Test(.timeLimit(.minutes(2)))
+        func subscribeDuringARedisOutageIsKeptAndRoutedWhenItReturns() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2")
+                let key = key(4)
+                let local = try Outcome(id: "during", key: key, variables: Array(#"{"when":"during"}"#.utf8))
+                let remote = try Outcome(id: "after", key: key, variables: Array(#"{"when":"after"}"#.utf8))
+                try await withClusterSocket(port: try r1.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    cluster.redis.stop()
+                    try await waitForReadiness(of: r1, status: 503)
+                    client.send(.subscribe(key: key))
+                    #expect(try await client.next() == .subscribed(key: key))
+                    try await withClusterSocket(port: try r1.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker-local")
+                        async let answers = deliver([local], through: worker, window: 1)
+                        #expect(try await client.next() == .outcome(local))
+                        client.send(.ack(id: local.id))
+                        #expect(try await answers == ["during": "delivered"])
+                    }
+                    try await cluster.redis.start()
+                    try await waitForReadiness(of: r1, status: 200)
+                    try await waitForReadiness(of: r2, status: 200)
+                    try await r1.waitForLog("routes written back to redis")
+                    try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker-remote")
+                        async let answers = deliver([remote], through: worker, window: 1)
+                        #expect(try await client.next() == .outcome(remote))
+                        client.send(.ack(id: remote.id))
+                        #expect(try await answers == ["after": "delivered"])
+                    }
+                }
+            }
+        }
+
+        /// 5. A replica killed with -9 and started again under its id (a container restart) does not exit: it
+        /// stays live but not ready until its old registration is gone, then registers and turns ready.
+        @Test(.timeLimit(.minutes(2)))
+        func replicaRestartedUnderItsOwnIDRejoins() async throws {
+            try await withClusterEnvironment { cluster in
+                let old = try await cluster.start(id: "r1")
+                await old.kill9()
+                // a new peer port: the old registration's address does not answer, so only its lease can end it
+                let restarted = try await cluster.launch(id: "r1")
+                try await restarted.waitForPort()
+                try await restarted.waitForLog("waiting for the previous instance")
+                #expect(try await httpGet(port: try restarted.port, path: "/health/ready").status == 503)
+                #expect(try await httpGet(port: try restarted.port, path: "/health/live").status == 200)
+                try await restarted.waitForLog("registered replica", timeout: .seconds(40))
+                try await waitForReadiness(of: restarted, status: 200)
+                #expect(restarted.isRunning)
+            }
+        }
+
+        /// 5. Restarted on the same peer address (a container restart in the same pod): the address answers as the
+        /// new instance, which proves the old one dead, so it registers without waiting for the lease.
+        @Test(.timeLimit(.minutes(2)))
+        func replicaRestartedOnItsOwnAddressRejoinsAtOnce() async throws {
+            try await withClusterEnvironment { cluster in
+                let old = try await cluster.start(id: "r1")
+                await old.kill9()
+                let started = ContinuousClock.now
+                let restarted = try await cluster.launch(id: "r1", peerPort: old.peerPort)
+                try await restarted.waitForPort()
+                try await restarted.waitForLog("registered replica", timeout: .seconds(40))
+                #expect(ContinuousClock.now - started < .seconds(10), "registered before the 15 s lease ran out")
+                try await waitForReadiness(of: restarted, status: 200)
+            }
+        }
+
+        /// 6. The same outcome id with the same payload is idempotent; with another payload it is a `conflict`, and
+        /// the first payload is kept.
+        @Test(.timeLimit(.minutes(2)))
+        func reusedOutcomeIDIsIdempotentOrAConflict() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let key = key(6)
+                let first = try Outcome(id: "reused", key: key, variables: Array(#"{"v":1}"#.utf8))
+                let other = try Outcome(id: "reused", key: key, variables: Array(#"{"v":2}"#.utf8))
+                try await withClusterSocket(port: try r1.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker")
+                    #expect(try await deliver([first], through: worker, window: 1) == ["reused": "parked"])
+                    #expect(try await deliver([first], through: worker, window: 1) == ["reused": "parked"])
+                    #expect(try await deliver([other], through: worker, window: 1) == ["reused": "conflict"])
+                }
+                try await withClusterSocket(port: try r1.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    client.send(.subscribe(key: key))
+                    client.send(.unsubscribe(key: key))
+                    #expect(try await client.next() == .subscribed(key: key))
+                    #expect(try await client.next() == .outcome(first))
+                    #expect(try await client.next() == .unsubscribed(key: key))
+                }
+            }
+        }
+
+        /// 7. Front-end A on r1 receives turn 1 forwarded from r2, then sends unsubscribe before its ack. Front-end
+        /// B subscribes the key on r2 for turn 2: it must not receive turn 1.
+        @Test(.timeLimit(.minutes(2)))
+        func lateAckIsNotLostAcrossReplicas() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2")
+                let key = key(7)
+                let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
+                let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
+                try await withClusterSocket(port: try r2.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker")
+                    try await withClusterSocket(port: try r1.port) { first in
+                        _ = try await first.hello(role: .client, clientId: "front-a")
+                        try await subscribe(first, to: [key])
+                        async let answers = deliver([turn1], through: worker, window: 1)
+                        #expect(try await first.next() == .outcome(turn1))
+                        first.send(.unsubscribe(key: key))
+                        first.send(.ack(id: turn1.id))
+                        #expect(try await first.next() == .unsubscribed(key: key))
+                        _ = try await answers
+                    }
+                    try await withClusterSocket(port: try r2.port) { next in
+                        _ = try await next.hello(role: .client, clientId: "front-b")
+                        try await subscribe(next, to: [key])
+                        async let answers = deliver([turn2], through: worker, window: 1)
+                        let message = try await next.next()
+                        #expect(message == .outcome(turn2), "the next turn got \(message)")
+                        if case .outcome(let received) = message { next.send(.ack(id: received.id)) }
+                        if message != .outcome(turn2) {
+                            #expect(try await next.next() == .outcome(turn2))
+                            next.send(.ack(id: turn2.id))
+                        }
+                        #expect(try await answers == ["turn-2": "delivered"])
+                    }
+                }
+            }
+        }
+    }
+}
