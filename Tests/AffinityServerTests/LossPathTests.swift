@@ -1,5 +1,6 @@
 import AffinityProtocol
 import AffinityServer
+import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Synchronization
@@ -79,36 +80,38 @@ struct LossPathTests {
     /// A live outcome taken by a poll: the worker is answered `delivered` only after the HTTP ack.
     @Test func liveOutcomeTakenByAPollIsDeliveredAfterTheHTTPAck() async throws {
         try await withServer({ $0.ackTimeout = .seconds(20) }) { server in
-            let answered = Mutex<String?>(nil)
+            let answered = RecordedText()
             try await withThrowingTaskGroup(of: Void.self) { group in
-                let polled = Mutex<String?>(nil)
+                let polled = RecordedText()
                 group.addTask {
                     try await withHTTP(server.port) { http in
                         let response = try await http.get("/v1/outcomes/\(key)?timeout=10")
-                        polled.withLock { $0 = "\(response.status.code) \(text(response))" }
+                        polled.set("\(response.status.code) \(text(response))")
                     }
                 }
                 try await Task.sleep(for: .milliseconds(300))
                 group.addTask {
                     try await withHTTP(server.port) { http in
                         let response = try await post(http, id: "live")
-                        answered.withLock { $0 = text(response) }
+                        answered.set(text(response))
                     }
                 }
-                try await waitUntil { polled.withLock { $0 } != nil }
-                #expect(polled.withLock { $0 }?.hasPrefix("200 ") == true)
-                #expect(polled.withLock { $0 }?.contains(#""id":"live""#) == true)
+                try await waitUntil { polled.value != nil }
+                #expect(polled.value?.hasPrefix("200 ") == true)
+                #expect(polled.value?.contains(#""id":"live""#) == true)
                 try await Task.sleep(for: .milliseconds(500))
-                #expect(answered.withLock { $0 } == nil, "answered before the client acknowledged")
+                #expect(answered.value == nil, "answered before the client acknowledged")
                 try await withHTTP(server.port) { http in
-                    #expect(try await acknowledge(http, id: "live").status == .noContent)
+                    let acked = try await acknowledge(http, id: "live")
+                    #expect(acked.status == .noContent)
                 }
                 try await group.waitForAll()
             }
-            #expect(answered.withLock { $0 } == #"{"status":"delivered"}"#)
+            #expect(answered.value == #"{"status":"delivered"}"#)
             // acknowledged: nothing is left for the next poll
             try await withHTTP(server.port) { http in
-                #expect(try await http.get("/v1/outcomes/\(key)?timeout=0.3").status == .noContent)
+                let empty = try await http.get("/v1/outcomes/\(key)?timeout=0.3")
+                #expect(empty.status == .noContent)
             }
         }
     }
@@ -252,6 +255,13 @@ struct LossPathTests {
             }
         }
     }
+}
+
+/// A text one task records and another reads.
+final class RecordedText: Sendable {
+    private let text = Mutex<String?>(nil)
+    var value: String? { text.withLock { $0 } }
+    func set(_ value: String) { text.withLock { $0 = value } }
 }
 
 /// Polls `condition` every 20 ms until it holds (fails after `timeout`).
