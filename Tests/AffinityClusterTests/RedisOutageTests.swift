@@ -127,6 +127,62 @@ extension ClusterTests {
                 #expect(r1.log.contains("affinity.routes=10"))
             }
         }
+
+        /// Redis restarts empty and the replicas reconnect seconds apart (r1 is frozen with SIGSTOP meanwhile): the
+        /// worker's replica r2 is back first and parks the outcomes for the client on r1, since their routes are
+        /// gone. When r1 reconnects it writes its routes back and its client reads what was parked: every outcome
+        /// answered `delivered` or `parked` arrives, before, during and after.
+        @Test(.timeLimit(.minutes(3)))
+        func replicasReconnectingAtDifferentMomentsLoseNothing() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2")
+                let keys = (200..<210).map { ProcessInstanceKey(Self.firstKey + Int64($0))! }
+                func outcomes(_ tag: String) throws -> [Outcome] {
+                    try (0..<30).map { index in
+                        try Outcome(
+                            id: "\(tag)-\(index)", key: keys[index % keys.count],
+                            variables: Array(#"{"phase":"\#(tag)"}"#.utf8))
+                    }
+                }
+                let before = try outcomes("before")
+                let gap = try outcomes("gap")
+                let after = try outcomes("after")
+                let ledger = OutcomeLedger()
+                try await withClusterSocket(port: try r1.port) { client in
+                    try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await client.hello(role: .client, clientId: "front")
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        try await subscribe(client, to: keys)
+                        async let receiver: Void = receive(client, into: ledger) {
+                            (before + gap + after).allSatisfy { ledger.received[$0.id] != nil }
+                        }
+                        let beforeAnswers = try await deliver(before, through: worker, window: 10)
+                        #expect(beforeAnswers.values.allSatisfy { $0 == "delivered" }, "\(beforeAnswers)")
+
+                        r1.signal(SIGSTOP)
+                        cluster.redis.stop()
+                        try await cluster.redis.start()
+                        try await r2.waitForLog("registered replica", occurrences: 2)
+                        try await waitForReadiness(of: r2, status: 200)
+                        // r1 has not reconnected: its routes are gone, so the outcomes park
+                        let gapAnswers = try await deliver(gap, through: worker, window: 10)
+                        #expect(gapAnswers.values.allSatisfy { $0 == "parked" }, "\(gapAnswers)")
+                        r1.signal(SIGCONT)
+                        try await r1.waitForLog("routes written back to redis")
+                        try await waitForReadiness(of: r1, status: 200)
+                        let afterAnswers = try await deliver(after, through: worker, window: 10)
+                        #expect(
+                            afterAnswers.values.allSatisfy { $0 == "delivered" || $0 == "parked" }, "\(afterAnswers)")
+                        try await receiver
+                    }
+                }
+                let received = ledger.received
+                for outcome in before + gap + after {
+                    #expect(received[outcome.id] == outcome.key, "\(outcome.id) was answered and must arrive")
+                }
+            }
+        }
     }
 }
 

@@ -56,4 +56,42 @@ struct DeliveryAttemptTests {
         #expect(attempt.timedOut() == .none)
         #expect(attempt.parkCompleted() == .none)
     }
+
+    // A long poll parked the outcome before handing it to its HTTP client.
+
+    @Test func withAParkedCopyTheTimeoutParksWithoutParkingAgain() {
+        var attempt = DeliveryAttempt(subscribers: [a])
+        attempt.parkedCopyMade()
+        #expect(attempt.isWaiting)
+        #expect(attempt.timedOut() == .none)
+        #expect(attempt.state == .parked)
+        #expect(attempt.acknowledged(by: a) == .removeParkedCopy)
+    }
+
+    @Test func withAParkedCopyLosingEverySubscriberParksWithoutParkingAgain() {
+        var attempt = DeliveryAttempt(subscribers: [a, b])
+        attempt.parkedCopyMade()
+        #expect(attempt.subscriberLost(b) == .none)
+        #expect(attempt.subscriberLost(a) == .none)
+        #expect(attempt.state == .parked)
+    }
+
+    @Test func anAckThroughAnotherSubscriberRemovesThePollsParkedCopy() {
+        var attempt = DeliveryAttempt(subscribers: [a, b])
+        attempt.parkedCopyMade()
+        #expect(attempt.acknowledged(by: b) == .removeParkedCopy)
+        #expect(attempt.state == .delivered)
+        #expect(attempt.acknowledged(by: a) == .none)
+    }
+
+    @Test func aParkedCopyAfterTheDecisionChangesNothing() {
+        var attempt = DeliveryAttempt(subscribers: [a])
+        _ = attempt.acknowledged(by: a)
+        attempt.parkedCopyMade()
+        #expect(attempt.state == .delivered)
+        var parking = DeliveryAttempt(subscribers: [a])
+        _ = parking.timedOut()
+        parking.parkedCopyMade()
+        #expect(parking.state == .parking(acknowledged: false))
+    }
 }

@@ -28,7 +28,9 @@ struct HTTPEndpointTests {
                 let polled = try await http.get("/v1/outcomes/123?timeout=1")
                 #expect(polled.status == .ok)
                 #expect(text(polled) == #"{"type":"outcome","id":"h1","key":"123","variables":{"x":[1,{"y":null}]}}"#)
-                // acked when written: nothing left
+                // acknowledged over HTTP: nothing left
+                let acked = try await http.post("/v1/outcomes/123/ack", body: ByteBuffer(string: #"{"id":"h1"}"#))
+                #expect(acked.status == .noContent)
                 let empty = try await http.get("/v1/outcomes/123?timeout=0.2")
                 #expect(empty.status == .noContent)
             }
@@ -43,6 +45,9 @@ struct HTTPEndpointTests {
                         let polled = try await http.get("/v1/outcomes/555?timeout=5")
                         #expect(polled.status == .ok)
                         #expect(text(polled).contains(#""id":"live""#))
+                        let acked = try await http.post(
+                            "/v1/outcomes/555/ack", body: ByteBuffer(string: #"{"type":"ack","id":"live"}"#))
+                        #expect(acked.status == .noContent)
                     }
                 }
                 try await Task.sleep(for: .milliseconds(300))

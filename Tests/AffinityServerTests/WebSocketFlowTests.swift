@@ -252,7 +252,7 @@ struct SharedStoreTests {
                 #expect(try await client.receive() == .subscribed(key: key))
                 #expect(store.route(of: key) == route)
                 // the route is lost in the store (e.g. it expired during an outage) ...
-                try await store.unsubscribe(key: key, route: route)
+                try await store.unsubscribe(key: key, route: route, acknowledged: [])
                 #expect(store.route(of: key) == nil)
                 // ... and written back by the refresher
                 try await Task.sleep(for: .milliseconds(400))

@@ -40,7 +40,8 @@ public func buildClusterReplica(
     let routes = RedisRouteStore(client: redis, prefix: cluster.keyPrefix, logger: logger)
     let store = RedisOutcomeStore(
         routes: routes, routeTTL: cluster.routeTTL, parkTTL: configuration.parkTTL,
-        maxParkedPerKey: configuration.maxParkedPerKey, logger: logger)
+        maxParkedPerKey: configuration.maxParkedPerKey, maxParkedBytesPerKey: configuration.maxParkedBytesPerKey,
+        logger: logger)
     let credentials = try PeerTLSCredentials(
         files: cluster.tlsFiles, logger: logger, metricsFactory: metrics.factory)
     let pool = PeerConnectionPool(
@@ -64,7 +65,7 @@ public func buildClusterReplica(
     let registry = ReplicaRegistry(
         routes: routes, replicaID: configuration.replicaID, peerAddress: cluster.advertiseAddress,
         ttl: cluster.registrationTTL, logger: logger)
-    let writeBack = RouteWriteBack(client: redis, store: store, replica: application.localReplica, logger: logger)
+    let writeBack = RouteWriteBack(client: redis, replica: application.localReplica, logger: logger)
     return ClusterReplica(
         services: [redis, credentials, pool, peerServer, registry, writeBack, application], application: application)
 }

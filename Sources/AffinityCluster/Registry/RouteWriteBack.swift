@@ -6,17 +6,16 @@ public import ServiceLifecycle
 
 /// Writes the routes of all local subscriptions back to Redis every time the Redis connection is
 /// (re-)established, as a `Service`: after a Redis restart (even an empty one) the cluster finds every live
-/// subscription again at once, without waiting for the periodic refresh.
+/// subscription again at once, without waiting for the periodic refresh, and the subscribers read what was
+/// parked for their keys while the routes were missing.
 public struct RouteWriteBack: Service {
     private let client: RedisClient
-    private let store: RedisOutcomeStore
     private let replica: LocalReplica
     private let logger: Logger
 
     /// Creates the service for `replica`'s subscriptions.
-    public init(client: RedisClient, store: RedisOutcomeStore, replica: LocalReplica, logger: Logger) {
+    public init(client: RedisClient, replica: LocalReplica, logger: Logger) {
         self.client = client
-        self.store = store
         self.replica = replica
         self.logger = logger
     }
@@ -33,13 +32,12 @@ public struct RouteWriteBack: Service {
     }
 
     private func writeBack(generation: Int) async {
-        let routes = replica.localRoutes()
-        guard !routes.isEmpty else { return }
         do {
-            try await store.refreshRoutes(routes)
+            let count = try await replica.writeRoutesBack()
+            guard count > 0 else { return }
             logger.info(
                 "routes written back to redis",
-                metadata: ["affinity.routes": "\(routes.count)", "redis.generation": "\(generation)"])
+                metadata: ["affinity.routes": "\(count)", "redis.generation": "\(generation)"])
         } catch {
             logger.warning(
                 "writing routes back failed; the periodic refresh retries",

@@ -3,7 +3,8 @@ import AffinityRedis
 
 extension AffinityError {
     /// Maps a failure of the Redis route store to the protocol's error codes: Redis unreachable or slow ->
-    /// `unavailable`; too many parked outcomes for a key -> `too_large`; an unusable key or id -> `bad_request`.
+    /// `unavailable`; too many parked outcomes (or bytes) for a key -> `too_large`;
+    /// an id parked with another payload -> `conflict`; an unusable key or id -> `bad_request`.
     static func store(_ error: any Error, operation: String) -> AffinityError {
         switch error {
         case let error as AffinityError:
@@ -11,6 +12,13 @@ extension AffinityError {
         case let error as RouteStoreError where error.code == .parkedLimitReached:
             return AffinityError(
                 code: .tooLarge, message: "too many outcomes are parked for this key: \(error.message)", cause: error)
+        case let error as RouteStoreError where error.code == .parkedBytesLimitReached:
+            return AffinityError(
+                code: .tooLarge, message: "too many bytes are parked for this key: \(error.message)", cause: error)
+        case let error as RouteStoreError where error.code == .conflict:
+            return AffinityError(
+                code: .conflict, message: "the outcome id is parked already with another payload; the first is kept",
+                cause: error)
         case let error as RouteStoreError where error.code == .invalidKey:
             return AffinityError(code: .badRequest, message: error.message, cause: error)
         case let error as RedisError where error.code == .timeout:

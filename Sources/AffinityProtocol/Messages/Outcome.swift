@@ -42,6 +42,12 @@ public struct Outcome: Sendable, Hashable {
         return output
     }
 
+    /// The size of ``frame`` without building it (exact unless the id holds characters that JSON escapes):
+    /// what the stores and the outbound budget count for this outcome.
+    public var frameByteCount: Int {
+        variables.count + id.utf8.count + key.description.utf8.count + 48
+    }
+
     /// Parses the body of `POST /v1/outcomes`: `{"id":...,"key":"...","variables":{...}}`; a
     /// `"type":"outcome"` member is allowed, other unknown members are ignored.
     public static func decodeDelivery(_ bytes: [UInt8]) throws(AffinityError) -> Outcome {

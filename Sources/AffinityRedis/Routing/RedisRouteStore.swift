@@ -34,50 +34,73 @@ public struct RedisRouteStore: Sendable {
         self.logger = logger
     }
 
-    /// Points the route of `key` at (`replica`, `clientId`) with `routeTTL` and returns the outcomes parked for
-    /// `key`, oldest first. They stay parked until ``acknowledge(key:id:)``, so a crash between this call and the
-    /// client's ack loses nothing.
+    /// Points the route of `key` at (`replica`, `clientId`) with `routeTTL` and returns the oldest outcomes parked
+    /// for `key`: at most `pageCount`, and past the first at most `pageBytes` of payload. They stay parked until
+    /// ``acknowledge(key:id:parkTTL:)``, so a crash between this call and the client's ack loses nothing.
+    public func subscribe(
+        key: String, replica: String, clientId: String, routeTTL: Duration, pageCount: Int, pageBytes: Int
+    ) async throws -> ParkedOutcomePage {
+        let keys = try instanceKeys(key)
+        let reply = try await client.evaluate(
+            RouteScripts.subscribe, keys: [keys.route, keys.parked, keys.outcomes],
+            arguments: [
+                RedisArgument(try identifier(replica)), RedisArgument(clientId), milliseconds(routeTTL),
+                RedisArgument(max(1, pageCount)), RedisArgument(max(1, pageBytes)),
+            ])
+        let page = try parsePage(reply, operation: "subscribe")
+        logger.trace("subscribed", metadata: ["affinity.key": "\(key)", "affinity.parked": "\(page.outcomes.count)"])
+        return page
+    }
+
+    /// ``subscribe(key:replica:clientId:routeTTL:pageCount:pageBytes:)`` with a page of up to 1000 outcomes of any
+    /// size, for callers that expect few.
     public func subscribe(
         key: String, replica: String, clientId: String, routeTTL: Duration
     ) async throws
         -> [ParkedOutcome]
     {
-        let keys = try instanceKeys(key)
-        let reply = try await client.evaluate(
-            RouteScripts.subscribe, keys: [keys.route, keys.parked, keys.outcomes],
-            arguments: [RedisArgument(try identifier(replica)), RedisArgument(clientId), milliseconds(routeTTL)])
-        guard let elements = reply.array, elements.count % 2 == 0 else { throw unexpected("subscribe", reply) }
-        var outcomes: [ParkedOutcome] = []
-        outcomes.reserveCapacity(elements.count / 2)
-        var index = 0
-        while index < elements.count {
-            guard let id = elements[index].string, let payload = elements[index + 1].bytes else {
-                throw unexpected("subscribe", reply)
-            }
-            outcomes.append(ParkedOutcome(id: id, payload: payload))
-            index += 2
-        }
-        logger.trace("subscribed", metadata: ["affinity.key": "\(key)", "affinity.parked": "\(outcomes.count)"])
-        return outcomes
+        try await subscribe(
+            key: key, replica: replica, clientId: clientId, routeTTL: routeTTL, pageCount: 1000, pageBytes: Int(Int32.max)
+        ).outcomes
     }
 
-    /// Removes the parked outcome `id` of `key` (the client acknowledged it). Returns whether it was parked.
-    @discardableResult
-    public func acknowledge(key: String, id: String) async throws -> Bool {
+    /// The oldest outcomes parked for `key` (a page, as ``subscribe(key:replica:clientId:routeTTL:pageCount:pageBytes:)``
+    /// returns it), without touching the route.
+    public func parked(key: String, pageCount: Int, pageBytes: Int) async throws -> ParkedOutcomePage {
         let keys = try instanceKeys(key)
         let reply = try await client.evaluate(
-            RouteScripts.acknowledge, keys: [keys.parked, keys.outcomes], arguments: [RedisArgument(id)])
+            RouteScripts.parkedPage, keys: [keys.parked, keys.outcomes],
+            arguments: [RedisArgument(max(1, pageCount)), RedisArgument(max(1, pageBytes))])
+        return try parsePage(reply, operation: "parked")
+    }
+
+    /// Removes the parked outcome `id` of `key` (the client acknowledged it) and remembers the id as acknowledged
+    /// for `parkTTL`, so that no later park hands it out again. Returns whether it was parked.
+    @discardableResult
+    public func acknowledge(key: String, id: String, parkTTL: Duration = .seconds(300)) async throws -> Bool {
+        let keys = try instanceKeys(key)
+        let reply = try await client.evaluate(
+            RouteScripts.acknowledge, keys: [keys.parked, keys.outcomes, keys.acknowledged, keys.bytes],
+            arguments: [RedisArgument(id), milliseconds(parkTTL)])
         guard let removed = reply.integer else { throw unexpected("acknowledge", reply) }
         return removed == 1
     }
 
-    /// Deletes the route of `key` only if it still points at (`replica`, `clientId`). Returns whether it did.
+    /// Deletes the route of `key` only if it still points at (`replica`, `clientId`); a nil `replica` leaves the
+    /// route alone. The ids in `acknowledged`
+    /// (outcomes the leaving subscriber acknowledged live) are remembered as acknowledged for `parkTTL`, and a
+    /// parked copy of them is removed. Returns whether the route was deleted.
     @discardableResult
-    public func unsubscribe(key: String, replica: String, clientId: String) async throws -> Bool {
+    public func unsubscribe(
+        key: String, replica: String?, clientId: String, acknowledged: [String] = [],
+        parkTTL: Duration = .seconds(300)
+    ) async throws -> Bool {
         let keys = try instanceKeys(key)
         let reply = try await client.evaluate(
-            RouteScripts.unsubscribe, keys: [keys.route],
-            arguments: [RedisArgument(try identifier(replica)), RedisArgument(clientId)])
+            RouteScripts.unsubscribe,
+            keys: [keys.route, keys.parked, keys.outcomes, keys.acknowledged, keys.bytes],
+            arguments: [RedisArgument(try replica.map(identifier) ?? ""), RedisArgument(clientId), milliseconds(parkTTL)]
+                + acknowledged.map { RedisArgument($0) })
         guard let deleted = reply.integer else { throw unexpected("unsubscribe", reply) }
         return deleted == 1
     }
@@ -85,14 +108,17 @@ public struct RedisRouteStore: Sendable {
     /// The hot path of an outcome that has no local subscriber: one Redis command that either returns the
     /// route (another replica owns `key`) or parks (`id`, `payload`) for `key` with `parkTTL`, in order, once
     /// per id. Throws ``RouteStoreError/Code/parkedLimitReached`` when `key` already holds
-    /// `maximumParkedPerKey` outcomes.
+    /// `maximumParkedPerKey` outcomes, ``RouteStoreError/Code/parkedBytesLimitReached`` when it would hold more
+    /// than `maximumParkedBytesPerKey` bytes, and ``RouteStoreError/Code/conflict`` when `id` is parked with
+    /// another payload.
     public func routeOrPark(
         key: String, id: String, payload: ByteBuffer, localReplica: String, parkTTL: Duration,
-        maximumParkedPerKey: Int
+        maximumParkedPerKey: Int, maximumParkedBytesPerKey: Int = Int(Int32.max)
     ) async throws -> RouteOrParkResult {
         switch try await parkUnlessRoutedElsewhere(
             key: key, id: id, payload: payload, replica: localReplica, parkTTL: parkTTL,
-            maximumParkedPerKey: maximumParkedPerKey, operation: "routeOrPark")
+            maximumParkedPerKey: maximumParkedPerKey, maximumParkedBytesPerKey: maximumParkedBytesPerKey,
+            operation: "routeOrPark")
         {
         case .routed(let owner):
             Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "routed")]).increment()
@@ -101,6 +127,9 @@ public struct RedisRouteStore: Sendable {
             Counter(label: "affinity.redis.route_or_park", dimensions: [("result", duplicate ? "duplicate" : "parked")])
                 .increment()
             return .parked(duplicate: duplicate, routedHere: routedToReplica)
+        case .acknowledged:
+            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "acknowledged")]).increment()
+            return .acknowledged
         }
     }
 
@@ -108,14 +137,16 @@ public struct RedisRouteStore: Sendable {
     /// (the owner that could not be reached) or is gone; if another replica took the key over, returns it.
     public func park(
         key: String, id: String, payload: ByteBuffer, ifRoutedTo replica: String, parkTTL: Duration,
-        maximumParkedPerKey: Int = 1000
+        maximumParkedPerKey: Int = 1000, maximumParkedBytesPerKey: Int = Int(Int32.max)
     ) async throws -> ParkResult {
         switch try await parkUnlessRoutedElsewhere(
             key: key, id: id, payload: payload, replica: replica, parkTTL: parkTTL,
-            maximumParkedPerKey: maximumParkedPerKey, operation: "park")
+            maximumParkedPerKey: maximumParkedPerKey, maximumParkedBytesPerKey: maximumParkedBytesPerKey,
+            operation: "park")
         {
         case .routed(let owner): return .rerouted(replica: owner)
         case .parked(let duplicate, _): return .parked(duplicate: duplicate)
+        case .acknowledged: return .acknowledged
         }
     }
 
@@ -127,6 +158,15 @@ public struct RedisRouteStore: Sendable {
     ) async
         -> [Result<RouteRefreshResult, any Error>]
     {
+        await refreshRoutesCountingParked(entries, routeTTL: routeTTL).map { $0.map(\.result) }
+    }
+
+    /// ``refreshRoutes(_:routeTTL:)``, also returning how many outcomes are parked for each key whose route is
+    /// the entry's replica's now: the subscribers there must read them (they were parked while the route was
+    /// missing, or while a forward to this replica failed).
+    public func refreshRoutesCountingParked(
+        _ entries: [RouteEntry], routeTTL: Duration
+    ) async -> [Result<(result: RouteRefreshResult, parked: Int), any Error>] {
         var calls: [RedisScriptCall] = []
         var invalid: [Int: any Error] = [:]
         for (index, entry) in entries.enumerated() {
@@ -134,7 +174,7 @@ public struct RedisRouteStore: Sendable {
                 let keys = try instanceKeys(entry.key)
                 calls.append(
                     RedisScriptCall(
-                        keys: [keys.route],
+                        keys: [keys.route, keys.parked],
                         arguments: [
                             RedisArgument(try identifier(entry.replica)), RedisArgument(entry.clientId),
                             milliseconds(routeTTL),
@@ -144,39 +184,62 @@ public struct RedisRouteStore: Sendable {
             }
         }
         var replies = await client.evaluateAll(RouteScripts.refreshRoute, calls: calls).makeIterator()
-        return entries.indices.map { index -> Result<RouteRefreshResult, any Error> in
+        return entries.indices.map { index -> Result<(result: RouteRefreshResult, parked: Int), any Error> in
             if let error = invalid[index] { return .failure(error) }
             guard let reply = replies.next() else {
                 return .failure(RouteStoreError(code: .unexpectedReply, message: "refreshRoutes lost a reply"))
             }
             return reply.mapError { $0 as any Error }.flatMap { reply in
-                let words = textWords(reply)
-                switch words.first {
-                case "refreshed" where words.count == 1: return .success(.refreshed)
-                case "restored" where words.count == 1: return .success(.restored)
-                case "taken" where words.count == 2: return .success(.ownedByAnotherReplica(words[1]))
+                guard let elements = reply.array, elements.count == 2, let kind = elements[0].string else {
+                    return .failure(unexpected("refreshRoutes", reply))
+                }
+                switch (kind, elements[1]) {
+                case ("refreshed", .integer(let parked)): return .success((.refreshed, Int(parked)))
+                case ("restored", .integer(let parked)): return .success((.restored, Int(parked)))
+                case ("taken", let owner):
+                    guard let owner = owner.string else { return .failure(unexpected("refreshRoutes", reply)) }
+                    return .success((.ownedByAnotherReplica(owner), 0))
                 default: return .failure(unexpected("refreshRoutes", reply))
                 }
             }
         }
     }
 
+    private func parsePage(_ reply: RedisReply, operation: String) throws -> ParkedOutcomePage {
+        guard let elements = reply.array, elements.count % 2 == 1, let more = elements.first?.integer else {
+            throw unexpected(operation, reply)
+        }
+        var outcomes: [ParkedOutcome] = []
+        outcomes.reserveCapacity(elements.count / 2)
+        var index = 1
+        while index < elements.count {
+            guard let id = elements[index].string, let payload = elements[index + 1].bytes else {
+                throw unexpected(operation, reply)
+            }
+            outcomes.append(ParkedOutcome(id: id, payload: payload))
+            index += 2
+        }
+        return ParkedOutcomePage(outcomes: outcomes, hasMore: more == 1)
+    }
+
     private enum ParkOutcome {
         case routed(String)
         case parked(duplicate: Bool, routedToReplica: Bool)
+        case acknowledged
     }
 
     private func parkUnlessRoutedElsewhere(
         key: String, id: String, payload: ByteBuffer, replica: String, parkTTL: Duration, maximumParkedPerKey: Int,
-        operation: String
+        maximumParkedBytesPerKey: Int, operation: String
     ) async throws -> ParkOutcome {
         let keys = try instanceKeys(key)
         guard !id.isEmpty else { throw RouteStoreError(code: .invalidKey, message: "an outcome id must not be empty") }
         let reply = try await client.evaluate(
-            RouteScripts.routeOrPark, keys: [keys.route, keys.parked, keys.outcomes],
+            RouteScripts.routeOrPark, keys: [keys.route, keys.parked, keys.outcomes, keys.acknowledged, keys.bytes],
             arguments: [
                 RedisArgument(id), RedisArgument(payload), RedisArgument(try identifier(replica)),
                 milliseconds(parkTTL), RedisArgument(max(0, maximumParkedPerKey)),
+                RedisArgument(max(0, maximumParkedBytesPerKey)),
             ])
         guard let elements = reply.array, let kind = elements.first?.string, elements.count == 2 else {
             throw unexpected(operation, reply)
@@ -190,6 +253,18 @@ public struct RedisRouteStore: Sendable {
             return .parked(duplicate: false, routedToReplica: here == 1)
         case ("duplicate", .integer(let here)):
             return .parked(duplicate: true, routedToReplica: here == 1)
+        case ("acknowledged", _):
+            return .acknowledged
+        case ("conflict", _):
+            throw RouteStoreError(
+                code: .conflict, message: "outcome \(id) of key \(key) is parked already with another payload")
+        case ("full-bytes", .integer(let bytes)):
+            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")]).increment()
+            throw RouteStoreError(
+                code: .parkedBytesLimitReached,
+                message:
+                    "key \(key) holds \(bytes) bytes of parked outcomes; this one would pass the limit of \(maximumParkedBytesPerKey)"
+            )
         case ("full", .integer(let count)):
             Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")]).increment()
             throw RouteStoreError(
@@ -206,12 +281,16 @@ extension RedisRouteStore {
         var route: String
         var parked: String
         var outcomes: String
+        var acknowledged: String
+        var bytes: String
     }
 
     /// The keys of process instance `key`, all with the hash tag `{key}`.
     func instanceKeys(_ key: String) throws(RouteStoreError) -> InstanceKeys {
         let tagged = "\(prefix){\(try identifier(key))}"
-        return InstanceKeys(route: tagged + ":route", parked: tagged + ":parked", outcomes: tagged + ":outcomes")
+        return InstanceKeys(
+            route: tagged + ":route", parked: tagged + ":parked", outcomes: tagged + ":outcomes",
+            acknowledged: tagged + ":acknowledged", bytes: tagged + ":bytes")
     }
 
     /// The registry key of replica `id`.

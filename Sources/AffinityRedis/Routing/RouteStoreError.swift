@@ -7,6 +7,10 @@ public struct RouteStoreError: Error, Sendable, CustomStringConvertible {
 
         /// The key already holds the maximum number of parked outcomes.
         public static let parkedLimitReached = Code("parked_limit_reached")
+        /// The key already holds the maximum number of bytes of parked outcomes.
+        public static let parkedBytesLimitReached = Code("parked_bytes_limit_reached")
+        /// The outcome id is parked already with another payload; the first one is kept.
+        public static let conflict = Code("conflict")
         /// Another live instance is registered under this replica id.
         public static let replicaIdInUse = Code("replica_id_in_use")
         /// A process instance key or replica id cannot be used in a Redis key (empty, too long, or with `{`/`}`).

@@ -14,8 +14,24 @@ public struct ParkedOutcome: Sendable, Hashable {
     }
 }
 
-/// The result of ``RedisRouteStore/routeOrPark(key:id:payload:localReplica:parkTTL:maximumParkedPerKey:)``.
+/// The oldest parked outcomes of a key, one page of them.
+public struct ParkedOutcomePage: Sendable, Hashable {
+    /// The outcomes, oldest first.
+    public var outcomes: [ParkedOutcome]
+    /// Whether more outcomes are parked behind this page.
+    public var hasMore: Bool
+
+    /// Creates a page.
+    public init(outcomes: [ParkedOutcome], hasMore: Bool) {
+        self.outcomes = outcomes
+        self.hasMore = hasMore
+    }
+}
+
+/// The result of ``RedisRouteStore/routeOrPark(key:id:payload:localReplica:parkTTL:maximumParkedPerKey:maximumParkedBytesPerKey:)``.
 public enum RouteOrParkResult: Sendable, Hashable {
+    /// A client acknowledged this id already (within the park TTL): nothing was parked.
+    case acknowledged
     /// The key is routed to another replica: forward the outcome there.
     case routed(replica: String)
     /// The outcome is parked (or was already, when `duplicate`). `routedHere` means the route points at the
@@ -24,8 +40,10 @@ public enum RouteOrParkResult: Sendable, Hashable {
     case parked(duplicate: Bool, routedHere: Bool)
 }
 
-/// The result of ``RedisRouteStore/park(key:id:payload:ifRoutedTo:parkTTL:maximumParkedPerKey:)``.
+/// The result of ``RedisRouteStore/park(key:id:payload:ifRoutedTo:parkTTL:maximumParkedPerKey:maximumParkedBytesPerKey:)``.
 public enum ParkResult: Sendable, Hashable {
+    /// A client acknowledged this id already (within the park TTL): nothing was parked.
+    case acknowledged
     /// Parked (or already parked, when `duplicate`).
     case parked(duplicate: Bool)
     /// The route moved to another replica meanwhile: forward there instead.

@@ -65,7 +65,7 @@ public func buildApplication(
     } else {
         let memory = InMemoryOutcomeStore(
             parkTTL: configuration.parkTTL, maxParkedPerKey: configuration.maxParkedPerKey,
-            maxParkedTotal: configuration.maxParkedTotal,
+            maxParkedTotal: configuration.maxParkedTotal, maxParkedBytesPerKey: configuration.maxParkedBytesPerKey,
             onExpired: { metrics.outcomesExpired.increment(by: Int64($0)) })
         outcomeStore = memory
         let interval = min(max(configuration.parkTTL / 10, .milliseconds(50)), .seconds(5))
@@ -123,8 +123,7 @@ public func buildApplication(
     }
     if store != nil {
         services.append(
-            RouteRefresher(
-                store: outcomeStore, registry: registry, interval: configuration.routeRefreshInterval, logger: logger))
+            RouteRefresher(coordinator: coordinator, interval: configuration.routeRefreshInterval, logger: logger))
     }
     services.append(DrainCoordinator(environment: environment, logger: logger))
     return AffinityApplication(

@@ -35,6 +35,12 @@ public struct AffinityConfiguration: Sendable {
     public var maxParkedPerKey: Int = 1000
     /// Parked outcomes kept in total; more are refused with `too_large`.
     public var maxParkedTotal: Int = 100_000
+    /// Bytes of parked outcomes (their `outcome` frames) kept per key, in either store; more are refused
+    /// with `too_large`.
+    public var maxParkedBytesPerKey: Int = 64 << 20
+    /// Outcomes of a parked backlog handed to a subscriber at once; the next page follows once these were
+    /// acknowledged (the bytes of a page are bounded by a quarter of ``maxOutboundBytes``).
+    public var parkedPageSize: Int = 100
     /// The longest `timeout` a long poll (`GET /v1/outcomes/{key}`) may ask for.
     public var maxLongPollTimeout: Duration = .seconds(60)
     /// How often the routes of local subscriptions are written back to a shared store (cluster mode).
@@ -47,6 +53,12 @@ public struct AffinityConfiguration: Sendable {
     /// Creates a configuration with defaults; `replicaID` defaults to the host name.
     public init(replicaID: String = HostName.current) {
         self.replicaID = replicaID
+    }
+
+    /// One page of a parked backlog: ``parkedPageSize`` outcomes, at most a quarter of the outbound budget
+    /// past the first, so that a page never fills a connection's outbound queue.
+    public var parkedPage: ParkedPageLimit {
+        ParkedPageLimit(count: parkedPageSize, bytes: max(1, maxOutboundBytes / 4))
     }
 
     /// The WebSocket layer's frame limit: above ``maxMessageBytes`` so that an oversized message

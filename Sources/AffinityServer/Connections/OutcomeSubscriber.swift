@@ -25,6 +25,11 @@ struct ParkedOutcomeReference: Sendable, Hashable {
         key = outcome.key
         id = outcome.id
     }
+
+    init(key: ProcessInstanceKey, id: String) {
+        self.key = key
+        self.id = id
+    }
 }
 
 /// Something subscribed to keys on this replica that can receive outcomes: a WebSocket
@@ -36,4 +41,8 @@ protocol OutcomeSubscriber: AnyObject, Sendable {
     /// Offers an outcome for a key this subscriber registered. Returns false when it was not
     /// taken (unsubscribed meanwhile, closing, or over its outbound budget).
     func offer(_ outcome: Outcome, as inFlight: InFlightOutcome) -> Bool
+
+    /// Outcomes are parked for `key` that this subscriber may not have read (after a route refresh found
+    /// them): it reads them, unless a read runs or follows anyway.
+    func parkedWaiting(for key: ProcessInstanceKey)
 }

@@ -1,33 +1,52 @@
 import AffinityProtocol
 
-/// The subscriptions of one connection, without I/O.
+/// The subscriptions of one connection and how each takes its key's parked backlog, without I/O.
 ///
-/// A subscribe first registers the key as `loading` (so live outcomes for it are held back), then
-/// reads the parked outcomes from the store, then becomes `active`: the client receives
-/// `subscribed`, the parked outcomes, and only then the live outcomes that arrived meanwhile, so
-/// nothing overtakes an older outcome.
-struct SubscriptionTable<Pending> {
-    enum Entry {
-        case loading(held: [Pending])
+/// A subscribe reads the first page of the key's parked outcomes (``Entry/reading(parkedSince:)``).
+/// While a read runs or a page waits for its acks, live outcomes for the key are refused: they park
+/// behind the backlog and a later read finds them, so nothing overtakes an older outcome and the
+/// connection never holds more than one page of the backlog. When a page is the last one and nothing
+/// was parked since its read began, the key turns ``Entry/active``: live outcomes are sent at once.
+/// Otherwise the next page is read once every outcome of this one was acknowledged (and so removed
+/// from the store, which is why the next page starts at the head again).
+struct SubscriptionTable {
+    enum Entry: Equatable {
+        /// A read of parked outcomes runs; `parkedSince` records an outcome parked after it began.
+        case reading(parkedSince: Bool)
+        /// A page was sent; the next read starts once each of `unacknowledged` was acknowledged.
+        case paging(unacknowledged: Set<String>)
+        /// Caught up: live outcomes are sent at once.
         case active
     }
 
     enum BeginResult: Equatable {
-        /// Newly registered; the caller must also register the key with the connection registry.
+        /// Newly registered; the caller registers the key and reads the first page.
         case started
-        /// Already subscribed (re-subscribe): read parked outcomes again, keep the registration.
+        /// Already subscribed (re-subscribe): the caller reads from the first page again.
         case alreadySubscribed
         /// The connection holds the maximum number of subscriptions.
         case limitReached
     }
 
-    enum OfferResult {
+    enum OfferResult: Equatable {
         /// Active: send the outcome now.
         case send
-        /// Loading: the outcome was held back and is returned by ``complete(_:)``.
-        case held
+        /// The key is taking its backlog: the outcome must park behind it.
+        case refused
         /// Not subscribed to this key.
         case notSubscribed
+    }
+
+    /// What to do after a page was read and handed over.
+    enum PageResult: Equatable {
+        /// The backlog is taken: the key is active.
+        case active
+        /// Wait for the acks of the page, then read the next one.
+        case waitForAcknowledgements
+        /// Read the next page now (the page was empty but something was parked meanwhile).
+        case readAgain
+        /// The key was unsubscribed meanwhile: drop the page.
+        case unsubscribed
     }
 
     private(set) var entries: [ProcessInstanceKey: Entry] = [:]
@@ -42,57 +61,94 @@ struct SubscriptionTable<Pending> {
     func contains(_ key: ProcessInstanceKey) -> Bool { entries[key] != nil }
 
     mutating func begin(_ key: ProcessInstanceKey) -> BeginResult {
-        switch entries[key] {
-        case .some(.active):
-            entries[key] = .loading(held: [])
+        if entries[key] != nil {
+            entries[key] = .reading(parkedSince: false)
             return .alreadySubscribed
-        case .some(.loading):
-            return .alreadySubscribed
-        case .none:
-            guard entries.count < limit else { return .limitReached }
-            entries[key] = .loading(held: [])
-            return .started
         }
+        guard entries.count < limit else { return .limitReached }
+        entries[key] = .reading(parkedSince: false)
+        return .started
     }
 
-    mutating func offer(_ pending: Pending, for key: ProcessInstanceKey) -> OfferResult {
+    mutating func offer(for key: ProcessInstanceKey) -> OfferResult {
         switch entries[key] {
         case .some(.active):
             return .send
-        case .some(.loading(var held)):
-            held.append(pending)
-            entries[key] = .loading(held: held)
-            return .held
+        case .some(.reading):
+            entries[key] = .reading(parkedSince: true)
+            return .refused
+        case .some(.paging):
+            return .refused
         case .none:
             return .notSubscribed
         }
     }
 
-    /// Marks the key active and returns the outcomes held back while loading, in arrival order.
-    /// Returns nil when the key was unsubscribed meanwhile.
-    mutating func complete(_ key: ProcessInstanceKey) -> [Pending]? {
-        guard case .some(.loading(let held)) = entries[key] else {
-            return entries[key] == nil ? nil : []
+    /// A page read for `key` finished with the outcomes `ids`; `hasMore` when more are parked behind them.
+    mutating func pageRead(_ key: ProcessInstanceKey, ids: [String], hasMore: Bool) -> PageResult {
+        guard case .some(.reading(let parkedSince)) = entries[key] else {
+            return entries[key] == nil ? .unsubscribed : .waitForAcknowledgements
         }
-        entries[key] = .active
-        return held
+        guard hasMore || parkedSince else {
+            entries[key] = .active
+            return .active
+        }
+        let unacknowledged = Set(ids)
+        if unacknowledged.isEmpty {
+            guard parkedSince else {
+                entries[key] = .active
+                return .active
+            }
+            entries[key] = .reading(parkedSince: false)
+            return .readAgain
+        }
+        entries[key] = .paging(unacknowledged: unacknowledged)
+        return .waitForAcknowledgements
     }
 
-    /// Removes the key; returns the outcomes still held back for it (now undeliverable here).
-    mutating func remove(_ key: ProcessInstanceKey) -> [Pending]? {
-        guard let entry = entries.removeValue(forKey: key) else { return nil }
-        if case .loading(let held) = entry { return held }
-        return []
+    /// The read for `key` failed: stop taking the backlog for now (a later hint reads again).
+    mutating func readFailed(_ key: ProcessInstanceKey) {
+        if case .some(.reading) = entries[key] { entries[key] = .active }
     }
 
-    /// Removes everything; returns every held-back outcome and the keys that were subscribed.
-    mutating func removeAll() -> (keys: [ProcessInstanceKey], held: [Pending]) {
-        var held: [Pending] = []
-        for entry in entries.values {
-            if case .loading(let pending) = entry { held.append(contentsOf: pending) }
+    /// The outcome `id` of `key` was acknowledged (and removed from the store). Returns true when the next
+    /// page must be read now.
+    mutating func acknowledged(_ key: ProcessInstanceKey, id: String) -> Bool {
+        guard case .some(.paging(var unacknowledged)) = entries[key], unacknowledged.remove(id) != nil else {
+            return false
         }
+        if unacknowledged.isEmpty {
+            entries[key] = .reading(parkedSince: false)
+            return true
+        }
+        entries[key] = .paging(unacknowledged: unacknowledged)
+        return false
+    }
+
+    /// Outcomes are parked for `key` that this connection may not have seen (the store said so after a route
+    /// refresh, or a delivery parked one). Returns true when a read must start now.
+    mutating func parkedWaiting(_ key: ProcessInstanceKey) -> Bool {
+        switch entries[key] {
+        case .some(.active):
+            entries[key] = .reading(parkedSince: false)
+            return true
+        case .some(.reading):
+            entries[key] = .reading(parkedSince: true)
+            return false
+        case .some(.paging), .none:
+            return false
+        }
+    }
+
+    /// Removes the key; returns whether it was subscribed.
+    mutating func remove(_ key: ProcessInstanceKey) -> Bool {
+        entries.removeValue(forKey: key) != nil
+    }
+
+    /// Removes everything; returns the keys that were subscribed.
+    mutating func removeAll() -> [ProcessInstanceKey] {
         let keys = Array(entries.keys)
         entries.removeAll()
-        return (keys, held)
+        return keys
     }
 }

@@ -21,35 +21,40 @@ final class WebSocketConnection: OutcomeSubscriber {
         var queue: OutboundQueue
         var role: PeerRole?
         var clientID: String?
-        var subscriptions: SubscriptionTable<HeldOutcome>
+        var subscriptions: SubscriptionTable
+        /// Outcomes sent and not acknowledged yet, by id. Kept when their key is unsubscribed: an ack that
+        /// arrives after the unsubscribe still counts.
         var inFlight: [String: [InFlightOutcome]] = [:]
+        /// Per key, the ids of live outcomes acknowledged on this connection (the latest few), passed to the
+        /// store when the key is unsubscribed so that a late park of one of them is undone.
+        var acknowledgedLive: [ProcessInstanceKey: [String]] = [:]
         var consecutiveErrors = 0
         var closed = false
         /// `drain` was sent while the connection stays open (workers, see ``announceDrain()``).
         var drainAnnounced = false
     }
 
-    /// An outcome held back while its key's subscription is loading.
-    struct HeldOutcome: Sendable {
-        var outcome: Outcome
-        var inFlight: InFlightOutcome
-    }
+    /// How many ids of live outcomes acknowledged per key are remembered for the unsubscribe.
+    static let acknowledgedLivePerKey = 16
 
     let connectionID = ConnectionID.next()
     let grantedRoles: Set<PeerRole>
     private let state: Mutex<State>
     private let channel: any Channel
     private let slowConsumer: @Sendable () -> Void
+    private let inbox: InboundMessageQueue
 
     /// - Parameters:
     ///   - channel: the upgraded channel; frames are written to it (see ``AffinityWebSocketHandler``).
+    ///   - inbox: the session's queue; a read of parked outcomes is queued there (see ``parkedWaiting(for:)``).
     ///   - onSlowConsumer: called once when the outbound budget is exceeded.
     init(
-        grantedRoles: Set<PeerRole>, channel: any Channel, outboundBudget: Int, maxSubscriptions: Int,
-        onSlowConsumer: @escaping @Sendable () -> Void
+        grantedRoles: Set<PeerRole>, channel: any Channel, inbox: InboundMessageQueue, outboundBudget: Int,
+        maxSubscriptions: Int, onSlowConsumer: @escaping @Sendable () -> Void
     ) {
         self.grantedRoles = grantedRoles
         self.channel = channel
+        self.inbox = inbox
         self.slowConsumer = onSlowConsumer
         self.state = Mutex(
             State(
@@ -155,21 +160,21 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     // MARK: - Subscriptions
 
-    func beginSubscribe(_ key: ProcessInstanceKey) -> SubscriptionTable<HeldOutcome>.BeginResult {
+    func beginSubscribe(_ key: ProcessInstanceKey) -> SubscriptionTable.BeginResult {
         state.withLock { state in
             state.closed ? .limitReached : state.subscriptions.begin(key)
         }
     }
 
-    /// Activates the subscription: queues `subscribed`, the parked outcomes, then what was held
-    /// back meanwhile. Returns the held-back live outcomes it could not queue (to report as lost),
-    /// or nil when the key was unsubscribed meanwhile.
-    func completeSubscribe(_ key: ProcessInstanceKey, parked: [Outcome]) -> [HeldOutcome]? {
-        let (held, flush, overBudget) = state.withLock { state -> ([HeldOutcome]?, Bool, Bool) in
-            guard let held = state.subscriptions.complete(key) else { return (nil, false, false) }
+    /// Hands over a page of parked outcomes of `key` (after `subscribed` when `confirm`): queues the frames and
+    /// remembers them in flight. Returns what the session must do next.
+    func handOver(_ page: ParkedPage, of key: ProcessInstanceKey, confirm: Bool) -> SubscriptionTable.PageResult {
+        let (result, flush, overBudget) = state.withLock { state -> (SubscriptionTable.PageResult, Bool, Bool) in
+            let result = state.subscriptions.pageRead(
+                key, ids: page.outcomes.map(\.id), hasMore: page.hasMore)
+            guard result != .unsubscribed else { return (result, false, false) }
             var flush = false
             var overBudget = false
-            var lost: [HeldOutcome] = []
             func enqueue(_ frame: [UInt8]) -> Bool {
                 switch state.queue.enqueue(frame) {
                 case .enqueued(let scheduleFlush):
@@ -183,50 +188,59 @@ final class WebSocketConnection: OutcomeSubscriber {
                     return false
                 }
             }
-            _ = enqueue(AffinityMessage.subscribed(key: key).encoded())
-            for outcome in parked where enqueue(outcome.frame) {
+            if confirm { _ = enqueue(AffinityMessage.subscribed(key: key).encoded()) }
+            for outcome in page.outcomes where enqueue(outcome.frame) {
                 state.inFlight[outcome.id, default: []].append(.parked(ParkedOutcomeReference(outcome)))
             }
-            for item in held {
-                if enqueue(item.outcome.frame) {
-                    state.inFlight[item.outcome.id, default: []].append(item.inFlight)
-                } else {
-                    lost.append(item)
-                }
-            }
-            return (lost, flush, overBudget)
+            return (result, flush, overBudget)
         }
         if flush { scheduleFlush() }
         if overBudget { slowConsumer() }
-        return held
+        return result
     }
 
-    /// Removes a subscription; returns the in-flight entries it leaves behind (outcomes held back
-    /// while it loaded, and outcomes sent but not acked yet), or nil if the key was not subscribed.
-    /// The deliveries waiting for those acks must not wait for a subscriber that has left.
-    func unsubscribe(_ key: ProcessInstanceKey) -> [InFlightOutcome]? {
-        state.withLock { state -> [InFlightOutcome]? in
-            guard let held = state.subscriptions.remove(key) else { return nil }
-            var released = held.map(\.inFlight)
-            for (id, entries) in state.inFlight {
-                let forKey = entries.filter { $0.key == key }
-                guard !forKey.isEmpty else { continue }
-                released += forKey
-                let others = entries.filter { $0.key != key }
-                state.inFlight[id] = others.isEmpty ? nil : others
+    /// A read of `key`'s parked outcomes failed: the key takes live outcomes again until the next hint.
+    func readFailed(_ key: ProcessInstanceKey) {
+        state.withLock { $0.subscriptions.readFailed(key) }
+    }
+
+    /// Outcomes are parked for `key` that this connection may not have read: queues a read in the session
+    /// (unless one runs or follows anyway).
+    func parkedWaiting(for key: ProcessInstanceKey) {
+        let readNow = state.withLock { state in
+            !state.closed && state.subscriptions.parkedWaiting(key)
+        }
+        if readNow { inbox.push(.readParked(key)) }
+    }
+
+    /// The acknowledged outcome `id` of `key` was removed from the store; returns true when the next page of
+    /// the key's backlog must be read now.
+    func acknowledgedParked(_ key: ProcessInstanceKey, id: String) -> Bool {
+        state.withLock { $0.subscriptions.acknowledged(key, id: id) }
+    }
+
+    /// Removes a subscription; returns nil if the key was not subscribed, else the live outcomes of the key
+    /// sent and not acked yet (their deliveries must not wait for a subscriber that has left; they stay in
+    /// flight, so that a late ack still counts) and the ids of live outcomes acknowledged for the key.
+    func unsubscribe(_ key: ProcessInstanceKey) -> (released: [InFlightOutcome], acknowledged: [String])? {
+        state.withLock { state -> (released: [InFlightOutcome], acknowledged: [String])? in
+            guard state.subscriptions.remove(key) else { return nil }
+            var released: [InFlightOutcome] = []
+            for entries in state.inFlight.values {
+                for entry in entries where entry.key == key {
+                    if case .live = entry { released.append(entry) }
+                }
             }
-            return released
+            return (released, state.acknowledgedLive.removeValue(forKey: key) ?? [])
         }
     }
 
     func offer(_ outcome: Outcome, as inFlight: InFlightOutcome) -> Bool {
         let (accepted, flush, overBudget) = state.withLock { state -> (Bool, Bool, Bool) in
             guard !state.closed else { return (false, false, false) }
-            switch state.subscriptions.offer(HeldOutcome(outcome: outcome, inFlight: inFlight), for: outcome.key) {
-            case .notSubscribed:
+            switch state.subscriptions.offer(for: outcome.key) {
+            case .notSubscribed, .refused:
                 return (false, false, false)
-            case .held:
-                return (true, false, false)
             case .send:
                 switch state.queue.enqueue(outcome.frame) {
                 case .enqueued(let flush):
@@ -244,19 +258,35 @@ final class WebSocketConnection: OutcomeSubscriber {
         return accepted
     }
 
-    /// Takes the in-flight entries for an acked outcome id (empty if none).
+    /// Takes the in-flight entries for an acked outcome id (empty if none), whatever became of their
+    /// subscription since.
     func takeInFlight(id: String) -> [InFlightOutcome] {
-        state.withLock { $0.inFlight.removeValue(forKey: id) ?? [] }
+        state.withLock { state in
+            guard let entries = state.inFlight.removeValue(forKey: id) else { return [] }
+            for entry in entries {
+                guard case .live(let delivery) = entry, state.subscriptions.contains(entry.key) else { continue }
+                var ids = state.acknowledgedLive[delivery.reference.key] ?? []
+                if ids.count == Self.acknowledgedLivePerKey { ids.removeFirst() }
+                ids.append(delivery.reference.id)
+                state.acknowledgedLive[delivery.reference.key] = ids
+            }
+            return entries
+        }
     }
 
-    /// Marks the connection closed and returns everything that must be cleaned up.
-    func closeAndTakeState() -> (keys: [ProcessInstanceKey], held: [HeldOutcome], inFlight: [InFlightOutcome]) {
+    /// Marks the connection closed and returns everything that must be cleaned up: the subscribed keys (with the
+    /// ids of live outcomes acknowledged on each) and the outcomes in flight.
+    func closeAndTakeState() -> (
+        keys: [ProcessInstanceKey], acknowledged: [ProcessInstanceKey: [String]], inFlight: [InFlightOutcome]
+    ) {
         state.withLock { state in
             state.closed = true
-            let (keys, held) = state.subscriptions.removeAll()
+            let keys = state.subscriptions.removeAll()
             let inFlight = state.inFlight.values.flatMap { $0 }
             state.inFlight.removeAll()
-            return (keys, held, inFlight)
+            let acknowledged = state.acknowledgedLive
+            state.acknowledgedLive.removeAll()
+            return (keys, acknowledged, inFlight)
         }
     }
 

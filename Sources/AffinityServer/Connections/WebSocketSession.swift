@@ -24,12 +24,12 @@ struct WebSocketSession {
             }
             connection.finishOutbound()
         }
-        let (keys, held, inFlight) = connection.closeAndTakeState()
+        let (keys, acknowledged, inFlight) = connection.closeAndTakeState()
         environment.registry.unregister(connection)
         metrics.connections(for: connection.role).decrement()
-        environment.coordinator.lost(inFlight + held.map(\.inFlight), by: connection.connectionID)
+        environment.coordinator.lost(inFlight, by: connection.connectionID)
         await environment.coordinator.unsubscribe(
-            connection.connectionID, keys: keys, route: route(for: connection))
+            connection.connectionID, keys: keys, route: route(for: connection), acknowledged: acknowledged)
         logger.debug("connection closed", metadata: ["affinity.connection": "\(connection.connectionID)"])
     }
 
@@ -48,6 +48,9 @@ struct WebSocketSession {
             switch message {
             case .text(let text):
                 bytes = text
+            case .readParked(let key):
+                await readParked(key, connection: connection)
+                return
             case .binary:
                 throw AffinityError.badRequest("binary frames are not supported; send JSON text frames")
             case .oversized(let prefix):
@@ -111,14 +114,20 @@ struct WebSocketSession {
             try await subscribe(key, connection: connection, route: route)
         case .unsubscribe(let key):
             try requireRole(.client, role, for: message, ref: key.description)
-            if let released = connection.unsubscribe(key) {
+            if let (released, acknowledged) = connection.unsubscribe(key) {
                 environment.coordinator.lost(released, by: connection.connectionID)
-                await environment.coordinator.unsubscribe(connection.connectionID, keys: [key], route: route)
+                await environment.coordinator.unsubscribe(
+                    connection.connectionID, keys: [key], route: route, acknowledged: [key: acknowledged])
             }
             connection.send(.unsubscribed(key: key))
         case .ack(let id):
             try requireRole(.client, role, for: message, ref: id)
-            await environment.coordinator.acknowledged(connection.takeInFlight(id: id), by: connection.connectionID)
+            // counts whatever became of the subscription since (an ack after the unsubscribe too)
+            let entries = connection.takeInFlight(id: id)
+            await environment.coordinator.acknowledged(entries, by: connection.connectionID)
+            for case .parked(let reference) in entries where connection.acknowledgedParked(reference.key, id: id) {
+                await readParked(reference.key, connection: connection)
+            }
         case .outcome(let outcome):
             try requireRole(.worker, role, for: message, ref: outcome.id)
             switch chains.enqueue(outcome) {
@@ -172,19 +181,49 @@ struct WebSocketSession {
                     "too many subscriptions on this connection (limit \(environment.configuration.maxSubscriptions))",
                 ref: key.description)
         case .started, .alreadySubscribed:
-            let parked: [Outcome]
+            let page: ParkedPage
             do {
-                parked = try await environment.coordinator.subscribe(connection, key: key, route: route)
+                page = try await environment.coordinator.subscribe(
+                    connection, key: key, route: route, page: environment.configuration.parkedPage)
+            } catch where error.code == .unavailable {
+                // The store is unreachable: the subscription stays and takes local outcomes; its route is written
+                // when the store is back (the write-back), and what was parked meanwhile is read then.
+                logger.debug(
+                    "subscribed while the store is unreachable",
+                    metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
+                page = .empty
             } catch {
-                if let released = connection.unsubscribe(key) {
+                if let (released, _) = connection.unsubscribe(key) {
                     environment.coordinator.lost(released, by: connection.connectionID)
                 }
                 await environment.coordinator.unsubscribe(connection.connectionID, keys: [key], route: nil)
                 throw error.withRef(key.description)
             }
-            if let lost = connection.completeSubscribe(key, parked: parked) {
-                environment.coordinator.lost(lost.map(\.inFlight), by: connection.connectionID)
-            }
+            await handOver(page, of: key, confirm: true, connection: connection)
+        }
+    }
+
+    /// Reads the next page of `key`'s parked outcomes and hands it over.
+    private func readParked(_ key: ProcessInstanceKey, connection: WebSocketConnection) async {
+        let page: ParkedPage
+        do {
+            page = try await environment.coordinator.parked(key: key, page: environment.configuration.parkedPage)
+        } catch {
+            logger.debug(
+                "reading parked outcomes failed; the next route refresh tries again",
+                metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
+            connection.readFailed(key)
+            return
+        }
+        await handOver(page, of: key, confirm: false, connection: connection)
+    }
+
+    /// Hands a page over; reads the next one at once when the page was empty but more was parked meanwhile.
+    private func handOver(
+        _ page: ParkedPage, of key: ProcessInstanceKey, confirm: Bool, connection: WebSocketConnection
+    ) async {
+        if connection.handOver(page, of: key, confirm: confirm) == .readAgain {
+            await readParked(key, connection: connection)
         }
     }
 }

@@ -15,6 +15,9 @@ final class DeliveryCoordinator: Sendable {
     private let metrics: AffinityMetrics
     private let logger: Logger
     private let activeDeliveries = Atomic<Int>(0)
+    private let acknowledgedOutcomes = AcknowledgedOutcomes(capacity: 32_768)
+    /// Live outcomes a long poll took and parked, waiting for their HTTP client's ack (see ``handOverToPoll``).
+    private let awaitingHTTPAck = Mutex<[ParkedOutcomeReference: (delivery: PendingDelivery, poll: ConnectionID)]>([:])
 
     init(
         store: any OutcomeStore, forwarder: (any OutcomeForwarder)?, registry: ConnectionRegistry,
@@ -80,6 +83,8 @@ final class DeliveryCoordinator: Sendable {
             case .parked:
                 offerParkedCopy(of: outcome, except: excluded)
                 return .parked
+            case .alreadyAcknowledged:
+                return .delivered
             case .rerouted(let route):
                 return .notOwner(route)
             }
@@ -104,27 +109,42 @@ final class DeliveryCoordinator: Sendable {
     }
 
     /// Pushes the outcome to the local subscribers and waits for the first ack; when there are none, or
-    /// none acks in time, runs `fallback` (park or forward), given the subscribers already tried.
+    /// none acks in time, runs `fallback` (park or forward), given the subscribers that took it live.
     private func deliverLocallyFirst(
         _ outcome: Outcome, logger: Logger,
         fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
     ) async throws(AffinityError) -> ForwardedDeliveryResult {
+        let reference = ParkedOutcomeReference(outcome)
+        if acknowledgedOutcomes.contains(reference) {
+            logger.debug("outcome acknowledged already on this replica; not handed out again")
+            return .delivered
+        }
         let subscribers = registry.subscribers(of: outcome.key)
         guard !subscribers.isEmpty else {
             return try await fallback([])
         }
         let ids = Set(subscribers.map(\.connectionID))
         let delivery = PendingDelivery(outcome: outcome, subscribers: ids)
+        var took = ids
         for subscriber in subscribers where !subscriber.offer(outcome, as: .live(delivery)) {
+            took.remove(subscriber.connectionID)
             delivery.subscriberLost(subscriber.connectionID)
         }
-        if await delivery.waitForDecision(timeout: ackTimeout) {
+        let delivered = await delivery.waitForDecision(timeout: ackTimeout)
+        awaitingHTTPAck.withLock { waiting in
+            if waiting[reference]?.delivery === delivery { waiting[reference] = nil }
+        }
+        if delivered {
             return .delivered
+        }
+        if case .parked = delivery.attemptState {
+            // a long poll parked it already and handed it to its HTTP client, which did not ack it in time
+            return .parked
         }
         logger.trace("no ack in time, parking")
         let result: ForwardedDeliveryResult
         do {
-            result = try await fallback(ids)
+            result = try await fallback(took)
         } catch {
             _ = delivery.parkCompleted()
             throw error
@@ -136,6 +156,8 @@ final class DeliveryCoordinator: Sendable {
         return result
     }
 
+    /// Offers a parked outcome to the local subscribers of its key that did not take it live: an active one
+    /// receives it, one that is taking its backlog reads it with its next page.
     private func offerParkedCopy(of outcome: Outcome, except excluded: Set<ConnectionID>) {
         for subscriber in registry.subscribers(of: outcome.key) where !excluded.contains(subscriber.connectionID) {
             _ = subscriber.offer(outcome, as: .parked(ParkedOutcomeReference(outcome)))
@@ -152,6 +174,8 @@ final class DeliveryCoordinator: Sendable {
         case .parked:
             offerParkedCopy(of: outcome, except: excluded)
             return .parked
+        case .alreadyAcknowledged:
+            return .delivered
         case .routed(let route):
             return try await forward(outcome, to: route, attemptsLeft: Self.maximumForwards)
         }
@@ -172,6 +196,8 @@ final class DeliveryCoordinator: Sendable {
         switch try await store.park(outcome: outcome, ifRoutedTo: route.replicaID) {
         case .parked:
             return .parked
+        case .alreadyAcknowledged:
+            return .delivered
         case .rerouted(let newRoute):
             guard attemptsLeft > 1 else {
                 throw AffinityError(code: .unavailable, message: "the route of key \(outcome.key) keeps moving; retry")
@@ -180,15 +206,18 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    /// A subscriber acked `entries` (the in-flight records of one outcome id).
+    /// A subscriber acked `entries` (the in-flight records of one outcome id): live deliveries are decided,
+    /// parked copies removed (and the id remembered as acknowledged by the store).
     func acknowledged(_ entries: [InFlightOutcome], by connection: ConnectionID) async {
         for entry in entries {
             switch entry {
             case .live(let delivery):
+                acknowledgedOutcomes.insert(delivery.reference)
                 if delivery.acknowledged(by: connection) == .removeParkedCopy {
                     await removeParkedCopy(of: delivery.reference)
                 }
             case .parked(let reference):
+                acknowledgedOutcomes.insert(reference)
                 await removeParkedCopy(of: reference)
             }
         }
@@ -202,25 +231,107 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    /// Registers a local subscription and reads the parked outcomes (route-and-take).
+    /// Registers a local subscription and reads the first page of parked outcomes (route-and-take).
     func subscribe(
-        _ subscriber: any OutcomeSubscriber, key: ProcessInstanceKey, route: Route
-    ) async throws(AffinityError) -> [Outcome] {
+        _ subscriber: any OutcomeSubscriber, key: ProcessInstanceKey, route: Route, page: ParkedPageLimit
+    ) async throws(AffinityError) -> ParkedPage {
         registry.add(subscriber, for: key, route: route)
-        return try await store.subscribe(key: key, route: route)
+        return try await store.subscribe(key: key, route: route, page: page)
     }
 
-    /// Removes local subscriptions and their routes.
-    func unsubscribe(_ connection: ConnectionID, keys: [ProcessInstanceKey], route: Route?) async {
+    /// The next page of the parked outcomes of `key`.
+    func parked(key: ProcessInstanceKey, page: ParkedPageLimit) async throws(AffinityError) -> ParkedPage {
+        try await store.parked(key: key, page: page)
+    }
+
+    /// Removes local subscriptions and their routes; `acknowledged` are the ids of live outcomes the
+    /// subscriber acknowledged per key (the store remembers them).
+    func unsubscribe(
+        _ connection: ConnectionID, keys: [ProcessInstanceKey], route: Route?,
+        acknowledged: [ProcessInstanceKey: [String]] = [:]
+    ) async {
         registry.remove(connection, for: keys)
         guard let route else { return }
-        for key in keys where registry.subscribers(of: key).isEmpty {
+        for key in keys {
+            // another local subscriber keeps the route: then only the acknowledgements go to the store
+            let lastHere = registry.subscribers(of: key).isEmpty
+            let ids = acknowledged[key] ?? []
+            guard lastHere || !ids.isEmpty else { continue }
             do {
-                try await store.unsubscribe(key: key, route: route)
+                try await store.unsubscribe(key: key, route: lastHere ? route : nil, acknowledged: ids)
             } catch {
                 logger.debug(
                     "unsubscribe failed", metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
             }
+        }
+    }
+
+    /// Writes the routes of the local subscriptions (again) and has their subscribers read what was parked
+    /// for them meanwhile: after the store lost a route (expired, restarted empty, a second subscriber's
+    /// unsubscribe deleted it), outcomes were parked that nobody here would otherwise read.
+    func refreshRoutes() async throws(AffinityError) -> Int {
+        let routes = registry.localRoutes()
+        guard !routes.isEmpty else { return 0 }
+        let waiting = try await store.refreshRoutes(routes)
+        for key in waiting {
+            for subscriber in registry.subscribers(of: key) {
+                subscriber.parkedWaiting(for: key)
+            }
+        }
+        if !waiting.isEmpty {
+            logger.debug("parked outcomes waiting for local subscribers", metadata: ["affinity.keys": "\(waiting.count)"])
+        }
+        return routes.count
+    }
+
+    // MARK: - Long polls
+
+    /// A long poll took the live `outcome` of `delivery`: parks it first, so that it survives the poll
+    /// (its HTTP client acknowledges it with a separate request, possibly on another replica), and keeps
+    /// the delivery waiting for that ack. Returns false when the poll must not hand it over (the route
+    /// moved, it was acknowledged already, or the store failed); the delivery goes on without the poll.
+    func handOverToPoll(
+        _ outcome: Outcome, delivery: PendingDelivery, poll: ConnectionID
+    ) async -> Bool {
+        do {
+            switch try await store.park(outcome: outcome, ifRoutedTo: replicaID) {
+            case .parked:
+                let reference = delivery.reference
+                awaitingHTTPAck.withLock { $0[reference] = (delivery, poll) }
+                let state = delivery.parkedCopyMade()
+                if case .waiting = state { return true }
+                awaitingHTTPAck.withLock { waiting in
+                    if waiting[reference]?.delivery === delivery { waiting[reference] = nil }
+                }
+                if case .delivered = state {
+                    // another subscriber acknowledged it meanwhile: the copy just parked must go
+                    await removeParkedCopy(of: reference)
+                    return false
+                }
+                // the delivery gave up waiting and parks (or parked) it too: the poll may hand it over
+                return true
+            case .alreadyAcknowledged:
+                _ = delivery.acknowledged(by: poll)
+                return false
+            case .rerouted:
+                delivery.subscriberLost(poll)
+                return false
+            }
+        } catch {
+            logger.debug("a long poll could not park its outcome", metadata: ["error.message": "\(error.message)"])
+            delivery.subscriberLost(poll)
+            return false
+        }
+    }
+
+    /// The HTTP ack of a long poll's client: removes the parked copy (remembering the id as acknowledged) and
+    /// decides the live delivery waiting for it on this replica, if any.
+    func acknowledgeFromHTTP(key: ProcessInstanceKey, id: String) async throws(AffinityError) {
+        let reference = ParkedOutcomeReference(key: key, id: id)
+        try await store.acknowledge(key: key, id: id)
+        acknowledgedOutcomes.insert(reference)
+        if let waiting = awaitingHTTPAck.withLock({ $0.removeValue(forKey: reference) }) {
+            _ = waiting.delivery.acknowledged(by: waiting.poll)
         }
     }
 

@@ -30,6 +30,16 @@ final class PendingDelivery: Sendable {
         apply { $0.acknowledged(by: connection) }
     }
 
+    /// A long poll parked the outcome before handing it over (see ``DeliveryAttempt/parkedCopyMade()``);
+    /// returns the state after it.
+    func parkedCopyMade() -> DeliveryAttempt.State {
+        _ = apply { attempt in
+            attempt.parkedCopyMade()
+            return .none
+        }
+        return attemptState
+    }
+
     func subscriberLost(_ connection: ConnectionID) {
         _ = apply { $0.subscriberLost(connection) }
     }

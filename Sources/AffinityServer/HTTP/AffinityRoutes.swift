@@ -14,8 +14,8 @@ struct AffinityRoutes: Sendable {
     let logger: Logger
 
     /// The router of the main port.
-    func mainRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func mainRouter() -> Router<AffinityRequestContext> {
+        let router = Router(context: AffinityRequestContext.self)
         addOperationalRoutes(to: router)
         router.get("/v1/ws") { request, _ in
             self.refusedUpgrade(request)
@@ -24,19 +24,22 @@ struct AffinityRoutes: Sendable {
             await self.postOutcome(request)
         }
         router.get("/v1/outcomes/:key") { request, context in
-            await self.longPoll(request, key: context.parameters.get("key") ?? "")
+            await self.longPoll(request, key: context.parameters.get("key") ?? "", channel: context.channel)
+        }
+        router.post("/v1/outcomes/:key/ack") { request, context in
+            await self.acknowledge(request, key: context.parameters.get("key") ?? "")
         }
         return router
     }
 
     /// The router of the separate metrics port.
-    func metricsRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func metricsRouter() -> Router<AffinityRequestContext> {
+        let router = Router(context: AffinityRequestContext.self)
         addOperationalRoutes(to: router)
         return router
     }
 
-    private func addOperationalRoutes(to router: Router<BasicRequestContext>) {
+    private func addOperationalRoutes(to router: Router<AffinityRequestContext>) {
         router.get("/health/live") { _, _ in
             HTTPErrorResponse.json(#"{"status":"live"}"#)
         }
@@ -108,13 +111,10 @@ struct AffinityRoutes: Sendable {
         }
     }
 
-    private func longPoll(_ request: Request, key text: String) async -> Response {
+    private func longPoll(_ request: Request, key text: String, channel: any Channel) async -> Response {
         do throws(AffinityError) {
             try authorize(request, as: .client)
-            guard let key = ProcessInstanceKey(text) else {
-                throw AffinityError.badRequest(
-                    "the key must be a decimal process instance key in 1...\(Int64.max)", ref: text)
-            }
+            let key = try processInstanceKey(text)
             var timeout = environment.configuration.maxLongPollTimeout
             if let value = request.uri.queryParameters.get("timeout") {
                 guard let parsed = DurationParser.parse(value) else {
@@ -125,7 +125,7 @@ struct AffinityRoutes: Sendable {
             if environment.isDraining() {
                 throw AffinityError(code: .unavailable, message: "this replica is draining; ask another one")
             }
-            guard let outcome = try await waitForOutcome(key: key, timeout: timeout) else {
+            guard let outcome = try await waitForOutcome(key: key, timeout: timeout, channel: channel) else {
                 return Response(status: .noContent)
             }
             return Response(
@@ -137,39 +137,96 @@ struct AffinityRoutes: Sendable {
         }
     }
 
-    private func waitForOutcome(key: ProcessInstanceKey, timeout: Duration) async throws(AffinityError) -> Outcome? {
+    /// `POST /v1/outcomes/{key}/ack` `{"id":"..."}`: a long-poll client confirms an outcome it received, which
+    /// removes it from the store (on any replica) and answers its worker `delivered` if that is still waiting.
+    private func acknowledge(_ request: Request, key text: String) async -> Response {
+        do throws(AffinityError) {
+            try authorize(request, as: .client)
+            let key = try processInstanceKey(text)
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: 4096)
+            } catch {
+                throw AffinityError(code: .tooLarge, message: "an ack body holds only the outcome id")
+            }
+            let id = try AffinityMessage.decodeHTTPAcknowledgement(Array(buffer: body))
+            try await environment.coordinator.acknowledgeFromHTTP(key: key, id: id)
+            return Response(status: .noContent)
+        } catch {
+            environment.metrics.rejected(error.code)
+            return HTTPErrorResponse.response(for: error)
+        }
+    }
+
+    private func processInstanceKey(_ text: String) throws(AffinityError) -> ProcessInstanceKey {
+        guard let key = ProcessInstanceKey(text) else {
+            throw AffinityError.badRequest(
+                "the key must be a decimal process instance key in 1...\(Int64.max)", ref: text)
+        }
+        return key
+    }
+
+    /// Waits for one outcome of `key`: a parked one first, else the next live one (parked before it is handed
+    /// out, see ``DeliveryCoordinator/handOverToPoll(_:delivery:poll:)``). Nothing is acknowledged here: the
+    /// outcome stays parked until the client's HTTP ack. Returns nil on timeout or when the client left.
+    private func waitForOutcome(
+        key: ProcessInstanceKey, timeout: Duration, channel: any Channel
+    ) async throws(AffinityError) -> Outcome? {
         let waiter = LongPollWaiter()
         let route = Route(replicaID: environment.configuration.replicaID, clientID: "long-poll-\(waiter.connectionID)")
         let coordinator = environment.coordinator
+        let page = ParkedPageLimit(count: 1, bytes: 1)
+        let deadline = ContinuousClock.now + timeout
         environment.registry.register(waiter)
+        channel.closeFuture.whenComplete { _ in waiter.clientGone() }
         defer { environment.registry.unregister(waiter) }
-        let parked: [Outcome]
+        var parked: ParkedPage
         do {
-            parked = try await coordinator.subscribe(waiter, key: key, route: route)
+            parked = try await coordinator.subscribe(waiter, key: key, route: route, page: page)
         } catch {
-            _ = waiter.close()
+            waiter.close()
             await coordinator.unsubscribe(waiter.connectionID, keys: [key], route: nil)
             throw error
         }
-        let result: LongPollWaiter.Result
-        if let first = parked.first {
-            // parked outcomes come first; a live one taken meanwhile goes back (it is parked behind)
-            if case .outcome(_, let inFlight) = waiter.close() {
-                coordinator.lost([inFlight], by: waiter.connectionID)
+        var result: Result<Outcome?, AffinityError> = .success(nil)
+        waiting: while true {
+            if let first = parked.outcomes.first {
+                result = .success(first)
+                break
             }
-            result = .outcome(first, .parked(ParkedOutcomeReference(first)))
-        } else {
-            result = await waiter.wait(timeout: timeout)
+            guard waiter.beginWaiting() else {
+                parked = (try? await coordinator.parked(key: key, page: page)) ?? .empty
+                continue
+            }
+            switch await waiter.wait(until: deadline) {
+            case .outcome(let outcome, .parked):
+                waiter.close()
+                result = .success(outcome)
+                break waiting
+            case .outcome(let outcome, .live(let delivery)):
+                waiter.close()
+                if await coordinator.handOverToPoll(outcome, delivery: delivery, poll: waiter.connectionID) {
+                    result = .success(outcome)
+                    break waiting
+                }
+                // not handed over (acknowledged elsewhere, or the route moved): wait for the next one
+                if ContinuousClock.now >= deadline || channel.isActive == false { break waiting }
+                waiter.reopen()
+                parked = (try? await coordinator.parked(key: key, page: page)) ?? .empty
+            case .parkedWaiting:
+                waiter.beginReading()
+                parked = (try? await coordinator.parked(key: key, page: page)) ?? .empty
+            case .timedOut, .clientGone:
+                break waiting
+            case .draining:
+                result = .failure(AffinityError(code: .unavailable, message: "this replica is draining; ask another one"))
+                break waiting
+            }
+        }
+        if let taken = waiter.close() {
+            coordinator.lost([taken], by: waiter.connectionID)
         }
         await coordinator.unsubscribe(waiter.connectionID, keys: [key], route: route)
-        switch result {
-        case .outcome(let outcome, let inFlight):
-            await coordinator.acknowledged([inFlight], by: waiter.connectionID)
-            return outcome
-        case .timedOut:
-            return nil
-        case .draining:
-            throw AffinityError(code: .unavailable, message: "this replica is draining; ask another one")
-        }
+        return try result.get()
     }
 }

@@ -85,11 +85,12 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         let roles = (try? admit(head.headers.first(name: "authorization")).get()) ?? []
                         let metrics = environment.metrics
+                        let inbox = InboundMessageQueue(channel: channel)
                         let connection = WebSocketConnection(
-                            grantedRoles: roles, channel: channel, outboundBudget: configuration.maxOutboundBytes,
+                            grantedRoles: roles, channel: channel, inbox: inbox,
+                            outboundBudget: configuration.maxOutboundBytes,
                             maxSubscriptions: configuration.maxSubscriptions,
                             onSlowConsumer: { metrics.slowConsumerCloses.increment() })
-                        let inbox = InboundMessageQueue(channel: channel)
                         try channel.pipeline.syncOperations.addHandler(
                             AffinityWebSocketHandler(
                                 connection: connection, inbox: inbox, messageLimit: configuration.maxMessageBytes,

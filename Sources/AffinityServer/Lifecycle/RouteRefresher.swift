@@ -4,11 +4,11 @@ import ServiceLifecycle
 
 /// Writes the routes of this replica's local subscriptions back to a shared store at a fixed
 /// interval: it keeps route TTLs alive in the Redis store and re-creates the routes of
-/// subscriptions made while the store was unreachable. Used when the store is shared (cluster
-/// mode); the embedded store needs no refresh.
+/// subscriptions made while the store was unreachable, or lost meanwhile; the subscribers of a key
+/// whose route was lost read what was parked for it (see ``DeliveryCoordinator/refreshRoutes()``).
+/// Used when the store is shared (cluster mode); the embedded store needs no refresh.
 struct RouteRefresher: Service {
-    let store: any OutcomeStore
-    let registry: ConnectionRegistry
+    let coordinator: DeliveryCoordinator
     let interval: Duration
     let logger: Logger
 
@@ -19,11 +19,9 @@ struct RouteRefresher: Service {
             } catch {
                 return
             }
-            let routes = registry.localRoutes()
-            guard !routes.isEmpty else { continue }
             do {
-                try await store.refreshRoutes(routes)
-                logger.trace("routes refreshed", metadata: ["affinity.routes": "\(routes.count)"])
+                let count = try await coordinator.refreshRoutes()
+                if count > 0 { logger.trace("routes refreshed", metadata: ["affinity.routes": "\(count)"]) }
             } catch {
                 logger.warning(
                     "refreshing routes failed",

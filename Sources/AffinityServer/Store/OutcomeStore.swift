@@ -4,29 +4,45 @@ public import AffinityProtocol
 ///
 /// The embedded ``InMemoryOutcomeStore`` implements it for a single replica; a Redis store
 /// implements it for a cluster, where every method is one atomic script. Errors are
-/// ``AffinityError``s: `unavailable` when the store cannot be reached, `too_large` when it is full.
+/// ``AffinityError``s: `unavailable` when the store cannot be reached, `too_large` when it is full,
+/// `conflict` when an outcome id is parked already with another payload.
+///
+/// The store remembers the ids that clients acknowledged (for the park TTL): such an outcome is never
+/// parked again, so a late park (a forward that timed out, a worker's retry) cannot hand it to the next
+/// subscriber of its key.
 public protocol OutcomeStore: Sendable {
-    /// Route-and-take: atomically writes `key -> route` and returns the outcomes parked for `key`,
-    /// oldest first, WITHOUT removing them (they are removed by ``acknowledge(key:id:)``).
-    func subscribe(key: ProcessInstanceKey, route: Route) async throws(AffinityError) -> [Outcome]
+    /// Route-and-take: atomically writes `key -> route` and returns the first page of the outcomes parked
+    /// for `key`, oldest first, WITHOUT removing them (they are removed by ``acknowledge(key:id:)``).
+    func subscribe(key: ProcessInstanceKey, route: Route, page: ParkedPageLimit) async throws(AffinityError)
+        -> ParkedPage
 
-    /// Removes the parked outcome `id` of `key` once a client acknowledged it. Unknown ids are ignored.
+    /// The first page of the outcomes parked for `key`, oldest first, without touching its route. A
+    /// subscriber reads the next page once the outcomes of the previous one were acknowledged (and so removed).
+    func parked(key: ProcessInstanceKey, page: ParkedPageLimit) async throws(AffinityError) -> ParkedPage
+
+    /// Removes the parked outcome `id` of `key` once a client acknowledged it, and remembers the id as
+    /// acknowledged. Unknown ids are remembered too.
     func acknowledge(key: ProcessInstanceKey, id: String) async throws(AffinityError)
 
-    /// Deletes the route of `key` only if it still is `route`.
-    func unsubscribe(key: ProcessInstanceKey, route: Route) async throws(AffinityError)
+    /// Deletes the route of `key` only if it still is `route` (nil: leaves the route alone). `acknowledged` are
+    /// ids that the leaving
+    /// subscriber acknowledged while they were delivered live: they are remembered as acknowledged, and a
+    /// parked copy that a late park left behind is removed.
+    func unsubscribe(key: ProcessInstanceKey, route: Route?, acknowledged: [String]) async throws(AffinityError)
 
     /// Check-and-park: when a route exists and points at a replica other than `localReplica`,
-    /// returns it; otherwise appends `outcome` to the key's parked list (TTL = park TTL).
+    /// returns it; otherwise appends `outcome` to the key's parked list (TTL = park TTL). The same id with
+    /// the same payload parks once; with another payload it throws `conflict`.
     func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> RouteOrParkResult
 
     /// For a failed forward: parks `outcome` only if the route of its key still points at
     /// `replicaID` (or there is none), else returns the new route.
     func park(outcome: Outcome, ifRoutedTo replicaID: String) async throws(AffinityError) -> ConditionalParkResult
 
-    /// Writes these routes (again), refreshing their TTLs; used while subscriptions live and after
-    /// the store comes back from an outage.
-    func refreshRoutes(_ routes: [ProcessInstanceKey: Route]) async throws(AffinityError)
+    /// Writes these routes (again) where they are absent or still ours, refreshing their TTLs; used while
+    /// subscriptions live and after the store comes back from an outage. Returns the keys among them that
+    /// have outcomes parked and whose route is this replica's now: their subscribers must read them.
+    func refreshRoutes(_ routes: [ProcessInstanceKey: Route]) async throws(AffinityError) -> Set<ProcessInstanceKey>
 
     /// Whether the store can be reached right now; `/health/ready` answers 503 while it cannot.
     var isReachable: Bool { get }

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import NIOCore
 import NIOWebSocket
 
@@ -9,6 +10,9 @@ enum InboundMessage: Sendable, Equatable {
     case binary
     /// A text message over the size limit: its first bytes, kept to name it in the `too_large` answer.
     case oversized(prefix: [UInt8])
+    /// Not from the network: outcomes are parked for a subscribed key, read them (queued by
+    /// ``WebSocketConnection/parkedWaiting(for:)``, so that reads run in the session, in order).
+    case readParked(ProcessInstanceKey)
 }
 
 /// Joins WebSocket data frames (text, binary, continuation) into messages, without I/O.

@@ -56,7 +56,8 @@ struct RedisRouteStoreTests {
         }
     }
 
-    @Test func parkingTheSameIdTwiceIsIdempotent() async throws {
+    /// The same id with the same payload parks once; with another payload it is a conflict and the first is kept.
+    @Test func parkingTheSameIdTwiceIsIdempotentAndAnotherPayloadConflicts() async throws {
         try await withRouteStore { store, _ in
             for attempt in 0..<3 {
                 let result = try await store.routeOrPark(
@@ -65,10 +66,95 @@ struct RedisRouteStoreTests {
                 #expect(result == .parked(duplicate: attempt > 0, routedHere: false))
             }
             #expect(
-                try await store.park(key: "9", id: "same", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                try await store.park(
+                    key: "9", id: "same", payload: json(#"{"n":1}"#), ifRoutedTo: "r1", parkTTL: park)
                     == .parked(duplicate: true))
+            do {
+                _ = try await store.park(key: "9", id: "same", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                Issue.record("expected a conflict")
+            } catch let error as RouteStoreError {
+                #expect(error.code == .conflict)
+            }
             let parked = try await store.subscribe(key: "9", replica: "r1", clientId: "c", routeTTL: route)
             #expect(parked == [ParkedOutcome(id: "same", payload: json(#"{"n":1}"#))])
+        }
+    }
+
+    /// An acknowledged id is remembered: parking it again answers `acknowledged`; ids passed with an unsubscribe
+    /// are remembered too and their late parked copy removed.
+    @Test func acknowledgedIdsAreNeverParkedAgain() async throws {
+        try await withRouteStore { store, _ in
+            _ = try await store.routeOrPark(
+                key: "12", id: "a", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
+            #expect(try await store.acknowledge(key: "12", id: "a", parkTTL: park))
+            #expect(
+                try await store.routeOrPark(
+                    key: "12", id: "a", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
+                    == .acknowledged)
+            #expect(try await store.park(key: "12", id: "a", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                == .acknowledged)
+            _ = try await store.subscribe(key: "12", replica: "r1", clientId: "c", routeTTL: route)
+            _ = try await store.routeOrPark(
+                key: "12", id: "b", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
+            // another client's route stays; the id acknowledged live is remembered and its copy removed
+            #expect(
+                try await store.unsubscribe(key: "12", replica: "r1", clientId: "other", acknowledged: ["b"], parkTTL: park)
+                    == false)
+            #expect(try await store.parked(key: "12", pageCount: 10, pageBytes: 1 << 20).outcomes.isEmpty)
+            #expect(
+                try await store.routeOrPark(
+                    key: "12", id: "b", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
+                    == .acknowledged)
+            #expect(try await store.unsubscribe(key: "12", replica: nil, clientId: "", acknowledged: []) == false)
+            #expect(try await store.unsubscribe(key: "12", replica: "r1", clientId: "c") == true)
+        }
+    }
+
+    /// Pages are bounded by count and bytes (the first outcome always comes), and say whether more is parked.
+    @Test func parkedOutcomesAreReadInBoundedPages() async throws {
+        try await withRouteStore { store, _ in
+            for index in 0..<5 {
+                _ = try await store.routeOrPark(
+                    key: "13", id: "o\(index)", payload: json(#"{"i":\#(index)}"#), localReplica: "r1", parkTTL: park,
+                    maximumParkedPerKey: 10)
+            }
+            let first = try await store.subscribe(
+                key: "13", replica: "r1", clientId: "c", routeTTL: route, pageCount: 2, pageBytes: 1 << 20)
+            #expect(first.outcomes.map(\.id) == ["o0", "o1"])
+            #expect(first.hasMore)
+            let bytes = try await store.parked(key: "13", pageCount: 10, pageBytes: 1)
+            #expect(bytes.outcomes.map(\.id) == ["o0"])
+            #expect(bytes.hasMore)
+            let all = try await store.parked(key: "13", pageCount: 10, pageBytes: 1 << 20)
+            #expect(all.outcomes.map(\.id) == ["o0", "o1", "o2", "o3", "o4"])
+            #expect(!all.hasMore)
+            try await store.acknowledge(key: "13", id: "o0")
+            #expect(try await store.parked(key: "13", pageCount: 1, pageBytes: 1 << 20).outcomes.map(\.id) == ["o1"])
+        }
+    }
+
+    /// The bytes parked per key are bounded; acknowledging frees them.
+    @Test func enforcesThePerKeyByteBound() async throws {
+        try await withRouteStore { store, _ in
+            let payload = json(String(repeating: " ", count: 90) + "{}")
+            for id in ["a", "b"] {
+                _ = try await store.routeOrPark(
+                    key: "14", id: id, payload: payload, localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10,
+                    maximumParkedBytesPerKey: 200)
+            }
+            do {
+                _ = try await store.routeOrPark(
+                    key: "14", id: "c", payload: payload, localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10,
+                    maximumParkedBytesPerKey: 200)
+                Issue.record("expected the byte bound")
+            } catch let error as RouteStoreError {
+                #expect(error.code == .parkedBytesLimitReached)
+            }
+            try await store.acknowledge(key: "14", id: "a")
+            #expect(
+                try await store.routeOrPark(
+                    key: "14", id: "c", payload: payload, localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10,
+                    maximumParkedBytesPerKey: 200) == .parked(duplicate: false, routedHere: false))
         }
     }
 
@@ -204,7 +290,7 @@ struct RedisRouteStoreTests {
             #expect(
                 keys == [
                     "tenant-a:replica:{r1}", "tenant-a:{2251799813685249}:route",
-                    "tenant-a:{2251799813685250}:outcomes",
+                    "tenant-a:{2251799813685250}:bytes", "tenant-a:{2251799813685250}:outcomes",
                     "tenant-a:{2251799813685250}:parked",
                 ])
         }
