@@ -55,16 +55,23 @@ public func buildClusterReplica(
     let application = try buildApplication(
         configuration: configuration, logger: logger, metrics: metrics, store: store, forwarder: forwarder,
         onListening: onListening)
+    // the replica is not ready until it holds its id in the registry
+    application.localReplica.setRegistered(false)
+    let instanceID = PeerServerConfiguration.randomInstanceID()
     let peerServer = try PeerServer(
         configuration: PeerServerConfiguration(
             host: configuration.host, port: cluster.peerPort, replicaID: configuration.replicaID,
+            instanceID: instanceID,
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials,
         handler: ForwardedOutcomeHandler(replica: application.localReplica, logger: logger),
         logger: logger, metricsFactory: metrics.factory)
+    let localReplica = application.localReplica
     let registry = ReplicaRegistry(
         routes: routes, replicaID: configuration.replicaID, peerAddress: cluster.advertiseAddress,
-        ttl: cluster.registrationTTL, logger: logger)
+        ttl: cluster.registrationTTL, instanceNonce: instanceID,
+        identify: { address in try? await pool.identify(address, timeout: .seconds(2)) },
+        onRegistered: { localReplica.setRegistered(true) }, logger: logger)
     let writeBack = RouteWriteBack(client: redis, replica: application.localReplica, logger: logger)
     return ClusterReplica(
         services: [redis, credentials, pool, peerServer, registry, writeBack, application], application: application)

@@ -174,6 +174,13 @@ public final class PeerConnectionPool: Service, Sendable {
 
     /// Checks that a peer answers, and returns its replica id.
     public func ping(_ address: PeerAddress, timeout: Duration? = nil) async throws(PeerDeliveryError) -> String {
+        try await identify(address, timeout: timeout).replicaID
+    }
+
+    /// Asks the peer at `address` who it is: its replica id and the instance id of its process.
+    public func identify(
+        _ address: PeerAddress, timeout: Duration? = nil
+    ) async throws(PeerDeliveryError) -> PeerIdentity {
         let client = try self.link(for: address).client
         var request = Affinity_Peer_V1_PingRequest()
         request.originReplica = self.configuration.replicaID
@@ -181,8 +188,9 @@ public final class PeerConnectionPool: Service, Sendable {
         options.timeout = timeout ?? self.configuration.defaultTimeout
         options.waitForReady = false
         do {
-            return try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).ping(request, options: options)
-                .replica
+            let response = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).ping(
+                request, options: options)
+            return PeerIdentity(replicaID: response.replica, instanceID: response.instance)
         } catch {
             throw PeerDeliveryError.classifying(error, address: address)
         }

@@ -156,8 +156,9 @@ extension Affinity_Peer_V1_PeerDelivery {
         /// > Source IDL Documentation:
         /// >
         /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-        /// > with the receiver's replica id so that a caller can detect an address reused by another
-        /// > replica (for example a pod IP handed to a new pod).
+        /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+        /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+        /// > replica.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Affinity_Peer_V1_PingRequest` messages.
@@ -237,8 +238,9 @@ extension Affinity_Peer_V1_PeerDelivery {
         /// > Source IDL Documentation:
         /// >
         /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-        /// > with the receiver's replica id so that a caller can detect an address reused by another
-        /// > replica (for example a pod IP handed to a new pod).
+        /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+        /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+        /// > replica.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Affinity_Peer_V1_PingRequest` message.
@@ -317,8 +319,9 @@ extension Affinity_Peer_V1_PeerDelivery {
         /// > Source IDL Documentation:
         /// >
         /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-        /// > with the receiver's replica id so that a caller can detect an address reused by another
-        /// > replica (for example a pod IP handed to a new pod).
+        /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+        /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+        /// > replica.
         ///
         /// - Parameters:
         ///   - request: A `Affinity_Peer_V1_PingRequest` message.
@@ -523,8 +526,9 @@ extension Affinity_Peer_V1_PeerDelivery {
         /// > Source IDL Documentation:
         /// >
         /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-        /// > with the receiver's replica id so that a caller can detect an address reused by another
-        /// > replica (for example a pod IP handed to a new pod).
+        /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+        /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+        /// > replica.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Affinity_Peer_V1_PingRequest` message.
@@ -647,8 +651,9 @@ extension Affinity_Peer_V1_PeerDelivery {
         /// > Source IDL Documentation:
         /// >
         /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-        /// > with the receiver's replica id so that a caller can detect an address reused by another
-        /// > replica (for example a pod IP handed to a new pod).
+        /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+        /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+        /// > replica.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Affinity_Peer_V1_PingRequest` message.
@@ -756,8 +761,9 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-    /// > with the receiver's replica id so that a caller can detect an address reused by another
-    /// > replica (for example a pod IP handed to a new pod).
+    /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+    /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+    /// > replica.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Affinity_Peer_V1_PingRequest` message.
@@ -868,8 +874,9 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
-    /// > with the receiver's replica id so that a caller can detect an address reused by another
-    /// > replica (for example a pod IP handed to a new pod).
+    /// > with the receiver's replica id and instance id so that a caller can detect an address reused
+    /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
+    /// > replica.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -236,6 +236,13 @@ public nonisolated struct Affinity_Peer_V1_PingResponse: Sendable {
   /// The replica id of the receiver.
   public var replica: String = String()
 
+  /// The instance id of the receiving process: random, new at every start, and the value the replica
+  /// registry in Redis holds for the replica. A replica restarted under its own id (a container restart
+  /// after kill -9 or an OOM kill) pings the address of the registration it finds: an answer with another
+  /// instance id proves the registered instance gone; an answer with the registered one means that a
+  /// second live process holds the id, which is refused.
+  public var instance: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -400,7 +407,7 @@ nonisolated extension Affinity_Peer_V1_PingRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Affinity_Peer_V1_PingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PingResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}instance\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -409,6 +416,7 @@ nonisolated extension Affinity_Peer_V1_PingResponse: SwiftProtobuf.Message, Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.replica) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.instance) }()
       default: break
       }
     }
@@ -418,11 +426,15 @@ nonisolated extension Affinity_Peer_V1_PingResponse: SwiftProtobuf.Message, Swif
     if !self.replica.isEmpty {
       try visitor.visitSingularStringField(value: self.replica, fieldNumber: 1)
     }
+    if !self.instance.isEmpty {
+      try visitor.visitSingularStringField(value: self.instance, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Affinity_Peer_V1_PingResponse, rhs: Affinity_Peer_V1_PingResponse) -> Bool {
     if lhs.replica != rhs.replica {return false}
+    if lhs.instance != rhs.instance {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -145,6 +145,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
     ) async throws -> Affinity_Peer_V1_PingResponse {
         var response = Affinity_Peer_V1_PingResponse()
         response.replica = self.configuration.replicaID
+        response.instance = self.configuration.instanceID
         return response
     }
 

@@ -6,6 +6,10 @@ public struct PeerServerConfiguration: Sendable {
     public var port: Int
     /// This replica's id, returned in every answer.
     public var replicaID: String
+    /// This process's instance id (random, new at every start; the replica registry holds the same value),
+    /// returned by `Ping` so that a replica restarted under its id can tell whether the registered instance
+    /// still answers at its address.
+    public var instanceID: String
     /// The largest request message accepted, in bytes; larger requests fail with `resourceExhausted`.
     /// Must exceed the largest outcome the WebSocket side accepts (its variables plus a few hundred bytes).
     public var maxRequestBytes: Int
@@ -29,6 +33,7 @@ public struct PeerServerConfiguration: Sendable {
     ///   - host: The address to bind.
     ///   - port: The port to bind (0 for any free port).
     ///   - replicaID: This replica's id.
+    ///   - instanceID: This process's instance id (default: a new random one).
     ///   - maxRequestBytes: The largest request accepted (default 8 MiB).
     ///   - maxHopCount: The largest hop count accepted (default 4).
     ///   - maxConnectionIdleTime: Idle connections are closed after this (default: never; the pool keeps
@@ -40,6 +45,7 @@ public struct PeerServerConfiguration: Sendable {
         host: String = "0.0.0.0",
         port: Int,
         replicaID: String,
+        instanceID: String = PeerServerConfiguration.randomInstanceID(),
         maxRequestBytes: Int = 8 * 1024 * 1024,
         maxHopCount: Int = 4,
         maxConnectionIdleTime: Duration? = nil,
@@ -50,11 +56,21 @@ public struct PeerServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.replicaID = replicaID
+        self.instanceID = instanceID
         self.maxRequestBytes = maxRequestBytes
         self.maxHopCount = maxHopCount
         self.maxConnectionIdleTime = maxConnectionIdleTime
         self.servesDeliverStream = servesDeliverStream
         self.maxConcurrentStreamDeliveries = maxConcurrentStreamDeliveries
         self.defaultStreamRequestTimeout = defaultStreamRequestTimeout
+    }
+
+    /// A new random instance id: 32 hex digits.
+    public static func randomInstanceID() -> String {
+        var random = SystemRandomNumberGenerator()
+        let high = String(random.next() as UInt64, radix: 16)
+        let low = String(random.next() as UInt64, radix: 16)
+        return String(repeating: "0", count: 16 - high.count) + high + String(repeating: "0", count: 16 - low.count)
+            + low
     }
 }

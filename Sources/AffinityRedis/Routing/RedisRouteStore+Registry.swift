@@ -6,20 +6,37 @@ extension RedisRouteStore {
     /// when another live instance (another `instanceNonce`) holds the id; registering again with the same
     /// nonce refreshes it.
     public func registerReplica(id: String, peerAddress: String, instanceNonce: String, ttl: Duration) async throws {
+        switch try await register(id: id, peerAddress: peerAddress, instanceNonce: instanceNonce, ttl: ttl) {
+        case .registered:
+            return
+        case .taken(let address, _):
+            throw RouteStoreError(
+                code: .replicaIdInUse,
+                message: "replica id '\(id)' is already registered by another live instance (peer address \(address)); "
+                    + "choose another --replica-id or stop the other instance")
+        }
+    }
+
+    /// Registers replica `id` with its peer address for `ttl`, unless another instance holds the id: then returns
+    /// that instance's address and nonce. `replacing` is the nonce of an instance proven gone (its address
+    /// answers as another instance): its registration is taken over.
+    public func register(
+        id: String, peerAddress: String, instanceNonce: String, ttl: Duration, replacing previousNonce: String? = nil
+    ) async throws -> ReplicaRegistration {
         let reply = try await client.evaluate(
             RouteScripts.registerReplica, keys: [try replicaKey(id)],
-            arguments: [RedisArgument(peerAddress), RedisArgument(instanceNonce), milliseconds(ttl)])
+            arguments: [
+                RedisArgument(peerAddress), RedisArgument(instanceNonce), milliseconds(ttl),
+                RedisArgument(previousNonce ?? instanceNonce),
+            ])
         let words = textWords(reply)
         switch words.first {
         case "registered":
             logger.info(
                 "registered replica", metadata: ["affinity.replica": "\(id)", "affinity.peer": "\(peerAddress)"])
-        case "taken" where words.count == 2:
-            let address = words[1]
-            throw RouteStoreError(
-                code: .replicaIdInUse,
-                message: "replica id '\(id)' is already registered by another live instance (peer address \(address)); "
-                    + "choose another --replica-id or stop the other instance")
+            return .registered
+        case "taken" where words.count == 3:
+            return .taken(address: words[1], instanceNonce: words[2])
         default:
             throw unexpected("registerReplica", reply)
         }

@@ -159,14 +159,15 @@ enum RouteScripts {
             return {'restored', parked}
             """)
 
-    /// KEYS: replica. ARGV: peer address, instance nonce, TTL (ms). Registers unless another live instance
-    /// (other nonce) holds the id: {'registered'} or {'taken', address}.
+    /// KEYS: replica. ARGV: peer address, instance nonce, TTL (ms), and optionally the nonce of a previous
+    /// instance proven gone. Registers unless another live instance (another nonce, not the one being replaced)
+    /// holds the id: {'registered'} or {'taken', address, nonce}.
     static let registerReplica = RedisScript(
         name: "affinity.register-replica",
         source: """
             local nonce = redis.call('HGET', KEYS[1], 'nonce')
-            if nonce and nonce ~= ARGV[2] then
-              return {'taken', redis.call('HGET', KEYS[1], 'address') or ''}
+            if nonce and nonce ~= ARGV[2] and nonce ~= ARGV[4] then
+              return {'taken', redis.call('HGET', KEYS[1], 'address') or '', nonce}
             end
             redis.call('HSET', KEYS[1], 'address', ARGV[1], 'nonce', ARGV[2])
             redis.call('PEXPIRE', KEYS[1], ARGV[3])

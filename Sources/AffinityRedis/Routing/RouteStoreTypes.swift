@@ -86,3 +86,11 @@ public enum HeartbeatResult: Sendable, Hashable {
     /// Another instance registered the id: this instance has lost it and must stop serving as that replica.
     case takenOver
 }
+
+/// What ``RedisRouteStore/register(id:peerAddress:instanceNonce:ttl:replacing:)`` found.
+public enum ReplicaRegistration: Sendable, Hashable {
+    /// Registered (or refreshed) for this instance.
+    case registered
+    /// Another instance holds the id: its peer address and instance nonce.
+    case taken(address: String, instanceNonce: String)
+}

@@ -83,9 +83,10 @@ public func buildApplication(
     let coordinator = DeliveryCoordinator(
         store: outcomeStore, forwarder: forwarder, registry: registry, replicaID: configuration.replicaID,
         ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger)
+    let readiness = Readiness()
     let environment = SessionEnvironment(
         configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,
-        readiness: Readiness())
+        readiness: readiness)
     let routes = AffinityRoutes(
         environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
 
@@ -128,7 +129,8 @@ public func buildApplication(
     services.append(DrainCoordinator(environment: environment, logger: logger))
     return AffinityApplication(
         services: services,
-        localReplica: LocalReplica(coordinator: coordinator, registry: registry, replicaID: configuration.replicaID),
+        localReplica: LocalReplica(
+            coordinator: coordinator, registry: registry, readiness: readiness, replicaID: configuration.replicaID),
         configuration: configuration, logger: logger)
 }
 

@@ -11,13 +11,21 @@ public import AffinityProtocol
 public struct LocalReplica: Sendable {
     private let coordinator: DeliveryCoordinator
     private let registry: ConnectionRegistry
+    private let readiness: Readiness
     /// This replica's id.
     public let replicaID: String
 
-    init(coordinator: DeliveryCoordinator, registry: ConnectionRegistry, replicaID: String) {
+    init(coordinator: DeliveryCoordinator, registry: ConnectionRegistry, readiness: Readiness, replicaID: String) {
         self.coordinator = coordinator
         self.registry = registry
+        self.readiness = readiness
         self.replicaID = replicaID
+    }
+
+    /// Whether the replica is registered under its id in the cluster; `/health/ready` answers 503
+    /// (`registering`) while it is not. A single replica is always registered.
+    public func setRegistered(_ registered: Bool) {
+        readiness.setRegistered(registered)
     }
 
     /// Delivers a forwarded outcome to the local subscribers and waits for an ack; else parks it if the

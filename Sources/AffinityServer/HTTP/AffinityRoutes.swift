@@ -47,6 +47,9 @@ struct AffinityRoutes: Sendable {
             if environment.isDraining() {
                 return HTTPErrorResponse.json(#"{"status":"draining"}"#, status: .serviceUnavailable)
             }
+            if !environment.readiness.isRegistered {
+                return HTTPErrorResponse.json(#"{"status":"registering"}"#, status: .serviceUnavailable)
+            }
             if !environment.coordinator.isStoreReachable {
                 return HTTPErrorResponse.json(#"{"status":"store_unreachable"}"#, status: .serviceUnavailable)
             }
