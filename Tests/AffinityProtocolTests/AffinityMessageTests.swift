@@ -30,6 +30,13 @@ struct AffinityMessageTests {
         #expect(try decode(#"{"type":"unsubscribe","key":"2251799813685249"}"#) == .unsubscribe(key: key))
         #expect(try decode(#"{"type":"unsubscribed","key":"2251799813685249"}"#) == .unsubscribed(key: key))
         #expect(try decode(#"{"type":"ack","id":"j1"}"#) == .ack(id: "j1"))
+        #expect(try decode(#"{"type":"ack","id":"j1","confirm":true}"#) == .confirmedAck(id: "j1"))
+        #expect(try decode(#"{"type":"ack","id":"j1","confirm":false}"#) == .ack(id: "j1"))
+        #expect(try decode(#"{"type":"ack","id":"j1","confirm":"yes"}"#) == .ack(id: "j1"))
+        #expect(try decode(#"{"type":"acknowledged","id":"j1"}"#) == .acknowledged(id: "j1"))
+        #expect(AffinityMessage.confirmedAck(id: "j1").encoded() == Array(#"{"type":"ack","id":"j1","confirm":true}"#.utf8))
+        #expect(try AffinityMessage.decodeHTTPAcknowledgement(Array(#"{"id":"j1"}"#.utf8)) == "j1")
+        #expect(throws: AffinityError.self) { try AffinityMessage.decodeHTTPAcknowledgement(Array(#"{"type":"outcome","id":"j1"}"#.utf8)) }
         #expect(try decode(#"{"type":"result","id":"j1","status":"parked"}"#) == .result(id: "j1", status: .parked))
         #expect(try decode(#"{"type":"drain"}"#) == .drain)
         #expect(
@@ -45,6 +52,7 @@ struct AffinityMessageTests {
             .hello(role: .client, clientId: "a\"b\\c\n"), .welcome(replica: "r", protocolVersion: 1),
             .subscribe(key: key),
             .subscribed(key: key), .unsubscribe(key: key), .unsubscribed(key: key), .ack(id: "é😀"),
+            .confirmedAck(id: "j2"), .acknowledged(id: "j2"),
             .result(id: "x", status: .delivered), .drain, .error(code: .tooLarge, message: "big", ref: nil),
             .error(code: .badRequest, message: "m\u{1}", ref: "42"),
             .outcome(try Outcome(id: "o", key: key, variables: Array(#"{ "a" : [1, 2.5e3, "\u00e9"] }"#.utf8))),

@@ -255,6 +255,35 @@ struct LossPathTests {
             }
         }
     }
+
+    /// A confirmed ack is answered `acknowledged` once it took effect: the parked copy is gone by then, so a
+    /// client that waits for it before answering its caller cannot have the outcome reach the next subscriber.
+    @Test func confirmedAckIsAnsweredOnceTheParkedCopyIsGone() async throws {
+        try await withServer { server in
+            try await withSocket(server) { worker in
+                try await worker.hello(.worker)
+                worker.send(.outcome(try outcome("parked-first")))
+                #expect(try await worker.receive() == .result(id: "parked-first", status: .parked))
+            }
+            try await withSocket(server) { client in
+                try await client.hello(.client, clientID: "front-a")
+                client.send(.subscribe(key: key))
+                #expect(try await client.receive() == .subscribed(key: key))
+                #expect(try await client.receive() == .outcome(try outcome("parked-first")))
+                client.send(.confirmedAck(id: "parked-first"))
+                #expect(try await client.receive() == .acknowledged(id: "parked-first"))
+                // an id never sent on this connection is confirmed too (nothing to do)
+                client.send(.confirmedAck(id: "unknown"))
+                #expect(try await client.receive() == .acknowledged(id: "unknown"))
+            }
+            try await withSocket(server) { next in
+                try await next.hello(.client, clientID: "front-b")
+                next.send(.subscribe(key: key))
+                #expect(try await next.receive() == .subscribed(key: key))
+                await next.expectSilence()
+            }
+        }
+    }
 }
 
 /// A text one task records and another reads.

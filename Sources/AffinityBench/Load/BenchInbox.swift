@@ -123,7 +123,7 @@ final class BenchInbox: Sendable {
             }
         case .drain:
             close(BenchError(.connection, "the replica sent drain"))
-        case .hello, .subscribe, .unsubscribe, .ack:
+        case .hello, .subscribe, .unsubscribe, .ack, .confirmedAck, .acknowledged:
             state.withLock { $0.counts.protocolErrors += 1 }
         }
         return nil

@@ -23,6 +23,7 @@ extension AffinitySession: ConnectionEvents {
             state.writer = nil
             state.machine.disconnected()
         }
+        confirmations.releaseAll()
         metrics.connected.record(0)
         metrics.reconnects.increment()
     }
@@ -38,7 +39,9 @@ extension AffinitySession: ConnectionEvents {
             logger.trace("unsubscribed", metadata: ["affinity.key": "\(key)"])
         case .error(let code, let text, let ref):
             receivedError(AffinityError(code: code, message: text, ref: ref))
-        case .hello, .welcome, .subscribe, .unsubscribe, .ack, .result, .drain:
+        case .acknowledged(let id):
+            confirmations.confirm(id)
+        case .hello, .welcome, .subscribe, .unsubscribe, .ack, .confirmedAck, .result, .drain:
             logger.debug("ignoring an unexpected message", metadata: ["affinity.type": "\(message.type)"])
         }
     }

@@ -46,7 +46,7 @@ extension AffinitySession {
         }
         switch await mailbox.next(timeout: timeout) {
         case .value(let outcome):
-            handedOver(outcome)
+            await handedOver(outcome)
             return ReceivedOutcome(outcome)
         case .failed(let error):
             throw error
@@ -59,15 +59,21 @@ extension AffinitySession {
         }
     }
 
-    /// A consumer took `outcome`: acknowledge it (once per id).
-    private func handedOver(_ outcome: Outcome) {
+    /// A consumer took `outcome`: acknowledge it (once per id) and wait until the replica confirmed the ack,
+    /// so that the caller's next step cannot meet this outcome again (see ``AcknowledgementConfirmations``).
+    private func handedOver(_ outcome: Outcome) async {
         let writer = state.withLock { state -> ConnectionWriter? in
             state.machine.handedOver(id: outcome.id, key: outcome.key) ? state.writer : nil
         }
         metrics.outcomesReceived.increment()
-        if let writer {
-            writer.send(.ack(id: outcome.id))
-            logger.trace("ack", metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
+        guard let writer else { return }
+        confirmations.expect(outcome.id)
+        writer.send(.confirmedAck(id: outcome.id))
+        logger.trace("ack", metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
+        if await !confirmations.wait(for: outcome.id, timeout: Self.confirmationTimeout) {
+            logger.debug(
+                "the replica did not confirm an ack in time",
+                metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
         }
     }
 }

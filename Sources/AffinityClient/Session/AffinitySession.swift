@@ -36,6 +36,9 @@ public final class AffinitySession: Service, Sendable {
     let logger: Logger
     let metrics: SessionMetrics
     let state: Mutex<SessionState>
+    let confirmations = AcknowledgementConfirmations()
+    /// How long a request waits for the replica to confirm its ack before it returns the outcome anyway.
+    static let confirmationTimeout: Duration = .seconds(2)
 
     struct SessionState: Sendable {
         var machine: SubscriptionStateMachine

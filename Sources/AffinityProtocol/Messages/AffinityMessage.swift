@@ -21,6 +21,12 @@ public enum AffinityMessage: Sendable, Hashable {
     case outcome(Outcome)
     /// `{"type":"ack","id":"<id>"}`: a client received an outcome.
     case ack(id: String)
+    /// `{"type":"ack","id":"<id>","confirm":true}`: an ack the server confirms with ``acknowledged(id:)`` once it
+    /// took effect (the parked copy removed, the id remembered): a client that waits for it before it answers
+    /// its own caller knows the outcome cannot reach the next subscriber of the key.
+    case confirmedAck(id: String)
+    /// `{"type":"acknowledged","id":"<id>"}`: the answer to a ``confirmedAck(id:)``.
+    case acknowledged(id: String)
     /// `{"type":"result","id":"<id>","status":"delivered"|"parked"}`: the answer to a worker's outcome.
     case result(id: String, status: DeliveryStatus)
     /// `{"type":"drain"}`: the replica is shutting down; reconnect elsewhere.
@@ -38,7 +44,8 @@ public enum AffinityMessage: Sendable, Hashable {
         case .unsubscribe: "unsubscribe"
         case .unsubscribed: "unsubscribed"
         case .outcome: "outcome"
-        case .ack: "ack"
+        case .ack, .confirmedAck: "ack"
+        case .acknowledged: "acknowledged"
         case .result: "result"
         case .drain: "drain"
         case .error: "error"
@@ -88,7 +95,15 @@ public enum AffinityMessage: Sendable, Hashable {
         case "outcome":
             return .outcome(try Outcome.decodeMembers(of: object))
         case "ack":
-            return .ack(id: try identifier("id", in: object))
+            let id = try identifier("id", in: object)
+            if let confirm = object["confirm"], confirm.kind == .bool,
+                object.rawBytes(of: confirm).first == UInt8(ascii: "t")
+            {
+                return .confirmedAck(id: id)
+            }
+            return .ack(id: id)
+        case "acknowledged":
+            return .acknowledged(id: try identifier("id", in: object))
         case "result":
             let id = try identifier("id", in: object)
             guard let status = DeliveryStatus(rawValue: try string("status", in: object)) else {
@@ -128,8 +143,11 @@ public enum AffinityMessage: Sendable, Hashable {
             member("key", key.description)
         case .outcome(let outcome):
             return outcome.frame
-        case .ack(let id):
+        case .ack(let id), .acknowledged(let id):
             member("id", id)
+        case .confirmedAck(let id):
+            member("id", id)
+            output.append(contentsOf: Array(#","confirm":true"#.utf8))
         case .result(let id, let status):
             member("id", id)
             member("status", status.rawValue)

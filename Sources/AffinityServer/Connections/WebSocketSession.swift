@@ -120,11 +120,15 @@ struct WebSocketSession {
                     connection.connectionID, keys: [key], route: route, acknowledged: [key: acknowledged])
             }
             connection.send(.unsubscribed(key: key))
-        case .ack(let id):
+        case .ack(let id), .confirmedAck(let id):
             try requireRole(.client, role, for: message, ref: id)
             // counts whatever became of the subscription since (an ack after the unsubscribe too)
             let entries = connection.takeInFlight(id: id)
             await environment.coordinator.acknowledged(entries, by: connection.connectionID)
+            if case .confirmedAck = message {
+                // the parked copy is gone and the id remembered: the client may answer its own caller now
+                connection.send(.acknowledged(id: id))
+            }
             for case .parked(let reference) in entries where connection.acknowledgedParked(reference.key, id: id) {
                 await readParked(reference.key, connection: connection)
             }
@@ -154,7 +158,7 @@ struct WebSocketSession {
                     next = chains.next(for: outcome.key)
                 }
             }
-        case .hello, .welcome, .subscribed, .unsubscribed, .result, .drain, .error:
+        case .hello, .welcome, .subscribed, .unsubscribed, .result, .drain, .error, .acknowledged:
             throw AffinityError(code: .unknownType, message: "\"\(message.type)\" is not a message the server accepts")
         }
     }
