@@ -48,6 +48,12 @@ extension AffinityServerCommand {
         if let bytes = try integer(maxOutboundBytes, "AFFINITY_MAX_OUTBOUND_BYTES", 1024...(1 << 34)) {
             configuration.maxOutboundBytes = bytes
         }
+        if let bytes = try integer(maxParkedBytes, "AFFINITY_MAX_PARKED_BYTES", 1024...(1 << 40)) {
+            configuration.maxParkedBytes = bytes
+        }
+        if let bytes = try integer(maxParkedBytesPerKey, "AFFINITY_MAX_PARKED_BYTES_PER_KEY", 1024...(1 << 40)) {
+            configuration.maxParkedBytesPerKey = bytes
+        }
         if let interval = try duration(pingInterval, "AFFINITY_PING_INTERVAL") { configuration.pingInterval = interval }
         if let timeout = try duration(drainTimeout, "AFFINITY_DRAIN_TIMEOUT") { configuration.drainTimeout = timeout }
         let level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info

@@ -53,6 +53,16 @@ struct AffinityServerCommand: AsyncParsableCommand {
     )
     var maxOutboundBytes: String?
     @Option(
+        help:
+            "Bytes of parked outcomes the embedded store keeps in total; more are refused with too_large (env AFFINITY_MAX_PARKED_BYTES, default 134217728)."
+    )
+    var maxParkedBytes: String?
+    @Option(
+        help:
+            "Bytes of parked outcomes kept per key, in either store; more are refused with too_large (env AFFINITY_MAX_PARKED_BYTES_PER_KEY, default 67108864)."
+    )
+    var maxParkedBytesPerKey: String?
+    @Option(
         help: "WebSocket ping interval; a peer missing a pong is dropped (env AFFINITY_PING_INTERVAL, default 20s).")
     var pingInterval: String?
     @Option(help: "Upper bound for the graceful shutdown (env AFFINITY_DRAIN_TIMEOUT, default 25s).") var drainTimeout:

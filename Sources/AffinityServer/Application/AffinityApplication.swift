@@ -66,6 +66,7 @@ public func buildApplication(
         let memory = InMemoryOutcomeStore(
             parkTTL: configuration.parkTTL, maxParkedPerKey: configuration.maxParkedPerKey,
             maxParkedTotal: configuration.maxParkedTotal, maxParkedBytesPerKey: configuration.maxParkedBytesPerKey,
+            maxParkedBytes: configuration.maxParkedBytes,
             onExpired: { metrics.outcomesExpired.increment(by: Int64($0)) })
         outcomeStore = memory
         let interval = min(max(configuration.parkTTL / 10, .milliseconds(50)), .seconds(5))

@@ -38,6 +38,10 @@ public struct AffinityConfiguration: Sendable {
     /// Bytes of parked outcomes (their `outcome` frames) kept per key, in either store; more are refused
     /// with `too_large`.
     public var maxParkedBytesPerKey: Int = 64 << 20
+    /// Bytes of parked outcomes the embedded store keeps in total; more are refused with `too_large`. The
+    /// default keeps a replica with default settings well inside the 512 MiB memory limit of the base
+    /// Kubernetes manifest (docs/DEPLOY.md has the arithmetic); Redis bounds its own memory.
+    public var maxParkedBytes: Int = 128 << 20
     /// Outcomes of a parked backlog handed to a subscriber at once; the next page follows once these were
     /// acknowledged (the bytes of a page are bounded by a quarter of ``maxOutboundBytes``).
     public var parkedPageSize: Int = 100
