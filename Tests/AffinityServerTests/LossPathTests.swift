@@ -284,6 +284,51 @@ struct LossPathTests {
             }
         }
     }
+
+    /// A client that never acks holds at most `maxUnacknowledgedPerConnection` outcomes; the next ones park
+    /// (the replica's memory does not grow with them) and reach it once it acks and subscribes again.
+    @Test func aClientThatNeverAcksHoldsABoundedNumberOfOutcomes() async throws {
+        // one key per outcome: a worker connection delivers the outcomes of one key one after the other
+        let keys = (0..<4).map { ProcessInstanceKey(2_251_799_813_690_100 + Int64($0))! }
+        @Sendable func keyed(_ id: String, _ index: Int) throws -> Outcome {
+            try Outcome(id: id, key: keys[index], variables: Array("{}".utf8))
+        }
+        try await withServer({
+            $0.maxUnacknowledgedPerConnection = 3
+            $0.ackTimeout = .seconds(30)
+        }) { server in
+            try await withSocket(server) { client in
+                try await client.hello(.client)
+                for key in keys {
+                    client.send(.subscribe(key: key))
+                    #expect(try await client.receive() == .subscribed(key: key))
+                }
+                try await withSocket(server) { worker in
+                    try await worker.hello(.worker)
+                    for index in 0..<3 { worker.send(.outcome(try keyed("held-\(index)", index))) }
+                    for _ in 0..<3 {
+                        guard case .outcome = try await client.receive() else {
+                            Issue.record("expected an outcome")
+                            return
+                        }
+                    }
+                    worker.send(.outcome(try keyed("over", 3)))
+                    #expect(try await worker.receive() == .result(id: "over", status: .parked))
+                    await client.expectSilence()
+                    for index in 0..<3 { client.send(.ack(id: "held-\(index)")) }
+                    for _ in 0..<3 {
+                        guard case .result(_, .delivered) = try await worker.receive() else {
+                            Issue.record("expected delivered")
+                            return
+                        }
+                    }
+                }
+                client.send(.subscribe(key: keys[3]))
+                #expect(try await client.receive() == .subscribed(key: keys[3]))
+                #expect(try await client.receive() == .outcome(try keyed("over", 3)))
+            }
+        }
+    }
 }
 
 /// A text one task records and another reads.

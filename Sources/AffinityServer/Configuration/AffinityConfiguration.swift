@@ -42,6 +42,9 @@ public struct AffinityConfiguration: Sendable {
     /// default keeps a replica with default settings well inside the 512 MiB memory limit of the base
     /// Kubernetes manifest (docs/DEPLOY.md has the arithmetic); Redis bounds its own memory.
     public var maxParkedBytes: Int = 128 << 20
+    /// Outcomes sent to one client connection and not acknowledged yet; past that, live outcomes for it park
+    /// until it acknowledges, so a client that never acks cannot grow the replica's memory.
+    public var maxUnacknowledgedPerConnection: Int = 10_000
     /// Outcomes of a parked backlog handed to a subscriber at once; the next page follows once these were
     /// acknowledged (the bytes of a page are bounded by a quarter of ``maxOutboundBytes``).
     public var parkedPageSize: Int = 100

@@ -43,6 +43,9 @@ final class WebSocketConnection: OutcomeSubscriber {
     private let channel: any Channel
     private let slowConsumer: @Sendable () -> Void
     private let inbox: InboundMessageQueue
+    /// Outcomes sent and not acknowledged that this connection may hold; past that, live outcomes are refused
+    /// (they park) until it acks, so a client that never acks cannot grow the replica's memory.
+    private let maxUnacknowledged: Int
 
     /// - Parameters:
     ///   - channel: the upgraded channel; frames are written to it (see ``AffinityWebSocketHandler``).
@@ -50,8 +53,9 @@ final class WebSocketConnection: OutcomeSubscriber {
     ///   - onSlowConsumer: called once when the outbound budget is exceeded.
     init(
         grantedRoles: Set<PeerRole>, channel: any Channel, inbox: InboundMessageQueue, outboundBudget: Int,
-        maxSubscriptions: Int, onSlowConsumer: @escaping @Sendable () -> Void
+        maxSubscriptions: Int, maxUnacknowledged: Int = 10_000, onSlowConsumer: @escaping @Sendable () -> Void
     ) {
+        self.maxUnacknowledged = maxUnacknowledged
         self.grantedRoles = grantedRoles
         self.channel = channel
         self.inbox = inbox
@@ -237,7 +241,7 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     func offer(_ outcome: Outcome, as inFlight: InFlightOutcome) -> Bool {
         let (accepted, flush, overBudget) = state.withLock { state -> (Bool, Bool, Bool) in
-            guard !state.closed else { return (false, false, false) }
+            guard !state.closed, state.inFlight.count < maxUnacknowledged else { return (false, false, false) }
             switch state.subscriptions.offer(for: outcome.key) {
             case .notSubscribed, .refused:
                 return (false, false, false)

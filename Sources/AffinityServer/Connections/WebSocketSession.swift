@@ -124,8 +124,10 @@ struct WebSocketSession {
             try requireRole(.client, role, for: message, ref: id)
             // counts whatever became of the subscription since (an ack after the unsubscribe too)
             let entries = connection.takeInFlight(id: id)
-            await environment.coordinator.acknowledged(entries, by: connection.connectionID)
-            if case .confirmedAck = message {
+            let confirm: Bool
+            if case .confirmedAck = message { confirm = true } else { confirm = false }
+            await environment.coordinator.acknowledged(entries, by: connection.connectionID, settle: confirm)
+            if confirm {
                 // the parked copy is gone and the id remembered: the client may answer its own caller now
                 connection.send(.acknowledged(id: id))
             }

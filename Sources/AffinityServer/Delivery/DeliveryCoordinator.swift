@@ -125,6 +125,7 @@ final class DeliveryCoordinator: Sendable {
         }
         let ids = Set(subscribers.map(\.connectionID))
         let delivery = PendingDelivery(outcome: outcome, subscribers: ids)
+        defer { delivery.markSettled() }
         var took = ids
         for subscriber in subscribers where !subscriber.offer(outcome, as: .live(delivery)) {
             took.remove(subscriber.connectionID)
@@ -208,13 +209,18 @@ final class DeliveryCoordinator: Sendable {
 
     /// A subscriber acked `entries` (the in-flight records of one outcome id): live deliveries are decided,
     /// parked copies removed (and the id remembered as acknowledged by the store).
-    func acknowledged(_ entries: [InFlightOutcome], by connection: ConnectionID) async {
+    ///
+    /// With `settle`, it returns only once the ack took effect everywhere: an ack that came while the delivery
+    /// was parking the outcome waits until the delivery removed that copy again.
+    func acknowledged(_ entries: [InFlightOutcome], by connection: ConnectionID, settle: Bool = false) async {
         for entry in entries {
             switch entry {
             case .live(let delivery):
                 acknowledgedOutcomes.insert(delivery.reference)
                 if delivery.acknowledged(by: connection) == .removeParkedCopy {
                     await removeParkedCopy(of: delivery.reference)
+                } else if settle, case .parking = delivery.attemptState {
+                    await delivery.waitUntilSettled()
                 }
             case .parked(let reference):
                 acknowledgedOutcomes.insert(reference)

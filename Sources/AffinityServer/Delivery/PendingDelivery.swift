@@ -10,6 +10,9 @@ final class PendingDelivery: Sendable {
         var attempt: DeliveryAttempt
         var waiter: CheckedContinuation<Void, Never>?
         var decided = false
+        /// The delivery finished its work on the store (parked, removed the copy again, or needed nothing).
+        var settled = false
+        var settleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// Key and id of the outcome (the variables are not kept: an unacked entry may live long).
@@ -72,6 +75,29 @@ final class PendingDelivery: Sendable {
         timer.cancel()
         if case .delivered = attemptState { return true }
         return false
+    }
+
+    /// The delivery is done with the store: whatever an ack asked to remove is removed.
+    func markSettled() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.settled = true
+            defer { state.settleWaiters = [] }
+            return state.settleWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Waits until ``markSettled()`` (for a confirmed ack that came while the outcome was being parked: the
+    /// confirmation must follow the removal of the parked copy).
+    func waitUntilSettled() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.settled { return true }
+                state.settleWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
     private func apply(_ event: (inout DeliveryAttempt) -> DeliveryAttempt.Action) -> DeliveryAttempt.Action {

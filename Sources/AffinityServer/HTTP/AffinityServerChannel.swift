@@ -90,6 +90,7 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             grantedRoles: roles, channel: channel, inbox: inbox,
                             outboundBudget: configuration.maxOutboundBytes,
                             maxSubscriptions: configuration.maxSubscriptions,
+                            maxUnacknowledged: configuration.maxUnacknowledgedPerConnection,
                             onSlowConsumer: { metrics.slowConsumerCloses.increment() })
                         try channel.pipeline.syncOperations.addHandler(
                             AffinityWebSocketHandler(
