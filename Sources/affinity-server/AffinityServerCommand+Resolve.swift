@@ -55,6 +55,15 @@ extension AffinityServerCommand {
             configuration.maxParkedBytesPerKey = bytes
         }
         if let interval = try duration(pingInterval, "AFFINITY_PING_INTERVAL") { configuration.pingInterval = interval }
+        if legacyProtocol {
+            configuration.legacyProtocol = true
+        } else if let legacy = value(nil, "AFFINITY_LEGACY_PROTOCOL") {
+            switch legacy.text.lowercased() {
+            case "true", "1", "yes", "on": configuration.legacyProtocol = true
+            case "false", "0", "no", "off": configuration.legacyProtocol = false
+            default: throw ConfigurationError("\(legacy.source) must be true or false, got \"\(legacy.text)\"")
+            }
+        }
         if let timeout = try duration(drainTimeout, "AFFINITY_DRAIN_TIMEOUT") { configuration.drainTimeout = timeout }
         let level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info
         var json = false

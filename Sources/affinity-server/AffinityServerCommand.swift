@@ -99,6 +99,11 @@ struct AffinityServerCommand: AsyncParsableCommand {
             "Event loop threads, which also run the replica's Swift tasks (env AFFINITY_EVENT_LOOP_THREADS, default: the CPUs available, CPU limits included)."
     )
     var eventLoopThreads: String?
+    @Flag(
+        help:
+            "Accept the Node package's protocol (zeebe-node-affinity) on / WITHOUT authentication; keep / inside the cluster network (env AFFINITY_LEGACY_PROTOCOL=true)."
+    )
+    var legacyProtocol = false
 
     func run() async throws {
         try await run(eventLoops: EventLoopSetup.install(threads: try? resolveEventLoopThreads()))

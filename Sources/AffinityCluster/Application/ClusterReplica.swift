@@ -52,9 +52,15 @@ public func buildClusterReplica(
     let forwarder = PeerOutcomeForwarder(
         pool: pool, routes: routes, localReplica: configuration.replicaID,
         timeout: configuration.ackTimeout + .seconds(5), logger: logger)
+    let legacyDirectory =
+        configuration.legacyProtocol
+        ? LegacyReplicaDirectory(
+            client: redis, prefix: cluster.keyPrefix, replicaID: configuration.replicaID, forwarder: forwarder,
+            metricsFactory: metrics.factory, logger: logger) : nil
     let application = try buildApplication(
         configuration: configuration, logger: logger, metrics: metrics, store: store, forwarder: forwarder,
-        onListening: onListening)
+        legacyPeers: legacyDirectory, onListening: onListening)
+    legacyDirectory?.bind(to: application.localReplica)
     // the replica is not ready until it holds its id in the registry
     application.localReplica.setRegistered(false)
     let instanceID = PeerServerConfiguration.randomInstanceID()
@@ -73,6 +79,8 @@ public func buildClusterReplica(
         identify: { address in try? await pool.identify(address, timeout: .seconds(2)) },
         onRegistered: { localReplica.setRegistered(true) }, logger: logger)
     let writeBack = RouteWriteBack(client: redis, replica: application.localReplica, logger: logger)
-    return ClusterReplica(
-        services: [redis, credentials, pool, peerServer, registry, writeBack, application], application: application)
+    let services: [any Service] =
+        [redis, credentials, pool, peerServer, registry, writeBack] + (legacyDirectory.map { [$0] } ?? [])
+        + [application]
+    return ClusterReplica(services: services, application: application)
 }

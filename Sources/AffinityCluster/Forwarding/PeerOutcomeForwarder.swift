@@ -71,6 +71,23 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
         }
     }
 
+    /// Sends `outcome` to the legacy-protocol clients of `replicaID` (a legacy broadcast: that replica sends it
+    /// to its legacy clients only) and returns once it took it.
+    public func sendToLegacyClients(_ outcome: Outcome, of replicaID: String) async throws(AffinityError) {
+        let address = try await peerAddress(of: replicaID)
+        let peerOutcome = PeerOutcome(
+            id: outcome.id, key: outcome.key.description, variables: Data(outcome.variables),
+            originReplica: localReplica, legacyBroadcast: true)
+        do {
+            _ = try await pool.deliver(peerOutcome, to: address, timeout: timeout)
+        } catch {
+            if [.unreachable, .refused, .tls].contains(error.code) { cache.withLock { $0.forget(replicaID) } }
+            throw AffinityError(
+                code: .unavailable, message: "replica \(replicaID) at \(address) did not take a legacy broadcast",
+                cause: SendableDescription(error.description))
+        }
+    }
+
     private func peerAddress(of replicaID: String) async throws(AffinityError) -> PeerAddress {
         if let cached = cache.withLock({ $0.address(of: replicaID, at: .now) }) { return cached }
         let text: String?

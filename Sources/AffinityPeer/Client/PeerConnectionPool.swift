@@ -225,6 +225,7 @@ public final class PeerConnectionPool: Service, Sendable {
         request.variables = outcome.variables
         request.originReplica = outcome.originReplica
         request.hopCount = UInt32(clamping: outcome.hopCount)
+        request.legacyBroadcast = outcome.legacyBroadcast
         if self.configuration.usesDeliverStream {
             let result = try await link.stream.send(request, deadline: deadline) { self.startStream(on: link) }
             switch result {

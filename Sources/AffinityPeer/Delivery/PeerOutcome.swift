@@ -16,6 +16,8 @@ public struct PeerOutcome: Sendable, Hashable {
     public var originReplica: String
     /// How many times the outcome has been forwarded before this hop (0 on the first forward).
     public var hopCount: Int
+    /// For the receiver's legacy-protocol clients only (the Node package's `PROCESS_OUTCOME` broadcast).
+    public var legacyBroadcast: Bool
 
     /// Creates an outcome to forward.
     ///
@@ -25,7 +27,12 @@ public struct PeerOutcome: Sendable, Hashable {
     ///   - variables: The raw JSON object of the variables.
     ///   - originReplica: The replica id that received the outcome from the worker.
     ///   - hopCount: Forwards made before this one.
-    public init(id: String, key: String, variables: Data, originReplica: String, hopCount: Int = 0) {
+    ///   - legacyBroadcast: For the receiver's legacy-protocol clients only.
+    public init(
+        id: String, key: String, variables: Data, originReplica: String, hopCount: Int = 0,
+        legacyBroadcast: Bool = false
+    ) {
+        self.legacyBroadcast = legacyBroadcast
         self.id = id
         self.key = key
         self.variables = variables

@@ -67,6 +67,11 @@ public nonisolated struct Affinity_Peer_V1_DeliverRequest: Sendable {
   /// up), like a gRPC deadline on Deliver. Ignored by Deliver, which uses the RPC deadline.
   public var timeoutMillis: UInt32 = 0
 
+  /// The outcome is for the receiver's clients of the legacy protocol (the Node package's, on `/`,
+  /// with --legacy-protocol): the receiver sends it to every one of them, and to nothing else, and
+  /// answers DELIVERED. The caller sends the outcomes of one worker in order, one at a time.
+  public var legacyBroadcast: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -254,7 +259,7 @@ fileprivate nonisolated let _protobuf_package = "affinity.peer.v1"
 
 nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeliverRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}key\0\u{1}variables\0\u{3}origin_replica\0\u{3}hop_count\0\u{3}request_id\0\u{3}timeout_millis\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}key\0\u{1}variables\0\u{3}origin_replica\0\u{3}hop_count\0\u{3}request_id\0\u{3}timeout_millis\0\u{3}legacy_broadcast\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -269,6 +274,7 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.hopCount) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMillis) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.legacyBroadcast) }()
       default: break
       }
     }
@@ -296,6 +302,9 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     if self.timeoutMillis != 0 {
       try visitor.visitSingularUInt32Field(value: self.timeoutMillis, fieldNumber: 7)
     }
+    if self.legacyBroadcast != false {
+      try visitor.visitSingularBoolField(value: self.legacyBroadcast, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -307,6 +316,7 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     if lhs.hopCount != rhs.hopCount {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs.timeoutMillis != rhs.timeoutMillis {return false}
+    if lhs.legacyBroadcast != rhs.legacyBroadcast {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -118,7 +118,8 @@ extension PeerDeliveryService {
             key: request.key,
             variables: request.variables,
             originReplica: request.originReplica,
-            hopCount: Int(request.hopCount)
+            hopCount: Int(request.hopCount),
+            legacyBroadcast: request.legacyBroadcast
         )
         let timeout =
             request.timeoutMillis == 0

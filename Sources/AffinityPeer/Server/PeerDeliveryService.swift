@@ -38,7 +38,8 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
             key: request.key,
             variables: request.variables,
             originReplica: request.originReplica,
-            hopCount: Int(request.hopCount)
+            hopCount: Int(request.hopCount),
+            legacyBroadcast: request.legacyBroadcast
         )
         let caller = Self.caller(of: context)
         let status: PeerDeliveryStatus

@@ -47,6 +47,7 @@ public struct AffinityApplication: Service {
 ///   - metrics: where metrics go and how `/metrics` renders them.
 ///   - store: the shared store; nil creates an ``InMemoryOutcomeStore`` (single replica).
 ///   - forwarder: forwards outcomes to other replicas (cluster mode); nil for a single replica.
+///   - legacyPeers: the other replicas' legacy clients (cluster mode with `legacyProtocol`).
 ///   - onListening: called once every server is bound, with the actual ports.
 /// - Throws: ``AffinityError`` when a token file cannot be read or holds no token.
 public func buildApplication(
@@ -55,6 +56,7 @@ public func buildApplication(
     metrics metricsExport: MetricsExport,
     store: (any OutcomeStore)? = nil,
     forwarder: (any OutcomeForwarder)? = nil,
+    legacyPeers: (any LegacyPeers)? = nil,
     onListening: @escaping @Sendable (ListeningPorts) async -> Void = { _ in }
 ) throws(AffinityError) -> AffinityApplication {
     let metrics = AffinityMetrics(factory: metricsExport.factory)
@@ -81,13 +83,21 @@ public func buildApplication(
             metadata: ["affinity.role": "\(role.rawValue)"])
     }
     let registry = ConnectionRegistry(metrics: metrics)
+    var legacy: (broadcaster: LegacyBroadcaster, metrics: LegacyMetrics)?
+    if configuration.legacyProtocol {
+        logger.warning(
+            "the legacy protocol of the Node package is served on / WITHOUT authentication: keep that path reachable only inside the cluster network"
+        )
+        let legacyMetrics = LegacyMetrics(factory: metricsExport.factory)
+        legacy = (LegacyBroadcaster(peers: legacyPeers, metrics: legacyMetrics, logger: logger), legacyMetrics)
+    }
     let coordinator = DeliveryCoordinator(
         store: outcomeStore, forwarder: forwarder, registry: registry, replicaID: configuration.replicaID,
-        ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger)
+        ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger, legacy: legacy?.broadcaster)
     let readiness = Readiness()
     let environment = SessionEnvironment(
         configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,
-        readiness: readiness)
+        readiness: readiness, legacy: legacy)
     let routes = AffinityRoutes(
         environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
 

@@ -22,6 +22,17 @@ public struct LocalReplica: Sendable {
         self.replicaID = replicaID
     }
 
+    /// Whether this replica holds clients of the legacy protocol now (the cluster records it in Redis, so that
+    /// other replicas send it every outcome for them).
+    public var holdsLegacyClients: Bool {
+        coordinator.legacy?.holdsClients ?? false
+    }
+
+    /// Sends `outcome` to this replica's legacy clients only (another replica broadcasts it).
+    public func sendToLegacyClients(_ outcome: Outcome) {
+        coordinator.legacy?.sendToLocalClients(outcome)
+    }
+
     /// Whether the replica is registered under its id in the cluster; `/health/ready` answers 503
     /// (`registering`) while it is not. A single replica is always registered.
     public func setRegistered(_ registered: Bool) {

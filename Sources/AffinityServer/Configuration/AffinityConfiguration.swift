@@ -54,6 +54,10 @@ public struct AffinityConfiguration: Sendable {
     public var routeRefreshInterval: Duration = .seconds(30)
     /// Outcomes one worker connection may have queued or in delivery; more are answered `unavailable`.
     public var maxOutcomesInProgress: Int = 1000
+    /// Accept the Node package's wire protocol (zeebe-node-affinity) on `/`, without authentication: every
+    /// outcome reaches every legacy client of the cluster, and legacy workers' outcomes reach protocol v1
+    /// subscribers too. Keep `/` reachable only inside the cluster network.
+    public var legacyProtocol: Bool = false
     /// Protocol errors in a row after which a connection is closed with 1008.
     public var maxConsecutiveErrors: Int = 100
 

@@ -5,6 +5,8 @@ struct SessionEnvironment: Sendable {
     let coordinator: DeliveryCoordinator
     let metrics: AffinityMetrics
     let readiness: Readiness
+    /// The legacy protocol's clients and metrics, with `--legacy-protocol`.
+    var legacy: (broadcaster: LegacyBroadcaster, metrics: LegacyMetrics)?
 
     func isDraining() -> Bool { readiness.isDraining }
 }

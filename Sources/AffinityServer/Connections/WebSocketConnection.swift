@@ -43,6 +43,8 @@ final class WebSocketConnection: OutcomeSubscriber {
     private let channel: any Channel
     private let slowConsumer: @Sendable () -> Void
     private let inbox: InboundMessageQueue
+    /// A connection of the Node package's protocol, which knows no `drain` message.
+    let legacy: Bool
     /// Outcomes sent and not acknowledged that this connection may hold; past that, live outcomes are refused
     /// (they park) until it acks, so a client that never acks cannot grow the replica's memory.
     private let maxUnacknowledged: Int
@@ -53,9 +55,11 @@ final class WebSocketConnection: OutcomeSubscriber {
     ///   - onSlowConsumer: called once when the outbound budget is exceeded.
     init(
         grantedRoles: Set<PeerRole>, channel: any Channel, inbox: InboundMessageQueue, outboundBudget: Int,
-        maxSubscriptions: Int, maxUnacknowledged: Int = 10_000, onSlowConsumer: @escaping @Sendable () -> Void
+        maxSubscriptions: Int, maxUnacknowledged: Int = 10_000, legacy: Bool = false,
+        onSlowConsumer: @escaping @Sendable () -> Void
     ) {
         self.maxUnacknowledged = maxUnacknowledged
+        self.legacy = legacy
         self.grantedRoles = grantedRoles
         self.channel = channel
         self.inbox = inbox
@@ -110,7 +114,7 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     /// Sends `drain`, then closes with 1001 (only the close when ``announceDrain()`` already told the peer).
     func drain() {
-        if !state.withLock({ $0.drainAnnounced }) { send(.drain) }
+        if !legacy && !state.withLock({ $0.drainAnnounced }) { send(.drain) }
         close(code: 1001, reason: "draining")
     }
 

@@ -14,6 +14,8 @@ final class DeliveryCoordinator: Sendable {
     private let ackTimeout: Duration
     private let metrics: AffinityMetrics
     private let logger: Logger
+    /// Sends every outcome workers deliver here to the legacy protocol's clients (with `--legacy-protocol`).
+    let legacy: LegacyBroadcaster?
     private let activeDeliveries = Atomic<Int>(0)
     private let acknowledgedOutcomes = AcknowledgedOutcomes(capacity: 32_768)
     /// Live outcomes a long poll took and parked, waiting for their HTTP client's ack (see ``handOverToPoll``).
@@ -21,8 +23,10 @@ final class DeliveryCoordinator: Sendable {
 
     init(
         store: any OutcomeStore, forwarder: (any OutcomeForwarder)?, registry: ConnectionRegistry,
-        replicaID: String, ackTimeout: Duration, metrics: AffinityMetrics, logger: Logger
+        replicaID: String, ackTimeout: Duration, metrics: AffinityMetrics, logger: Logger,
+        legacy: LegacyBroadcaster? = nil
     ) {
+        self.legacy = legacy
         self.store = store
         self.forwarder = forwarder
         self.registry = registry
@@ -38,10 +42,15 @@ final class DeliveryCoordinator: Sendable {
     /// Deliveries running now (the drain waits for them).
     var deliveriesInProgress: Int { activeDeliveries.load(ordering: .relaxed) }
 
-    /// Delivers one outcome received from a worker and returns how it was answered.
-    func deliver(_ outcome: Outcome) async throws(AffinityError) -> DeliveryStatus {
+    /// Delivers one outcome received from a worker and returns how it was answered. With
+    /// `--legacy-protocol` it also goes to every legacy client of the cluster (unless it came from a
+    /// legacy worker, whose session sent it there already).
+    func deliver(_ outcome: Outcome, broadcastToLegacyClients: Bool = true) async throws(AffinityError)
+        -> DeliveryStatus
+    {
         activeDeliveries.add(1, ordering: .relaxed)
         defer { activeDeliveries.subtract(1, ordering: .relaxed) }
+        if broadcastToLegacyClients, let legacy { await legacy.broadcast(outcome) }
         metrics.outcomesReceived.increment()
         let started = ContinuousClock.now
         var logger = self.logger

@@ -23,6 +23,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     struct WebSocketUpgrade: Sendable {
         let connection: WebSocketConnection
         let inbox: InboundMessageQueue
+        /// A connection of the Node package's protocol on `/` (with `--legacy-protocol`).
+        let legacy: Bool
     }
 
     enum UpgradeResult: Sendable {
@@ -44,6 +46,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// The WebSocket path.
     static let webSocketPath = "/v1/ws"
+    /// The path of the Node package's protocol (with `--legacy-protocol`).
+    static let legacyPath = "/"
     /// Receive buffer sizes of a connection.
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
@@ -67,6 +71,16 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: configuration.webSocketFrameLimit,
                 shouldUpgrade: { channel, head in
+                    if configuration.legacyProtocol && Self.path(of: head.uri) == Self.legacyPath {
+                        // the Node package sends no credentials: the endpoint is open (see --legacy-protocol)
+                        guard !environment.isDraining() else {
+                            refusal.value = Refusal(
+                                status: .serviceUnavailable,
+                                error: AffinityError(code: .unavailable, message: "this replica is draining"))
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        }
+                        return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                    }
                     guard Self.path(of: head.uri) == Self.webSocketPath else {
                         refusal.value = Refusal(
                             status: .notFound,
@@ -83,21 +97,24 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let roles = (try? admit(head.headers.first(name: "authorization")).get()) ?? []
+                        let legacy = configuration.legacyProtocol && Self.path(of: head.uri) == Self.legacyPath
+                        let roles: Set<PeerRole> =
+                            legacy ? [] : (try? admit(head.headers.first(name: "authorization")).get()) ?? []
                         let metrics = environment.metrics
                         let inbox = InboundMessageQueue(channel: channel)
                         let connection = WebSocketConnection(
                             grantedRoles: roles, channel: channel, inbox: inbox,
                             outboundBudget: configuration.maxOutboundBytes,
                             maxSubscriptions: configuration.maxSubscriptions,
-                            maxUnacknowledged: configuration.maxUnacknowledgedPerConnection,
+                            maxUnacknowledged: configuration.maxUnacknowledgedPerConnection, legacy: legacy,
                             onSlowConsumer: { metrics.slowConsumerCloses.increment() })
                         try channel.pipeline.syncOperations.addHandler(
                             AffinityWebSocketHandler(
                                 connection: connection, inbox: inbox, messageLimit: configuration.maxMessageBytes,
                                 pingInterval: TimeAmount(configuration.pingInterval),
                                 closeGrace: TimeAmount(configuration.closeHandshakeTimeout)))
-                        return UpgradeResult.websocket(WebSocketUpgrade(connection: connection, inbox: inbox))
+                        return UpgradeResult.websocket(
+                            WebSocketUpgrade(connection: connection, inbox: inbox, legacy: legacy))
                     }
                 }
             )
@@ -151,8 +168,15 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                         ])
                 }
             case .websocket(let upgrade):
-                await WebSocketSession(environment: environment, logger: logger).run(
-                    upgrade.connection, inbox: upgrade.inbox)
+                if upgrade.legacy, let legacy = environment.legacy {
+                    await LegacySession(
+                        environment: environment, broadcaster: legacy.broadcaster, metrics: legacy.metrics,
+                        logger: logger
+                    ).run(upgrade.connection, inbox: upgrade.inbox)
+                } else {
+                    await WebSocketSession(environment: environment, logger: logger).run(
+                        upgrade.connection, inbox: upgrade.inbox)
+                }
                 // the session ends when the peer closed, the channel closed, or the task was cancelled
                 value.channel.close(promise: nil)
             }

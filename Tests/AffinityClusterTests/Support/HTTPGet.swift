@@ -34,3 +34,26 @@ func metricValue(_ metrics: String, _ prefix: String) -> Double {
     }
     return 0
 }
+
+/// A WebSocket upgrade request for `path`; returns the response head (status line and headers).
+func httpUpgrade(port: Int, path: String) async throws -> String {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    var response = ByteBuffer()
+    try await channel.executeThenClose { inbound, outbound in
+        try await outbound.write(
+            ByteBuffer(
+                string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+        for try await var chunk in inbound {
+            response.writeBuffer(&chunk)
+            if String(buffer: response).contains("\r\n\r\n") { break }
+        }
+    }
+    let text = String(buffer: response)
+    return String(text[..<(text.range(of: "\r\n\r\n")?.lowerBound ?? text.endIndex)])
+}
