@@ -54,8 +54,8 @@ extension GatewayEngine {
         registration?.continuation.finish()
     }
 
-    /// Ends every job stream (gateway shutdown).
-    func closeAllStreams() {
+    /// Ends every job stream cleanly (gateway shutdown; tests: a gateway that closes its streams).
+    public func closeAllStreams() {
         let registrations = state.withLock { state in
             defer { state.streams.removeAll() }
             return Array(state.streams.values)

@@ -25,6 +25,17 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             request.requestTimeout < 0
             ? nil
             : request.requestTimeout == 0 ? knobs.defaultLongPollingTimeout : .milliseconds(request.requestTimeout)
+        knobs.recordTenants(request.tenantIds, of: "ActivateJobs")
+        if let failure = knobs.takeMidStreamFailure() {
+            let activations = engine.activate(
+                type: request.type, worker: request.worker,
+                maxJobs: min(failure.jobs, Int(request.maxJobsToActivate)), timeout: .milliseconds(request.timeout),
+                fetchVariables: request.fetchVariable)
+            var message = GatewayProtocol_ActivateJobsResponse()
+            message.jobs = activations.map(Self.activatedJob)
+            try await response.write(message)
+            throw RPCError(code: failure.code, message: "a broker failed during the long poll (test gateway)")
+        }
         let start = ContinuousClock.now
         while true {
             let activations = engine.activate(
@@ -56,6 +67,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             throw RPCError(
                 code: .invalidArgument, message: "Expected type to be non-blank and timeout to be at least 1")
         }
+        knobs.recordTenants(request.tenantIds, of: "StreamActivatedJobs")
         let (id, activations) = engine.openStream(
             type: request.type,
             worker: request.worker,
@@ -94,6 +106,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         request: GatewayProtocol_CreateProcessInstanceRequest,
         context: ServerContext
     ) async throws -> GatewayProtocol_CreateProcessInstanceResponse {
+        knobs.recordTenants([request.tenantID], of: "CreateProcessInstance")
         let instance = try engine.createInstance(
             bpmnProcessId: request.bpmnProcessID,
             processDefinitionKey: request.processDefinitionKey,
@@ -114,6 +127,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         context: ServerContext
     ) async throws -> GatewayProtocol_CreateProcessInstanceWithResultResponse {
         let creation = request.request
+        knobs.recordTenants([creation.tenantID], of: "CreateProcessInstanceWithResult")
         let instance = try engine.createInstance(
             bpmnProcessId: creation.bpmnProcessID,
             processDefinitionKey: creation.processDefinitionKey,
@@ -148,6 +162,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         request: GatewayProtocol_DeployResourceRequest,
         context: ServerContext
     ) async throws -> GatewayProtocol_DeployResourceResponse {
+        knobs.recordTenants([request.tenantID], of: "DeployResource")
         let (key, deployed) = try engine.deploy(request.resources.map { ($0.name, Array($0.content)) })
         var response = GatewayProtocol_DeployResourceResponse()
         response.key = key
@@ -191,6 +206,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         request: GatewayProtocol_PublishMessageRequest,
         context: ServerContext
     ) async throws -> GatewayProtocol_PublishMessageResponse {
+        knobs.recordTenants([request.tenantID], of: "PublishMessage")
         var response = GatewayProtocol_PublishMessageResponse()
         response.key = try engine.publish(
             name: request.name,
