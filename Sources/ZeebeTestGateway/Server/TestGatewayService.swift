@@ -30,7 +30,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             let activations = engine.activate(
                 type: request.type, worker: request.worker,
                 maxJobs: min(failure.jobs, Int(request.maxJobsToActivate)), timeout: .milliseconds(request.timeout),
-                fetchVariables: request.fetchVariable)
+                fetchVariables: request.fetchVariable, tenantIds: request.tenantIds)
             var message = GatewayProtocol_ActivateJobsResponse()
             message.jobs = activations.map(Self.activatedJob)
             try await response.write(message)
@@ -38,17 +38,27 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         }
         let start = ContinuousClock.now
         while true {
+            // a long poll the client gave up activates nothing more
+            if context.cancellation.isCancelled { return }
             let activations = engine.activate(
                 type: request.type,
                 worker: request.worker,
                 maxJobs: Int(request.maxJobsToActivate),
                 timeout: .milliseconds(request.timeout),
-                fetchVariables: request.fetchVariable
+                fetchVariables: request.fetchVariable,
+                tenantIds: request.tenantIds
             )
             if !activations.isEmpty {
                 var message = GatewayProtocol_ActivateJobsResponse()
                 message.jobs = activations.map(Self.activatedJob)
-                try await response.write(message)
+                do {
+                    guard !context.cancellation.isCancelled else { throw CancellationError() }
+                    try await response.write(message)
+                } catch {
+                    // jobs that could not be sent are yielded back, as the broker does with a failed push
+                    engine.yieldBack(activations.map(\.job.key))
+                    throw error
+                }
                 return
             }
             guard let longPolling, ContinuousClock.now - start < longPolling, !context.cancellation.isCancelled else {
@@ -72,7 +82,8 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             type: request.type,
             worker: request.worker,
             timeout: .milliseconds(request.timeout),
-            fetchVariables: request.fetchVariable
+            fetchVariables: request.fetchVariable,
+            tenantIds: request.tenantIds
         )
         defer { engine.closeStream(id) }
         // gRPC reports a cancelled RPC (client gone, deadline, shutdown) through this handler,
@@ -80,6 +91,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         try await withRPCCancellationHandler {
             for await activation in activations {
                 try await response.write(Self.activatedJob(activation))
+                engine.streamWrote(id, jobKey: activation.job.key)
             }
         } onCancelRPC: {
             engine.closeStream(id)
@@ -111,14 +123,15 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             bpmnProcessId: request.bpmnProcessID,
             processDefinitionKey: request.processDefinitionKey,
             version: request.version,
-            variables: request.variables
+            variables: request.variables,
+            tenantId: request.tenantID
         )
         var response = GatewayProtocol_CreateProcessInstanceResponse()
         response.processInstanceKey = instance.key
         response.processDefinitionKey = instance.processDefinitionKey
         response.bpmnProcessID = instance.bpmnProcessId
         response.version = instance.version
-        response.tenantID = "<default>"
+        response.tenantID = instance.tenantId
         return response
     }
 
@@ -132,7 +145,8 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             bpmnProcessId: creation.bpmnProcessID,
             processDefinitionKey: creation.processDefinitionKey,
             version: creation.version,
-            variables: creation.variables
+            variables: creation.variables,
+            tenantId: creation.tenantID
         )
         let timeout: Duration =
             request.requestTimeout > 0 ? .milliseconds(request.requestTimeout) : knobs.defaultRequestTimeout
@@ -145,7 +159,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
                 response.bpmnProcessID = instance.bpmnProcessId
                 response.version = instance.version
                 response.variables = variables
-                response.tenantID = "<default>"
+                response.tenantID = instance.tenantId
                 return response
             }
             if context.cancellation.isCancelled {
@@ -275,7 +289,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         job.retries = activation.job.retries
         job.deadline = Int64(activation.deadline.timeIntervalSince1970 * 1000)
         job.variables = activation.variables
-        job.tenantID = "<default>"
+        job.tenantID = activation.job.tenantId
         return job
     }
 }
