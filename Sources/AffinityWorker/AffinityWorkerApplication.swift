@@ -65,7 +65,7 @@ public struct AffinityWorkerApplication: Sendable {
             logger: logger)
         let jobWorker = JobWorker(
             client: zeebe, configuration: workerConfiguration, logger: logger, metricsFactory: metricsFactory,
-            activationCondition: { publisher.isConnected }, handler: { try await handler.handle($0) })
+            activationCondition: { publisher.canPublish }, handler: { try await handler.handle($0) })
         let router = Router()
         router.get("/health/live") { _, _ in HTTPResponse.Status.ok }
         router.get("/health/ready") { _, _ -> Response in

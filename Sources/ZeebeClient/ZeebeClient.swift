@@ -57,6 +57,9 @@ public final class ZeebeClient: Service, Sendable {
         var transportConfig = HTTP2ClientTransport.Posix.Config.defaults
         transportConfig.http2.authority = configuration.overrideAuthority
         transportConfig.http2.maxFrameSize = 1 << 20
+        // 1 MiB per stream, as grpc-java (the Java client): a job stream whose worker stops reading holds
+        // at most that much of pushed jobs in buffers, not the transport's default 8 MiB
+        transportConfig.http2.targetWindowSize = 1 << 20
         transportConfig.connection.keepalive = configuration.keepAlive.map {
             // pings only while calls are open: a gateway refuses pings on an idle connection by default
             .init(time: $0, timeout: .seconds(20), allowWithoutCalls: false)

@@ -89,7 +89,11 @@ public final class JobWorker: Service, Sendable {
                 sink.finish()
             }
             for await activated in jobs {
-                group.addTask { await self.work(on: activated.job, streamed: activated.streamed) }
+                if activated.handBack {
+                    group.addTask { await self.handBack(activated.job) }
+                } else {
+                    group.addTask { await self.work(on: activated.job, streamed: activated.streamed) }
+                }
             }
         }
         logger.debug("job worker stopped")
@@ -149,10 +153,21 @@ public final class JobWorker: Service, Sendable {
             scheduler.withLock { $0.streamOpening() }
             var failed = false
             do {
+                let activity = StreamActivity()
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await self.stream(into: sink) }
-                    // closes the stream as soon as activation is no longer allowed
-                    group.addTask { await self.waitWhileActivationAllowed() }
+                    group.addTask { try await self.stream(into: sink, activity: activity) }
+                    // closes the stream once activation is no longer allowed, after draining it: the jobs
+                    // already pushed to this worker are read and handed back (see stream(into:activity:))
+                    group.addTask {
+                        while !Task.isCancelled {
+                            await self.waitWhileActivationAllowed()
+                            let closing = await activity.drained(
+                                quiet: Self.streamQuietPeriod, atMost: Self.streamDrainLimit,
+                                while: { !self.canActivate() })
+                            // allowed again before the stream was drained: keep it
+                            if closing { return }
+                        }
+                    }
                     _ = try await group.next()
                     group.cancelAll()
                 }
@@ -188,7 +203,7 @@ public final class JobWorker: Service, Sendable {
     }
 
     /// One job stream, until the gateway closes it (or it fails, or the task is cancelled).
-    private func stream(into sink: AsyncStream<ActivatedJob>.Continuation) async throws {
+    private func stream(into sink: AsyncStream<ActivatedJob>.Continuation, activity: StreamActivity) async throws {
         try await client.streamActivatedJobs(
             type: configuration.jobType,
             worker: configuration.workerName,
@@ -196,16 +211,48 @@ public final class JobWorker: Service, Sendable {
             fetchVariables: configuration.fetchVariables,
             tenantIds: configuration.tenantIds
         ) { job in
+            self.metrics.activated.increment()
+            activity.received()
+            guard self.canActivate() else {
+                // read on at once: every job already pushed here goes back to Zeebe now
+                sink.yield(ActivatedJob(job: job, streamed: true, handBack: true))
+                return
+            }
             self.scheduler.withLock {
                 $0.jobStreamed()
                 $0.streamDelivered()
             }
-            self.metrics.activated.increment()
             sink.yield(ActivatedJob(job: job, streamed: true))
-            // Read the next job only when there is room: HTTP/2 flow control does the rest.
-            while !self.scheduler.withLock({ $0.hasCapacity }) {
+            // Read the next job only when there is room: HTTP/2 flow control does the rest. Once
+            // activation is no longer allowed, the jobs still coming are handed back instead.
+            while !self.scheduler.withLock({ $0.hasCapacity }), self.canActivate() {
                 try await Task.sleep(for: .milliseconds(5))
             }
+        }
+    }
+
+    /// After activation stopped being allowed, the job stream is still read until no job came for this
+    /// long, so that the jobs already pushed to this worker (up to the HTTP/2 window) are handed back
+    /// instead of staying locked until their timeout.
+    static let streamQuietPeriod = Duration.milliseconds(300)
+    /// The longest such drain.
+    static let streamDrainLimit = Duration.seconds(5)
+
+    /// Hands a pushed job back to Zeebe at once (failed with its retries unchanged and no back-off),
+    /// as the Java client does with a job it has no capacity for: activation is no longer allowed, so
+    /// another worker should have it now rather than after its timeout.
+    private func handBack(_ job: ZeebeJob) async {
+        do {
+            try await client.failJob(
+                job.key, retries: job.retries,
+                errorMessage: "handed back by worker '\(configuration.workerName)': it cannot take jobs now",
+                retryBackOff: .zero, jobDeadline: job.deadline)
+            metrics.failed.increment()
+            logger.debug("handed a pushed job back", metadata: ["zeebe.job": "\(job.key)"])
+        } catch {
+            logger.debug(
+                "could not hand a pushed job back; it is activatable again after its timeout",
+                metadata: ["zeebe.job": "\(job.key)", "zeebe.error": "\(ZeebeError.from(error))"])
         }
     }
 
@@ -280,10 +327,33 @@ public final class JobWorker: Service, Sendable {
     }
 }
 
-/// A job on its way from activation to its handler, and whether the job stream pushed it.
+/// A job on its way from activation to its handler, whether the job stream pushed it, and whether it
+/// goes back to Zeebe unhandled (pushed while activation was not allowed).
 struct ActivatedJob: Sendable {
     let job: ZeebeJob
     let streamed: Bool
+    var handBack = false
+}
+
+/// When a job stream last delivered a job, to drain it before closing.
+final class StreamActivity: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+
+    /// A job arrived.
+    func received() { last.withLock { $0 = .now } }
+
+    /// Waits while `condition` holds until no job arrived for `quiet`, at most `limit`: true then (the
+    /// stream is drained, or the limit is reached), false as soon as `condition` no longer holds.
+    func drained(quiet: Duration, atMost limit: Duration, while condition: () -> Bool) async -> Bool {
+        let start = ContinuousClock.now
+        received()
+        while !Task.isCancelled, ContinuousClock.now - start < limit {
+            guard condition() else { return false }
+            if ContinuousClock.now - last.withLock({ $0 }) >= quiet { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
+    }
 }
 
 /// The worker's swift-metrics instruments.
