@@ -84,9 +84,9 @@ public final class ZeebeClient: Service, Sendable {
     static func target(host: String, port: Int) -> any ResolvableTarget {
         var ipv4 = in_addr()
         var ipv6 = in6_addr()
-        if inet_pton(AF_INET, host, &ipv4) == 1 { return .ipv4(host: host, port: port) }
+        if inet_pton(AF_INET, host, &ipv4) == 1 { return .ipv4(address: host, port: port) }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if inet_pton(AF_INET6, bare, &ipv6) == 1 { return .ipv6(host: bare, port: port) }
+        if inet_pton(AF_INET6, bare, &ipv6) == 1 { return .ipv6(address: bare, port: port) }
         return .dns(host: host, port: port)
     }
 
