@@ -18,6 +18,11 @@ public import ZeebeClient
 /// The services are listed in start order; a `ServiceGroup` stops them in reverse: first the job
 /// worker (no new jobs; jobs in flight finish), then the HTTP server, the publisher and the Zeebe client.
 /// Ready means: connected to a replica.
+///
+/// The job worker activates jobs only while the publisher is connected to a replica: during an outage
+/// of the affinity service it neither polls nor keeps a job stream open, and the jobs it holds when the
+/// connection drops are failed with their retries unchanged (``OutcomeJobDecision``), so an outage
+/// raises no incident.
 public struct AffinityWorkerApplication: Sendable {
     /// The Zeebe gateway client.
     public let zeebe: ZeebeClient
@@ -50,13 +55,17 @@ public struct AffinityWorkerApplication: Sendable {
         workerConfiguration.maxJobsActive = configuration.maxJobs
         workerConfiguration.fetchVariables = configuration.fetchVariables
         workerConfiguration.failureRetryBackOff = configuration.failureBackoff
+        workerConfiguration.jobTimeout = configuration.jobTimeout
+        workerConfiguration.streamEnabled = configuration.streamJobs
+        workerConfiguration.tenantIds = configuration.tenantIds
         let handler = OutcomeJobHandler(
             publisher: publisher, deliveryTimeout: configuration.deliveryTimeout,
-            failureBackoff: FailureBackoff(initial: configuration.failureBackoff, maximum: configuration.failureBackoffMax),
+            failureBackoff: FailureBackoff(
+                initial: configuration.failureBackoff, maximum: configuration.failureBackoffMax),
             logger: logger)
         let jobWorker = JobWorker(
             client: zeebe, configuration: workerConfiguration, logger: logger, metricsFactory: metricsFactory,
-            handler: { try await handler.handle($0) })
+            activationCondition: { publisher.canPublish }, handler: { try await handler.handle($0) })
         let router = Router()
         router.get("/health/live") { _, _ in HTTPResponse.Status.ok }
         router.get("/health/ready") { _, _ -> Response in

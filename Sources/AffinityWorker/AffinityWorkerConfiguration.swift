@@ -17,6 +17,14 @@ public struct AffinityWorkerConfiguration: Sendable {
     public var workerName: String = "affinity-worker"
     /// How long one delivery waits for the service's answer before the job is failed (15 s).
     public var deliveryTimeout: Duration = .seconds(15)
+    /// The job lock (60 s): a worker that crashes holds its jobs, and so their outcomes, this long
+    /// before Zeebe hands them to another worker. Keep it above ``deliveryTimeout``.
+    public var jobTimeout: Duration = .seconds(60)
+    /// Also take jobs from a job stream (job push, Zeebe 8.3+) next to polling (on: the worker's latency
+    /// lands on the user's HTTP request).
+    public var streamJobs: Bool = true
+    /// The tenants whose jobs are activated (empty: the default tenant, `<default>`).
+    public var tenantIds: [String] = []
     /// The retry back-off of a job whose outcome was not acknowledged, for its first failure (1 s);
     /// doubled for every further failure of the same job up to ``failureBackoffMax``, with ±20 % jitter.
     public var failureBackoff: Duration = .seconds(1)

@@ -1,3 +1,4 @@
+import AffinityClient
 public import AffinityProtocol
 public import ZeebeClient
 
@@ -5,9 +6,33 @@ public import ZeebeClient
 /// I/O-free rule at the heart of the worker.
 ///
 /// - `delivered` or `parked`: complete the job (the outcome is safe in the service).
-/// - anything else (not connected, timeout, refused, connection lost): fail the job with
-///   `retries - 1` and a back-off, so Zeebe hands it out again later. Never complete it.
+/// - a transient failure (not connected, connection lost, `unavailable`, `timeout`, anything without a
+///   permanent code): fail the job with its retries **unchanged** and a back-off, so Zeebe hands it out
+///   again later. An outage of the affinity service delays outcomes but raises no incident.
+/// - a permanent refusal (``permanentCodes``: `bad_request`, `too_large`, `forbidden`, `conflict`): fail
+///   the job with `retries - 1` and the refusal in the error message, so that a job that can never be
+///   delivered ends in an incident an operator sees.
+///
+/// The job is never completed without an acknowledgement.
 public enum OutcomeJobDecision {
+    /// The refusals that a retry cannot change: they use up one of the job's retries.
+    public static let permanentCodes: Set<AffinityError.Code> = [.badRequest, .tooLarge, .forbidden, .conflict]
+
+    /// The stable code of a delivery error, when it has one.
+    public static func code(of error: any Error) -> AffinityError.Code? {
+        switch error {
+        case let error as AffinityClientError: return error.code
+        case let error as OutcomeDeliveryError: return error.code
+        case let error as AffinityError: return error.code
+        default: return nil
+        }
+    }
+
+    /// Whether `error` is a permanent refusal (one of ``permanentCodes``).
+    public static func isPermanent(_ error: any Error) -> Bool {
+        code(of: error).map(permanentCodes.contains) ?? false
+    }
+
     /// The job outcome for a delivery `result` of a job that had `retries` left.
     ///
     /// - Parameters:
@@ -20,10 +45,14 @@ public enum OutcomeJobDecision {
         switch result {
         case .success(.delivered), .success(.parked):
             return .complete
+        case .failure(let error) where isPermanent(error):
+            return .fail(
+                message: "outcome refused by the affinity service: \(error)",
+                retries: max(retries - 1, 0), retryBackOff: backoff)
         case .failure(let error):
             return .fail(
-                message: "outcome not acknowledged by the affinity service: \(error)",
-                retries: max(retries - 1, 0), retryBackOff: backoff)
+                message: "outcome not acknowledged by the affinity service (transient, retries kept): \(error)",
+                retries: max(retries, 0), retryBackOff: backoff)
         }
     }
 }

@@ -31,20 +31,47 @@ public struct AffinityZeebeClient: Sendable {
         self.session = session
     }
 
-    /// Creates an instance of the latest version of `bpmnProcessId` and waits for its next outcome.
+    /// Creates an instance of `bpmnProcessId` (the latest version, or `version`) and waits for its next
+    /// outcome.
     ///
     /// - Parameters:
     ///   - bpmnProcessId: the process to start.
+    ///   - version: the process version (-1: the latest).
     ///   - variables: the instance's start variables.
+    ///   - tenantId: the tenant (nil: ``ZeebeClientConfiguration/defaultTenantId``, `<default>`).
     ///   - timeout: how long to wait for the outcome after the instance was created.
     /// - Returns: the process instance key and the outcome (raw JSON; ``AffinityProcessResult/decode(_:using:)``).
     /// - Throws: ``ZeebeError`` when the instance cannot be created; ``AffinityClientError`` with code
     ///   `timeout` (carrying the key) when no outcome came in time, `unavailable` when the session is
     ///   stopped; `CancellationError` when the task was cancelled (the subscription is removed).
     public func createProcessInstanceWithAffinity(
-        bpmnProcessId: String, variables: ZeebeVariables = .empty, timeout: Duration
+        bpmnProcessId: String, version: Int32 = -1, variables: ZeebeVariables = .empty, tenantId: String? = nil,
+        timeout: Duration
     ) async throws -> AffinityProcessResult {
-        let instance = try await zeebe.createProcessInstance(bpmnProcessId: bpmnProcessId, variables: variables)
+        let instance = try await zeebe.createProcessInstance(
+            bpmnProcessId: bpmnProcessId, version: version, variables: variables, tenantId: tenantId)
+        return try await awaitOutcome(of: instance, timeout: timeout)
+    }
+
+    /// Creates an instance of the process definition with `processDefinitionKey` and waits for its next
+    /// outcome.
+    ///
+    /// - Parameters:
+    ///   - processDefinitionKey: the deployed process definition (``DeployedProcess/processDefinitionKey``).
+    ///   - variables: the instance's start variables.
+    ///   - tenantId: the tenant (nil: ``ZeebeClientConfiguration/defaultTenantId``).
+    ///   - timeout: how long to wait for the outcome after the instance was created.
+    /// - Throws: as ``createProcessInstanceWithAffinity(bpmnProcessId:version:variables:tenantId:timeout:)``.
+    public func createProcessInstanceWithAffinity(
+        processDefinitionKey: Int64, variables: ZeebeVariables = .empty, tenantId: String? = nil,
+        timeout: Duration
+    ) async throws -> AffinityProcessResult {
+        let instance = try await zeebe.createProcessInstance(
+            processDefinitionKey: processDefinitionKey, variables: variables, tenantId: tenantId)
+        return try await awaitOutcome(of: instance, timeout: timeout)
+    }
+
+    private func awaitOutcome(of instance: ProcessInstance, timeout: Duration) async throws -> AffinityProcessResult {
         let key = try Self.affinityKey(instance.processInstanceKey)
         let outcome = try await session.awaitOutcome(processInstanceKey: key, timeout: timeout)
         return AffinityProcessResult(processInstanceKey: instance.processInstanceKey, outcome: outcome)
@@ -53,7 +80,7 @@ public struct AffinityZeebeClient: Sendable {
     /// Creates an instance and decodes its outcome's variables into `Output`.
     ///
     /// - Returns: the process instance key and the decoded variables.
-    /// - Throws: as ``createProcessInstanceWithAffinity(bpmnProcessId:variables:timeout:)``, and a
+    /// - Throws: as ``createProcessInstanceWithAffinity(bpmnProcessId:version:variables:tenantId:timeout:)``, and a
     ///   `DecodingError` when the outcome does not decode as `Output`.
     public func createProcessInstanceWithAffinity<Output: Decodable & Sendable>(
         bpmnProcessId: String, variables: ZeebeVariables = .empty, timeout: Duration, as output: Output.Type
@@ -76,18 +103,19 @@ public struct AffinityZeebeClient: Sendable {
     ///   - variables: the message variables.
     ///   - timeToLive: how long Zeebe buffers the message (so an instance not yet at its catch event gets it).
     ///   - messageId: an optional message id (makes a repeated publish idempotent).
+    ///   - tenantId: the tenant (nil: ``ZeebeClientConfiguration/defaultTenantId``).
     ///   - timeout: how long to wait for the outcome after publishing.
     /// - Throws: ``ZeebeError`` from the publish; ``AffinityClientError`` (`timeout` with the key,
     ///   `unavailable`, `forbidden`); `CancellationError`.
     public func publishMessageWithAffinity(
         name: String, correlationKey: String, processInstanceKey: Int64, variables: ZeebeVariables = .empty,
-        timeToLive: Duration = .seconds(60), messageId: String = "", timeout: Duration
+        timeToLive: Duration = .seconds(60), messageId: String = "", tenantId: String? = nil, timeout: Duration
     ) async throws -> AffinityProcessResult {
         let key = try Self.affinityKey(processInstanceKey)
         var outcomes = session.outcomes(processInstanceKey: key, timeout: timeout).makeAsyncIterator()
         try await zeebe.publishMessage(
             name: name, correlationKey: correlationKey, variables: variables, timeToLive: timeToLive,
-            messageId: messageId)
+            messageId: messageId, tenantId: tenantId)
         guard let outcome = try await outcomes.next() else {
             throw AffinityClientError(
                 code: .unavailable, message: "the subscription ended before an outcome arrived",

@@ -9,14 +9,15 @@ extension ZeebeClient {
     }
 
     /// Deploys one BPMN (or DMN, form) file. Idempotent: deploying identical content again
-    /// gives the existing version.
-    public func deployResource(name: String, content: [UInt8], tenantId: String = "") async throws -> DeploymentResult {
+    /// gives the existing version. `tenantId` nil: ``ZeebeClientConfiguration/defaultTenantId``.
+    public func deployResource(name: String, content: [UInt8], tenantId: String? = nil) async throws -> DeploymentResult
+    {
         try await deployResources([DeploymentResource(name: name, content: content)], tenantId: tenantId)
     }
 
     /// Deploys several resources atomically. Idempotent.
     public func deployResources(
-        _ resources: [DeploymentResource], tenantId: String = ""
+        _ resources: [DeploymentResource], tenantId: String? = nil
     ) async throws
         -> DeploymentResult
     {
@@ -27,7 +28,7 @@ extension ZeebeClient {
             message.content = .init(resource.content)
             return message
         }
-        request.tenantID = tenantId
+        request.tenantID = tenantId ?? configuration.defaultTenantId
         let response = try await perform("DeployResource", .idempotent) { metadata, options in
             try await gateway.deployResource(request, metadata: metadata, options: options)
         }
@@ -43,25 +44,27 @@ extension ZeebeClient {
         return DeploymentResult(key: response.key, processes: processes)
     }
 
-    /// Starts an instance of the latest (or the given) version of a process. Not idempotent:
-    /// never retried automatically.
+    /// Starts an instance of the latest (or the given) version of a process. Not idempotent: retried
+    /// only on RESOURCE_EXHAUSTED (the broker refused it under back-pressure before processing it), with
+    /// back-off and within the call's deadline; any other error is thrown at once.
     public func createProcessInstance(
         bpmnProcessId: String,
         version: Int32 = -1,
         variables: ZeebeVariables = .empty,
-        tenantId: String = ""
+        tenantId: String? = nil
     ) async throws -> ProcessInstance {
-        let request = Self.creationRequest(bpmnProcessId, 0, version, variables, tenantId)
+        let request = creationRequest(bpmnProcessId, 0, version, variables, tenantId)
         return try await createProcessInstance(request)
     }
 
-    /// Starts an instance of the process definition with `processDefinitionKey`. Not idempotent.
+    /// Starts an instance of the process definition with `processDefinitionKey`. Not idempotent: retried
+    /// only on RESOURCE_EXHAUSTED (back-pressure), within the call's deadline.
     public func createProcessInstance(
         processDefinitionKey: Int64,
         variables: ZeebeVariables = .empty,
-        tenantId: String = ""
+        tenantId: String? = nil
     ) async throws -> ProcessInstance {
-        let request = Self.creationRequest("", processDefinitionKey, -1, variables, tenantId)
+        let request = creationRequest("", processDefinitionKey, -1, variables, tenantId)
         return try await createProcessInstance(request)
     }
 
@@ -70,7 +73,7 @@ extension ZeebeClient {
     ) async throws
         -> ProcessInstance
     {
-        let response = try await perform("CreateProcessInstance", .notIdempotent) { metadata, options in
+        let response = try await perform("CreateProcessInstance", .backPressure) { metadata, options in
             try await gateway.createProcessInstance(request, metadata: metadata, options: options)
         }
         return ProcessInstance(
@@ -89,21 +92,22 @@ extension ZeebeClient {
     ///     the gRPC deadline is this plus ``ZeebeClientConfiguration/deadlineOffset``.
     ///   - fetchVariables: the root variables to return (empty: all).
     /// - Throws: ``ZeebeError`` `DEADLINE_EXCEEDED` when the instance does not complete in time; the
-    ///   instance keeps running. Not idempotent: never retried automatically.
+    ///   instance keeps running. Not idempotent: retried only on RESOURCE_EXHAUSTED (back-pressure),
+    ///   within the call's deadline.
     public func createProcessInstanceWithResult(
         bpmnProcessId: String,
         version: Int32 = -1,
         variables: ZeebeVariables = .empty,
         requestTimeout: Duration? = nil,
         fetchVariables: [String] = [],
-        tenantId: String = ""
+        tenantId: String? = nil
     ) async throws -> ProcessInstanceResult {
         var request = GatewayProtocol_CreateProcessInstanceWithResultRequest()
-        request.request = Self.creationRequest(bpmnProcessId, 0, version, variables, tenantId)
+        request.request = creationRequest(bpmnProcessId, 0, version, variables, tenantId)
         request.requestTimeout = requestTimeout?.milliseconds ?? 0
         request.fetchVariables = fetchVariables
         let deadline = (requestTimeout ?? configuration.defaultCallTimeout) + configuration.deadlineOffset
-        let response = try await perform("CreateProcessInstanceWithResult", .notIdempotent, timeout: deadline) {
+        let response = try await perform("CreateProcessInstanceWithResult", .backPressure, timeout: deadline) {
             metadata,
             options in
             try await gateway.createProcessInstanceWithResult(request, metadata: metadata, options: options)
@@ -153,7 +157,8 @@ extension ZeebeClient {
     ///   - timeToLive: how long the message is buffered (zero: only open subscriptions get it).
     ///   - messageId: when set, a second message with the same name, correlation key and id is
     ///     rejected with ALREADY_EXISTS while the first is buffered. With an id the call is
-    ///     idempotent and retried; without one it is not.
+    ///     idempotent and retried on RESOURCE_EXHAUSTED and UNAVAILABLE; without one it is retried
+    ///     only on RESOURCE_EXHAUSTED (back-pressure: the broker did not take it).
     /// - Returns: the message key.
     @discardableResult
     public func publishMessage(
@@ -162,7 +167,7 @@ extension ZeebeClient {
         variables: ZeebeVariables = .empty,
         timeToLive: Duration = .seconds(3600),
         messageId: String = "",
-        tenantId: String = ""
+        tenantId: String? = nil
     ) async throws -> Int64 {
         var request = GatewayProtocol_PublishMessageRequest()
         request.name = name
@@ -170,26 +175,26 @@ extension ZeebeClient {
         request.variables = variables.json
         request.timeToLive = timeToLive.milliseconds
         request.messageID = messageId
-        request.tenantID = tenantId
-        let idempotency: Idempotency = messageId.isEmpty ? .notIdempotent : .idempotent
-        return try await perform("PublishMessage", idempotency) { metadata, options in
+        request.tenantID = tenantId ?? configuration.defaultTenantId
+        let retry: RetryPolicy = messageId.isEmpty ? .backPressure : .idempotent
+        return try await perform("PublishMessage", retry) { metadata, options in
             try await gateway.publishMessage(request, metadata: metadata, options: options)
         }.key
     }
 
-    static func creationRequest(
+    func creationRequest(
         _ bpmnProcessId: String,
         _ processDefinitionKey: Int64,
         _ version: Int32,
         _ variables: ZeebeVariables,
-        _ tenantId: String
+        _ tenantId: String?
     ) -> GatewayProtocol_CreateProcessInstanceRequest {
         var request = GatewayProtocol_CreateProcessInstanceRequest()
         request.bpmnProcessID = bpmnProcessId
         request.processDefinitionKey = processDefinitionKey
         request.version = version
         request.variables = variables.json
-        request.tenantID = tenantId
+        request.tenantID = tenantId ?? configuration.defaultTenantId
         return request
     }
 }

@@ -57,6 +57,9 @@ public final class ZeebeClient: Service, Sendable {
         var transportConfig = HTTP2ClientTransport.Posix.Config.defaults
         transportConfig.http2.authority = configuration.overrideAuthority
         transportConfig.http2.maxFrameSize = 1 << 20
+        // 1 MiB per stream, as grpc-java (the Java client): a job stream whose worker stops reading holds
+        // at most that much of pushed jobs in buffers, not the transport's default 8 MiB
+        transportConfig.http2.targetWindowSize = 1 << 20
         transportConfig.connection.keepalive = configuration.keepAlive.map {
             // pings only while calls are open: a gateway refuses pings on an idle connection by default
             .init(time: $0, timeout: .seconds(20), allowWithoutCalls: false)
@@ -81,9 +84,9 @@ public final class ZeebeClient: Service, Sendable {
     static func target(host: String, port: Int) -> any ResolvableTarget {
         var ipv4 = in_addr()
         var ipv6 = in6_addr()
-        if inet_pton(AF_INET, host, &ipv4) == 1 { return .ipv4(host: host, port: port) }
+        if inet_pton(AF_INET, host, &ipv4) == 1 { return .ipv4(address: host, port: port) }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if inet_pton(AF_INET6, bare, &ipv6) == 1 { return .ipv6(host: bare, port: port) }
+        if inet_pton(AF_INET6, bare, &ipv6) == 1 { return .ipv6(address: bare, port: port) }
         return .dns(host: host, port: port)
     }
 

@@ -41,6 +41,20 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
     var failureBackoff: String?
     @Option(help: "Largest failure back-off (env AFFINITY_FAILURE_BACKOFF_MAX, default 1m).")
     var failureBackoffMax: String?
+    @Option(
+        help:
+            "The job lock: a crashed worker holds its jobs this long, above the delivery timeout (env AFFINITY_JOB_TIMEOUT, default 60s)."
+    )
+    var jobTimeout: String?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Take jobs from a job stream next to polling (env AFFINITY_STREAM_JOBS=true|false, default on).")
+    var stream: Bool?
+    @Option(
+        name: .customLong("tenant-id"),
+        help: "Tenant whose jobs are activated, repeatable (env CAMUNDA_TENANT_ID, comma-separated; default <default>)."
+    )
+    var tenantIds: [String] = []
     @Option(help: "trace, debug, info, notice, warning, error or critical (env AFFINITY_LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -55,12 +69,16 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
             if let type = try settings.string(taskType, name: "task-type", variable: "AFFINITY_TASK_TYPE") {
                 resolved.taskType = type
             }
-            if let count = try settings.integer(maxJobs, name: "max-jobs", variable: "AFFINITY_MAX_JOBS", in: 1...10_000) {
+            if let count = try settings.integer(
+                maxJobs, name: "max-jobs", variable: "AFFINITY_MAX_JOBS", in: 1...10_000)
+            {
                 resolved.maxJobs = count
             }
-            resolved.fetchVariables = settings.list(fetchVariables.map { [$0] } ?? [], variable: "AFFINITY_FETCH_VARIABLES")
-                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-                .filter { !$0.isEmpty }
+            resolved.fetchVariables = settings.list(
+                fetchVariables.map { [$0] } ?? [], variable: "AFFINITY_FETCH_VARIABLES"
+            )
+            .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            .filter { !$0.isEmpty }
             if let number = try settings.integer(port, name: "port", variable: "AFFINITY_PORT", in: 0...65535) {
                 resolved.port = number
             }
@@ -85,6 +103,16 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
             guard resolved.failureBackoffMax >= resolved.failureBackoff else {
                 throw SettingsError("the failure back-off maximum must not be below its initial value")
             }
+            if let timeout = try settings.duration(jobTimeout, name: "job-timeout", variable: "AFFINITY_JOB_TIMEOUT") {
+                resolved.jobTimeout = timeout
+            }
+            guard resolved.jobTimeout > resolved.deliveryTimeout else {
+                throw SettingsError(
+                    "the job timeout (\(resolved.jobTimeout)) must be longer than the delivery timeout (\(resolved.deliveryTimeout))"
+                )
+            }
+            resolved.streamJobs = try Self.streamJobs(flag: stream, settings: settings)
+            resolved.tenantIds = settings.list(tenantIds, variable: "CAMUNDA_TENANT_ID")
             level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info
             configuration = resolved
         } catch {
@@ -107,5 +135,16 @@ struct AffinityWorkerCommand: AsyncParsableCommand {
         group.maximumGracefulShutdownDuration = configuration.deliveryTimeout + .seconds(5)
         try await ServiceGroup(configuration: group).run()
         logger.info("stopped")
+    }
+
+    /// `--stream` / `--no-stream`, else `AFFINITY_STREAM_JOBS` (`true`/`false`), else on.
+    static func streamJobs(flag: Bool?, settings: CommandLineSettings) throws -> Bool {
+        if let flag { return flag }
+        guard let setting = settings.value(nil, name: "stream", variable: "AFFINITY_STREAM_JOBS") else { return true }
+        switch setting.text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw SettingsError("AFFINITY_STREAM_JOBS must be true or false, got \"\(setting.text)\"")
+        }
     }
 }

@@ -44,7 +44,8 @@ struct OutcomeJobHandlerTests {
     @Test func deliveredOutcomeCompletesAndSendsWhatTheJobHeld() async throws {
         let sent = Mutex<[Outcome]>([])
         let handler = OutcomeJobHandler(
-            deliveryTimeout: .seconds(3), failureBackoff: FailureBackoff(initial: .seconds(1)), logger: Logger(label: "test")
+            deliveryTimeout: .seconds(3), failureBackoff: FailureBackoff(initial: .seconds(1)),
+            logger: Logger(label: "test")
         ) { outcome, timeout in
             #expect(timeout == .seconds(3))
             sent.withLock { $0.append(outcome) }
@@ -55,9 +56,10 @@ struct OutcomeJobHandlerTests {
         #expect(sent.withLock { $0.map(\.id) } == ["2251799813685300"])
     }
 
-    @Test func unavailableServiceFailsTheJobAndNeverCompletes() async throws {
+    @Test func unavailableServiceFailsTheJobWithItsRetriesAndNeverCompletes() async throws {
         let handler = OutcomeJobHandler(
-            deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .seconds(2)), logger: Logger(label: "test"),
+            deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .seconds(2)),
+            logger: Logger(label: "test"),
             random: { 0.5 }
         ) { outcome, _ in
             throw AffinityClientError(code: .unavailable, message: "not connected", processInstanceKey: outcome.key)
@@ -67,11 +69,11 @@ struct OutcomeJobHandlerTests {
             Issue.record("expected fail, got \(result)")
             return
         }
-        #expect(retries == 4)
+        #expect(retries == 5)
         #expect(backoff == .seconds(2))
     }
 
-    @Test func variablesThatAreNotAnObjectFailTheJobWithoutSending() async throws {
+    @Test func variablesThatAreNotAnObjectFailTheJobWithOneRetryLessWithoutSending() async throws {
         let calls = Atomic<Int>(0)
         let handler = OutcomeJobHandler(
             deliveryTimeout: .seconds(1), failureBackoff: FailureBackoff(initial: .zero), logger: Logger(label: "test")
@@ -79,9 +81,14 @@ struct OutcomeJobHandlerTests {
             calls.add(1, ordering: .relaxed)
             return .delivered
         }
-        let result = try await handler.handle(Self.job(variables: "[1,2]"))
+        let result = try await handler.handle(Self.job(variables: "[1,2]", retries: 3))
         #expect(calls.load(ordering: .relaxed) == 0)
-        if case .complete = result { Issue.record("a job without a valid outcome must not complete") }
+        guard case .fail(let message, let retries, _) = result else {
+            Issue.record("a job without a valid outcome must not complete: \(result)")
+            return
+        }
+        #expect(retries == 2)
+        #expect(message.contains("bad_request"))
     }
 
     @Test func cancellationIsRethrownSoTheJobIsNeitherCompletedNorFailed() async throws {
@@ -113,13 +120,13 @@ struct OutcomeJobHandlerTests {
         #expect(backoffs == [.seconds(1), .seconds(2), .seconds(4), .seconds(5), .seconds(5)])
         // another job starts at the initial back-off
         let other = try await handler.handle(Self.job(key: 2_251_799_813_685_999, variables: "{}", retries: 9))
-        #expect(other == .fail(message: Self.failureMessage(other), retries: 8, retryBackOff: .seconds(1)))
+        #expect(other == .fail(message: Self.failureMessage(other), retries: 9, retryBackOff: .seconds(1)))
         // once acknowledged, the job is forgotten: a later failure starts over
         acknowledge.store(true, ordering: .relaxed)
         #expect(try await handler.handle(Self.job(variables: "{}", retries: 9)) == .complete)
         acknowledge.store(false, ordering: .relaxed)
         let again = try await handler.handle(Self.job(variables: "{}", retries: 9))
-        #expect(again == .fail(message: Self.failureMessage(again), retries: 8, retryBackOff: .seconds(1)))
+        #expect(again == .fail(message: Self.failureMessage(again), retries: 9, retryBackOff: .seconds(1)))
     }
 
     private static func failureMessage(_ outcome: JobOutcome) -> String {

@@ -4,7 +4,9 @@ import Testing
 /// The executables reject bad configuration with exit status 2 and one line naming the problem.
 @Suite("affinity-worker and affinity-demo configuration")
 struct ExecutableConfigurationTests {
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:]
+    ) throws -> (
         Int32, String
     ) {
         let process = Process()
@@ -35,9 +37,16 @@ struct ExecutableConfigurationTests {
         let backoff = try Self.run("affinity-worker", url, environment: ["AFFINITY_FAILURE_BACKOFF": "soon"])
         #expect(backoff.0 == 2)
         #expect(backoff.1.contains("AFFINITY_FAILURE_BACKOFF must be a positive duration"), "\(backoff.1)")
-        let inverted = try Self.run("affinity-worker", url + ["--failure-backoff", "10s", "--failure-backoff-max", "1s"])
+        let inverted = try Self.run(
+            "affinity-worker", url + ["--failure-backoff", "10s", "--failure-backoff-max", "1s"])
         #expect(inverted.0 == 2)
         #expect(inverted.1.contains("back-off maximum must not be below its initial value"), "\(inverted.1)")
+        let lock = try Self.run("affinity-worker", url + ["--job-timeout", "10s", "--delivery-timeout", "15s"])
+        #expect(lock.0 == 2)
+        #expect(lock.1.contains("job timeout (10.0 seconds) must be longer than the delivery timeout"), "\(lock.1)")
+        let stream = try Self.run("affinity-worker", url, environment: ["AFFINITY_STREAM_JOBS": "maybe"])
+        #expect(stream.0 == 2)
+        #expect(stream.1.contains("AFFINITY_STREAM_JOBS must be true or false"), "\(stream.1)")
         let token = try Self.run("affinity-worker", url + ["--token-file", "/nonexistent/worker-token"])
         #expect(token.0 == 2)
         #expect(token.1.contains("--token-file: cannot read /nonexistent/worker-token"), "\(token.1)")

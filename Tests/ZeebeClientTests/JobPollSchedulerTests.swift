@@ -73,19 +73,45 @@ struct FixedGenerator: RandomNumberGenerator {
         #expect(small >= .milliseconds(45) && small <= .milliseconds(55))
     }
 
-    @Test func streamedJobsUseCapacity() {
+    /// A steady stream must not starve the poll: streamed jobs have their own budget and do not count
+    /// toward the poll threshold (before, two streamed jobs with `maxJobsActive` 2 stopped polling).
+    @Test func streamedJobsDoNotCountTowardThePollThreshold() {
         var generator = FixedGenerator(value: 0)
         var scheduler = JobPollScheduler(maxJobsActive: 2, pollInterval: .milliseconds(100), backoff: noJitter)
         scheduler.jobStreamed()
+        #expect(scheduler.hasCapacity)
         scheduler.jobStreamed()
         #expect(!scheduler.hasCapacity)
+        #expect(scheduler.inFlight == 2)
+        #expect(scheduler.nextPollAction() == .poll(maxJobs: 2))
+        scheduler.pollSucceeded(activated: 2, using: &generator)
+        #expect(scheduler.inFlight == 4)
+        #expect(scheduler.nextPollAction() == .waitForCapacity)
+        scheduler.streamedJobFinished()
+        #expect(scheduler.hasCapacity)
         #expect(scheduler.nextPollAction() == .waitForCapacity)
         scheduler.jobFinished()
         scheduler.jobFinished()
-        #expect(scheduler.hasCapacity)
+        #expect(scheduler.streamedInFlight == 1)
         #expect(scheduler.nextPollAction() == .poll(maxJobs: 2))
-        scheduler.pollSucceeded(activated: 0, using: &generator)
-        #expect(scheduler.inFlight == 0)
+    }
+
+    /// Jobs handed over message by message stay counted when the poll fails afterwards.
+    @Test func jobsPolledBeforeAnErrorStayInFlight() {
+        var generator = FixedGenerator(value: 0)
+        var scheduler = JobPollScheduler(maxJobsActive: 10, pollInterval: .milliseconds(100), backoff: noJitter)
+        #expect(scheduler.nextPollAction() == .poll(maxJobs: 10))
+        scheduler.jobsPolled(4)
+        scheduler.jobsPolled(4)
+        #expect(scheduler.pollFailed(using: &generator) == .milliseconds(160))
+        #expect(scheduler.polledInFlight == 8)
+        #expect(scheduler.nextPollAction() == .wait(.milliseconds(160)))
+        #expect(scheduler.nextPollAction() == .waitForCapacity)
+        for _ in 0..<5 { scheduler.jobFinished() }
+        #expect(scheduler.nextPollAction() == .poll(maxJobs: 7))
+        scheduler.jobsPolled(1)
+        scheduler.pollCompleted(activated: 1, using: &generator)
+        #expect(scheduler.polledInFlight == 4)
     }
 
     @Test func emptyPollsBackOffWhileStreamIsOpen() {

@@ -116,6 +116,18 @@ public final class OutcomePublisher: Service, Sendable {
     /// True while a connection to a replica is up.
     public var isConnected: Bool { state.withLock { $0.writer != nil } }
 
+    /// True while an outcome published now can be delivered: connected to a replica, or handing over
+    /// from a draining replica to the next one (a publish then waits for the new connection). The
+    /// affinity worker activates jobs only while this holds.
+    public var canPublish: Bool {
+        state.withLock { state in
+            guard !state.stopped else { return false }
+            if state.writer != nil { return true }
+            guard let deadline = state.handoverDeadline else { return false }
+            return ContinuousClock.now < deadline
+        }
+    }
+
     /// The replica the publisher is connected to, nil while disconnected.
     public var connectedReplica: String? { state.withLock { $0.writer == nil ? nil : $0.replica } }
 

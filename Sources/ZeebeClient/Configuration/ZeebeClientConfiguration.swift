@@ -36,8 +36,20 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
     /// Added to a request timeout (long polling, CreateProcessInstanceWithResult) to make the
     /// gRPC deadline, so that the gateway answers before the client gives up (10 s, like Java).
     public var deadlineOffset: Duration
-    /// How many times an idempotent call is tried in total on RESOURCE_EXHAUSTED or UNAVAILABLE.
+    /// How many times an idempotent call is tried in total on RESOURCE_EXHAUSTED or UNAVAILABLE, and a
+    /// create or publish call on RESOURCE_EXHAUSTED (back-pressure), within the call's deadline.
     public var maxAttempts: Int
+    /// How long CompleteJob, FailJob and ThrowError are retried on RESOURCE_EXHAUSTED and UNAVAILABLE
+    /// (a partition leader change takes seconds), never past the job's deadline (30 s).
+    public var jobCommandRetryTimeout: Duration
+    /// The tenant sent on create, publish and deploy calls without a tenant of their own, and activated
+    /// by workers without tenant ids: `<default>`, the tenant of a cluster without multi-tenancy, as the
+    /// Java client sends it (`CAMUNDA_DEFAULT_TENANT_ID`).
+    public var defaultTenantId: String
+    /// The largest response message accepted from the gateway (5 MB, the official clients' default
+    /// rather than gRPC's 4 MiB; `ZEEBE_MAX_MESSAGE_SIZE`). ActivateJobs answers carry variables, so a
+    /// batch of large jobs needs room.
+    public var maxInboundMessageSize: Int
     /// The back-off between those attempts.
     public var retryBackoff: ExponentialBackoff
     /// The HTTP/2 keep-alive ping interval while calls are open (45 s, like the Java and Go clients;
@@ -45,8 +57,11 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
     /// `minKeepAliveInterval` (30 s by default), or the gateway closes the connection.
     public var keepAlive: Duration?
 
+    /// The tenant of a cluster without multi-tenancy.
+    public static let defaultTenantId = "<default>"
+
     /// Creates a configuration; defaults: plaintext, no credentials, 20 s call timeout,
-    /// 10 s deadline offset, 5 attempts with the standard back-off.
+    /// 10 s deadline offset, 5 attempts with the standard back-off, tenant `<default>`.
     public init(
         host: String = "127.0.0.1",
         port: Int = 26500,
@@ -62,6 +77,9 @@ public struct ZeebeClientConfiguration: Sendable, Hashable {
         self.defaultCallTimeout = .seconds(20)
         self.deadlineOffset = .seconds(10)
         self.maxAttempts = 5
+        self.jobCommandRetryTimeout = .seconds(30)
+        self.defaultTenantId = Self.defaultTenantId
+        self.maxInboundMessageSize = 5 * 1024 * 1024
         self.retryBackoff = .standard
         self.keepAlive = .seconds(45)
     }
@@ -85,6 +103,9 @@ public struct OAuthCredentials: Sendable, Hashable {
     public var refreshLeeway: Duration
     /// The timeout of one token request (10 s by default).
     public var requestTimeout: Duration
+    /// A PEM CA file the token endpoint's certificate is checked against instead of the system roots
+    /// (`CAMUNDA_CUSTOM_ROOT_CERT_PATH`: from the environment the same file as the gateway's).
+    public var caCertificatePath: String?
 
     /// The Camunda SaaS token endpoint.
     public static let saasAuthorizationServerURL = "https://login.cloud.camunda.io/oauth/token"
@@ -106,6 +127,7 @@ public struct OAuthCredentials: Sendable, Hashable {
         self.resource = resource
         self.refreshLeeway = .seconds(60)
         self.requestTimeout = .seconds(10)
+        self.caCertificatePath = nil
     }
 }
 

@@ -1,8 +1,10 @@
 /// The poll and back-off decisions of a ``JobWorker``, without I/O or clocks.
 ///
 /// It follows the official clients' worker loop:
-/// - it polls when the jobs in flight are at or below `round(pollThreshold × maxJobsActive)`,
-///   asking for `maxJobsActive − inFlight` jobs;
+/// - it polls when the polled jobs in flight are at or below `round(pollThreshold × maxJobsActive)`,
+///   asking for `maxJobsActive − polled in flight` jobs. Streamed jobs do not count here: they have a
+///   budget of their own (``hasCapacity``, `maxJobsActive` streamed jobs in flight), so a steady stream
+///   does not starve the poll, which alone serves the backlog and jobs back from a timeout or failure;
 /// - after an empty poll it waits `pollInterval` (or, while a job stream is open, a growing
 ///   interval, since the stream delivers new jobs and polling only picks up the backlog);
 /// - after a failed poll it backs off: `next = clamp(previous × 1.6, 50 ms, 5 s) ± 10 %`,
@@ -32,7 +34,11 @@ public struct JobPollScheduler: Sendable {
     public let pollThresholdCount: Int
 
     /// Jobs activated (by polling or streaming) and not yet finished.
-    public private(set) var inFlight = 0
+    public var inFlight: Int { polledInFlight + streamedInFlight }
+    /// Jobs activated by polling and not yet finished: the poll threshold counts these.
+    public private(set) var polledInFlight = 0
+    /// Jobs pushed by the job stream and not yet finished.
+    public private(set) var streamedInFlight = 0
     /// Whether a poll is running.
     public private(set) var isPolling = false
     /// Whether a job stream is believed open.
@@ -66,17 +72,28 @@ public struct JobPollScheduler: Sendable {
             pendingDelay = nil
             return .wait(delay)
         }
-        guard !isPolling, inFlight <= pollThresholdCount, inFlight < maxJobsActive else {
+        guard !isPolling, polledInFlight <= pollThresholdCount, polledInFlight < maxJobsActive else {
             return .waitForCapacity
         }
         isPolling = true
-        return .poll(maxJobs: Int32(maxJobsActive - inFlight))
+        return .poll(maxJobs: Int32(maxJobsActive - polledInFlight))
+    }
+
+    /// A running poll handed over `count` jobs (one response message); they count as in flight until
+    /// ``jobFinished()``, also when the poll fails afterwards.
+    public mutating func jobsPolled(_ count: Int) {
+        polledInFlight += count
     }
 
     /// A poll returned `activated` jobs; they count as in flight until ``jobFinished()``.
     public mutating func pollSucceeded(activated: Int, using generator: inout some RandomNumberGenerator) {
+        jobsPolled(activated)
+        pollCompleted(activated: activated, using: &generator)
+    }
+
+    /// A poll ended without error after handing over `activated` jobs with ``jobsPolled(_:)``.
+    public mutating func pollCompleted(activated: Int, using generator: inout some RandomNumberGenerator) {
         isPolling = false
-        inFlight += activated
         errorDelay = .zero
         if activated > 0 {
             emptyPollDelay = .zero
@@ -97,17 +114,22 @@ public struct JobPollScheduler: Sendable {
         return errorDelay
     }
 
-    /// Whether a streamed job may be taken now (in-flight jobs below `maxJobsActive`).
-    public var hasCapacity: Bool { inFlight < maxJobsActive }
+    /// Whether a streamed job may be taken now (streamed jobs in flight below `maxJobsActive`).
+    public var hasCapacity: Bool { streamedInFlight < maxJobsActive }
 
     /// A job arrived on the stream.
     public mutating func jobStreamed() {
-        inFlight += 1
+        streamedInFlight += 1
     }
 
-    /// A job's handler finished (completed, failed or errored).
+    /// A polled job's handler finished (completed, failed or errored).
     public mutating func jobFinished() {
-        inFlight = max(0, inFlight - 1)
+        polledInFlight = max(0, polledInFlight - 1)
+    }
+
+    /// A streamed job's handler finished.
+    public mutating func streamedJobFinished() {
+        streamedInFlight = max(0, streamedInFlight - 1)
     }
 
     /// The job stream is being opened.

@@ -4,7 +4,8 @@ public struct JobWorkerConfiguration: Sendable, Hashable {
     public var jobType: String
     /// The worker name, for auditing ("default").
     public var workerName: String
-    /// At most this many jobs in flight (32).
+    /// At most this many polled jobs in flight (32); with ``streamEnabled`` at most as many streamed jobs
+    /// besides, so that a steady stream does not starve the poll that serves the backlog.
     public var maxJobsActive: Int
     /// The job lock: a job not finished in time is handed out again (5 min).
     public var jobTimeout: Duration
@@ -14,7 +15,7 @@ public struct JobWorkerConfiguration: Sendable, Hashable {
     public var requestTimeout: Duration
     /// The variables to fetch (empty: all).
     public var fetchVariables: [String]
-    /// The tenants (empty: the default tenant).
+    /// The tenants (empty: ``ZeebeClientConfiguration/defaultTenantId``, `<default>`).
     public var tenantIds: [String]
     /// Also open a job stream (job push, Zeebe 8.3+) next to polling (off by default, as in Java).
     public var streamEnabled: Bool

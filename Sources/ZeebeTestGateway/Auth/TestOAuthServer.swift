@@ -1,7 +1,10 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -25,16 +28,25 @@ public final class TestOAuthServer: Sendable {
     public var requestCount: Int { requests.forms.withLock { $0.count } }
     /// The form fields of every token request, in order.
     public var receivedForms: [[String: String]] { requests.forms.withLock { $0 } }
+
+    /// The next `count` token requests are answered with `status` (503 by default), as an identity
+    /// provider that is restarting.
+    public func failNextRequests(_ count: Int, status: HTTPResponse.Status = .serviceUnavailable) {
+        requests.failures.withLock { $0.append(contentsOf: Array(repeating: status, count: count)) }
+    }
 }
 
-/// The token requests a test OAuth server received.
+/// The token requests a test OAuth server received, and the failures it still has to answer with.
 final class TokenRequestLog: Sendable {
     let forms = Mutex<[[String: String]]>([])
+    let failures = Mutex<[HTTPResponse.Status]>([])
 }
 
-/// Runs a ``TestOAuthServer`` on a free loopback port for the duration of `body`.
+/// Runs a ``TestOAuthServer`` on a free loopback port for the duration of `body`; over HTTPS with the
+/// PEM certificate chain and key in `tls` (e.g. from ``TestCertificateAuthority``).
 public func withTestOAuthServer<Result: Sendable>(
     issuer: TestTokenIssuer,
+    tls: (certificateChainPEM: String, privateKeyPEM: String)? = nil,
     logger: Logger = Logger(label: "zeebe.test-oauth"),
     _ body: (TestOAuthServer) async throws -> Result
 ) async throws -> Result {
@@ -44,6 +56,12 @@ public func withTestOAuthServer<Result: Sendable>(
         let buffer = try await request.body.collect(upTo: 64 * 1024)
         let form = parseForm(String(buffer: buffer))
         requests.forms.withLock { $0.append(form) }
+        let failure = requests.failures.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        if let failure {
+            return Response(
+                status: failure, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"error":"temporarily_unavailable"}"#)))
+        }
         guard form["grant_type"] == "client_credentials", form["client_id"] == issuer.clientId,
             form["client_secret"] == issuer.clientSecret
         else {
@@ -63,8 +81,18 @@ public func withTestOAuthServer<Result: Sendable>(
         )
     }
     let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+    var server = HTTPServerBuilder.http1()
+    if let tls {
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificateChainPEM.utf8)).map {
+                .certificate($0)
+            },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.privateKeyPEM.utf8), format: .pem)))
+        server = try .tls(.http1(), tlsConfiguration: configuration)
+    }
     let app = Application(
         router: router,
+        server: server,
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { channel in
             portSink.yield(channel.localAddress?.port ?? 0)
@@ -80,8 +108,10 @@ public func withTestOAuthServer<Result: Sendable>(
         guard let port = await iterator.next(), port > 0 else {
             throw TestGatewayError(message: "the test OAuth server did not start")
         }
-        let server = TestOAuthServer(url: "http://127.0.0.1:\(port)/oauth/token", issuer: issuer, requests: requests)
-        let result = try await body(server)
+        let scheme = tls == nil ? "http" : "https"
+        let oauth = TestOAuthServer(
+            url: "\(scheme)://127.0.0.1:\(port)/oauth/token", issuer: issuer, requests: requests)
+        let result = try await body(oauth)
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
         return result

@@ -29,6 +29,8 @@ public struct EngineJob: Sendable, Hashable {
     public var headers: [String: String]
     /// The state.
     public var state: State
+    /// The tenant of its process instance.
+    public var tenantId: String
 }
 
 /// One FailJob call on a job, as the test engine received it.
@@ -79,6 +81,8 @@ public struct EngineInstance: Sendable, Hashable {
     public var currentElementInstanceKey: Int64
     /// The state.
     public var state: State
+    /// The tenant it was created for (`<default>` when the request named none).
+    public var tenantId: String
 }
 
 /// A deployed process definition.
@@ -114,6 +118,9 @@ struct JobStreamRegistration: Sendable {
     var worker: String
     var timeout: Duration
     var fetchVariables: [String]
+    var tenantIds: Set<String>
+    /// Jobs pushed to this stream and not yet written to the client: yielded back when it closes.
+    var unwritten: Set<Int64> = []
     var continuation: AsyncStream<EngineActivation>.Continuation
 }
 

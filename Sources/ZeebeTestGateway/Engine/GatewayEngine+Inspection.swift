@@ -31,7 +31,8 @@ extension GatewayEngine {
                             retries: $0.retries, message: $0.message,
                             retryBackOffMilliseconds: $0.retryBackOff.components.seconds * 1000
                                 + $0.retryBackOff.components.attoseconds / 1_000_000_000_000_000)
-                    })
+                    },
+                    tenantId: job.tenantId)
             }
             let open = state.jobs.values.map { inspected($0, completed: false) }
             let completed = state.completedJobRecords.values.map { inspected($0, completed: true) }

@@ -3,20 +3,25 @@ import GRPCCore
 import Synchronization
 
 extension GatewayEngine {
-    /// Activates up to `maxJobs` activatable jobs of `type` for `worker`.
+    /// Activates up to `maxJobs` activatable jobs of `type` and of one of `tenantIds` (empty:
+    /// `<default>`) for `worker`.
     func activate(
         type: String,
         worker: String,
         maxJobs: Int,
         timeout: Duration,
-        fetchVariables: [String]
+        fetchVariables: [String],
+        tenantIds: [String] = []
     ) -> [EngineActivation] {
-        state.withLock { state in
+        let tenants = Self.tenants(tenantIds)
+        return state.withLock { state in
             Self.expireLocks(&state)
             let now = Date()
             let candidates = state.jobs.values
                 .filter { job in
-                    guard job.type == type, case .activatable(let notBefore) = job.state else { return false }
+                    guard job.type == type, tenants.contains(job.tenantId),
+                        case .activatable(let notBefore) = job.state
+                    else { return false }
                     return notBefore <= now && job.retries > 0
                 }
                 .sorted { $0.key < $1.key }
@@ -27,12 +32,14 @@ extension GatewayEngine {
         }
     }
 
-    /// Registers a job stream; new jobs of its type are pushed to it.
+    /// Registers a job stream; new jobs of its type and of one of `tenantIds` (empty: `<default>`) are
+    /// pushed to it.
     func openStream(
         type: String,
         worker: String,
         timeout: Duration,
-        fetchVariables: [String]
+        fetchVariables: [String],
+        tenantIds: [String] = []
     ) -> (UUID, AsyncStream<EngineActivation>) {
         let (stream, continuation) = AsyncStream.makeStream(of: EngineActivation.self)
         let id = UUID()
@@ -42,20 +49,46 @@ extension GatewayEngine {
                 worker: worker,
                 timeout: timeout,
                 fetchVariables: fetchVariables,
+                tenantIds: Self.tenants(tenantIds),
                 continuation: continuation
             )
         }
         return (id, stream)
     }
 
-    /// Removes a job stream.
+    /// Removes a job stream. The jobs pushed to it and not yet written to the client are yielded back:
+    /// activatable again at once, as the broker does with a push that failed.
     func closeStream(_ id: UUID) {
-        let registration = state.withLock { $0.streams.removeValue(forKey: id) }
+        let registration = state.withLock { state in
+            let registration = state.streams.removeValue(forKey: id)
+            for key in registration?.unwritten ?? [] {
+                if case .activated = state.jobs[key]?.state {
+                    state.jobs[key]?.state = .activatable(notBefore: .distantPast)
+                }
+            }
+            return registration
+        }
         registration?.continuation.finish()
     }
 
-    /// Ends every job stream (gateway shutdown).
-    func closeAllStreams() {
+    /// Makes activated jobs that never reached their worker activatable again at once.
+    func yieldBack(_ jobKeys: [Int64]) {
+        state.withLock { state in
+            for key in jobKeys {
+                if case .activated = state.jobs[key]?.state {
+                    state.jobs[key]?.state = .activatable(notBefore: .distantPast)
+                }
+            }
+        }
+    }
+
+    /// A pushed job was written to the stream's client.
+    func streamWrote(_ id: UUID, jobKey: Int64) {
+        state.withLock { _ = $0.streams[id]?.unwritten.remove(jobKey) }
+    }
+
+    /// Ends every job stream cleanly (gateway shutdown; tests: a gateway that closes its streams).
+    public func closeAllStreams() {
         let registrations = state.withLock { state in
             defer { state.streams.removeAll() }
             return Array(state.streams.values)
@@ -203,8 +236,8 @@ extension GatewayEngine {
     /// Pushes a newly activatable job to a stream of its type, if one is open.
     static func pushToStream(_ state: inout State, jobKey: Int64) {
         guard let job = state.jobs[jobKey] else { return }
-        let matching = state.streams.filter { $0.value.type == job.type }
-        guard let (_, stream) = matching.randomElement() else { return }
+        let matching = state.streams.filter { $0.value.type == job.type && $0.value.tenantIds.contains(job.tenantId) }
+        guard let (id, stream) = matching.randomElement() else { return }
         guard
             let activation = lock(
                 &state,
@@ -218,6 +251,7 @@ extension GatewayEngine {
             state.jobs[jobKey]?.state = .activatable(notBefore: .distantPast)
         } else {
             state.streamedJobs.append(jobKey)
+            state.streams[id]?.unwritten.insert(jobKey)
         }
     }
 

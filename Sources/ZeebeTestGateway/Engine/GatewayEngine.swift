@@ -103,12 +103,21 @@ public final class GatewayEngine: Sendable {
 
     // MARK: Instances
 
-    /// Creates an instance and runs it to its first wait state.
+    /// The tenant of a cluster without multi-tenancy, used when a request names none.
+    static let defaultTenantId = "<default>"
+
+    /// The tenants a job-activating request names (`<default>` when it names none).
+    static func tenants(_ tenantIds: [String]) -> Set<String> {
+        tenantIds.isEmpty ? [defaultTenantId] : Set(tenantIds)
+    }
+
+    /// Creates an instance for `tenantId` (empty: `<default>`) and runs it to its first wait state.
     func createInstance(
         bpmnProcessId: String,
         processDefinitionKey: Int64,
         version: Int32,
-        variables: String
+        variables: String,
+        tenantId: String = ""
     ) throws -> EngineInstance {
         let parsedVariables: [String: JSONValue]
         do {
@@ -145,7 +154,8 @@ public final class GatewayEngine: Sendable {
                 variables: parsedVariables,
                 currentElementId: nil,
                 currentElementInstanceKey: 0,
-                state: .active
+                state: .active,
+                tenantId: tenantId.isEmpty ? Self.defaultTenantId : tenantId
             )
             Self.advance(&state, instance: key, to: definition.process.startEventId)
             return state.instances[key]!
@@ -217,7 +227,8 @@ public final class GatewayEngine: Sendable {
                     elementInstanceKey: instance.currentElementInstanceKey,
                     retries: retries,
                     headers: headers,
-                    state: .activatable(notBefore: .distantPast)
+                    state: .activatable(notBefore: .distantPast),
+                    tenantId: instance.tenantId
                 )
                 state.jobs[job.key] = job
                 pushToStream(&state, jobKey: job.key)

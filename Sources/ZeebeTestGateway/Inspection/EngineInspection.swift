@@ -71,6 +71,8 @@ public struct InspectedJob: Sendable, Codable, Hashable {
     public var incidentMessage: String?
     /// Every FailJob call on this job, in order.
     public var failures: [InspectedJobFailure]
+    /// The tenant of its process instance (`<default>` unless the instance was created for another).
+    public var tenantId: String
 }
 
 /// One FailJob call in an ``InspectedJob``.

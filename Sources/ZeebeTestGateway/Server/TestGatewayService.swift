@@ -25,19 +25,40 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             request.requestTimeout < 0
             ? nil
             : request.requestTimeout == 0 ? knobs.defaultLongPollingTimeout : .milliseconds(request.requestTimeout)
+        knobs.recordTenants(request.tenantIds, of: "ActivateJobs")
+        if let failure = knobs.takeMidStreamFailure() {
+            let activations = engine.activate(
+                type: request.type, worker: request.worker,
+                maxJobs: min(failure.jobs, Int(request.maxJobsToActivate)), timeout: .milliseconds(request.timeout),
+                fetchVariables: request.fetchVariable, tenantIds: request.tenantIds)
+            var message = GatewayProtocol_ActivateJobsResponse()
+            message.jobs = activations.map(Self.activatedJob)
+            try await response.write(message)
+            throw RPCError(code: failure.code, message: "a broker failed during the long poll (test gateway)")
+        }
         let start = ContinuousClock.now
         while true {
+            // a long poll the client gave up activates nothing more
+            if context.cancellation.isCancelled { return }
             let activations = engine.activate(
                 type: request.type,
                 worker: request.worker,
                 maxJobs: Int(request.maxJobsToActivate),
                 timeout: .milliseconds(request.timeout),
-                fetchVariables: request.fetchVariable
+                fetchVariables: request.fetchVariable,
+                tenantIds: request.tenantIds
             )
             if !activations.isEmpty {
                 var message = GatewayProtocol_ActivateJobsResponse()
                 message.jobs = activations.map(Self.activatedJob)
-                try await response.write(message)
+                do {
+                    guard !context.cancellation.isCancelled else { throw CancellationError() }
+                    try await response.write(message)
+                } catch {
+                    // jobs that could not be sent are yielded back, as the broker does with a failed push
+                    engine.yieldBack(activations.map(\.job.key))
+                    throw error
+                }
                 return
             }
             guard let longPolling, ContinuousClock.now - start < longPolling, !context.cancellation.isCancelled else {
@@ -56,11 +77,13 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
             throw RPCError(
                 code: .invalidArgument, message: "Expected type to be non-blank and timeout to be at least 1")
         }
+        knobs.recordTenants(request.tenantIds, of: "StreamActivatedJobs")
         let (id, activations) = engine.openStream(
             type: request.type,
             worker: request.worker,
             timeout: .milliseconds(request.timeout),
-            fetchVariables: request.fetchVariable
+            fetchVariables: request.fetchVariable,
+            tenantIds: request.tenantIds
         )
         defer { engine.closeStream(id) }
         // gRPC reports a cancelled RPC (client gone, deadline, shutdown) through this handler,
@@ -68,6 +91,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         try await withRPCCancellationHandler {
             for await activation in activations {
                 try await response.write(Self.activatedJob(activation))
+                engine.streamWrote(id, jobKey: activation.job.key)
             }
         } onCancelRPC: {
             engine.closeStream(id)
@@ -94,18 +118,20 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         request: GatewayProtocol_CreateProcessInstanceRequest,
         context: ServerContext
     ) async throws -> GatewayProtocol_CreateProcessInstanceResponse {
+        knobs.recordTenants([request.tenantID], of: "CreateProcessInstance")
         let instance = try engine.createInstance(
             bpmnProcessId: request.bpmnProcessID,
             processDefinitionKey: request.processDefinitionKey,
             version: request.version,
-            variables: request.variables
+            variables: request.variables,
+            tenantId: request.tenantID
         )
         var response = GatewayProtocol_CreateProcessInstanceResponse()
         response.processInstanceKey = instance.key
         response.processDefinitionKey = instance.processDefinitionKey
         response.bpmnProcessID = instance.bpmnProcessId
         response.version = instance.version
-        response.tenantID = "<default>"
+        response.tenantID = instance.tenantId
         return response
     }
 
@@ -114,11 +140,13 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         context: ServerContext
     ) async throws -> GatewayProtocol_CreateProcessInstanceWithResultResponse {
         let creation = request.request
+        knobs.recordTenants([creation.tenantID], of: "CreateProcessInstanceWithResult")
         let instance = try engine.createInstance(
             bpmnProcessId: creation.bpmnProcessID,
             processDefinitionKey: creation.processDefinitionKey,
             version: creation.version,
-            variables: creation.variables
+            variables: creation.variables,
+            tenantId: creation.tenantID
         )
         let timeout: Duration =
             request.requestTimeout > 0 ? .milliseconds(request.requestTimeout) : knobs.defaultRequestTimeout
@@ -131,7 +159,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
                 response.bpmnProcessID = instance.bpmnProcessId
                 response.version = instance.version
                 response.variables = variables
-                response.tenantID = "<default>"
+                response.tenantID = instance.tenantId
                 return response
             }
             if context.cancellation.isCancelled {
@@ -148,6 +176,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         request: GatewayProtocol_DeployResourceRequest,
         context: ServerContext
     ) async throws -> GatewayProtocol_DeployResourceResponse {
+        knobs.recordTenants([request.tenantID], of: "DeployResource")
         let (key, deployed) = try engine.deploy(request.resources.map { ($0.name, Array($0.content)) })
         var response = GatewayProtocol_DeployResourceResponse()
         response.key = key
@@ -191,6 +220,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         request: GatewayProtocol_PublishMessageRequest,
         context: ServerContext
     ) async throws -> GatewayProtocol_PublishMessageResponse {
+        knobs.recordTenants([request.tenantID], of: "PublishMessage")
         var response = GatewayProtocol_PublishMessageResponse()
         response.key = try engine.publish(
             name: request.name,
@@ -259,7 +289,7 @@ struct TestGatewayService: GatewayProtocol_Gateway.SimpleServiceProtocol {
         job.retries = activation.job.retries
         job.deadline = Int64(activation.deadline.timeIntervalSince1970 * 1000)
         job.variables = activation.variables
-        job.tenantID = "<default>"
+        job.tenantID = activation.job.tenantId
         return job
     }
 }
