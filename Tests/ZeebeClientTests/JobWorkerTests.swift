@@ -244,9 +244,10 @@ func withGatewayAndClientService<Result: Sendable>(
                 _ = try await client.deployResource(
                     name: "p.bpmn", content: bpmnDocument(processId: "p", steps: [.task("t")]))
                 for _ in 0..<6 { _ = try await client.createProcessInstance(bpmnProcessId: "p") }
-                try await withServices([worker]) {
-                    #expect(try await eventually { gateway.engine.completedJobKeys.count == 6 })
+                let completed = try await withServices([worker]) {
+                    try await eventually { gateway.engine.completedJobKeys.count == 6 }
                 }
+                #expect(completed)
             }
             #expect(running.withLock { $0.peak } == 2)
         }
