@@ -30,7 +30,10 @@ struct AffinityServerCommand: AsyncParsableCommand {
 
     @Option(help: "Interface to listen on (env AFFINITY_HOST, default 0.0.0.0).") var host: String?
     @Option(help: "WebSocket + HTTP port (env AFFINITY_PORT, default 8080).") var port: String?
-    @Option(help: "Also serve /metrics and /health/* on this port (env AFFINITY_METRICS_PORT, default: off).")
+    @Option(
+        help:
+            "Serve /metrics on this port only, /health/* on both (env AFFINITY_METRICS_PORT, default: off: all on --port)."
+    )
     var metricsPort: String?
     @Option(help: "This replica's id (env AFFINITY_REPLICA_ID, default: the host name).") var replicaId: String?
     @Option(

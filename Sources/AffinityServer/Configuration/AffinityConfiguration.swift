@@ -7,7 +7,7 @@ public struct AffinityConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     /// Port for WebSocket and HTTP; 0 picks a free port.
     public var port: Int = 8080
-    /// When set, `/metrics` and `/health/*` are also served on this port (0 picks a free port).
+    /// When set, `/metrics` is served on this port only, and `/health/*` on both (0 picks a free port).
     public var metricsPort: Int?
     /// This replica's id, sent in `welcome` and written into routes.
     public var replicaID: String
