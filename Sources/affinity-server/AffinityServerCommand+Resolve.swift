@@ -48,6 +48,12 @@ extension AffinityServerCommand {
         if let bytes = try integer(maxOutboundBytes, "AFFINITY_MAX_OUTBOUND_BYTES", 1024...(1 << 34)) {
             configuration.maxOutboundBytes = bytes
         }
+        if let count = try integer(maxConnections, "AFFINITY_MAX_CONNECTIONS", 1...10_000_000) {
+            configuration.maxConnections = count
+        }
+        if let timeout = try duration(handshakeTimeout, "AFFINITY_HANDSHAKE_TIMEOUT") {
+            configuration.handshakeTimeout = timeout
+        }
         if let interval = try duration(pingInterval, "AFFINITY_PING_INTERVAL") { configuration.pingInterval = interval }
         if let timeout = try duration(drainTimeout, "AFFINITY_DRAIN_TIMEOUT") { configuration.drainTimeout = timeout }
         let level = try settings.logLevel(logLevel, name: "log-level", variable: "AFFINITY_LOG_LEVEL") ?? .info

@@ -56,6 +56,16 @@ struct AffinityServerCommand: AsyncParsableCommand {
     )
     var maxOutboundBytes: String?
     @Option(
+        help:
+            "WebSocket connections held at most; more upgrades get 503 (env AFFINITY_MAX_CONNECTIONS, default 10000)."
+    )
+    var maxConnections: String?
+    @Option(
+        help:
+            "Time a new connection has to send its request head before it is closed (env AFFINITY_HANDSHAKE_TIMEOUT, default 10s)."
+    )
+    var handshakeTimeout: String?
+    @Option(
         help: "WebSocket ping interval; a peer missing a pong is dropped (env AFFINITY_PING_INTERVAL, default 20s).")
     var pingInterval: String?
     @Option(help: "Upper bound for the graceful shutdown (env AFFINITY_DRAIN_TIMEOUT, default 25s).") var drainTimeout:

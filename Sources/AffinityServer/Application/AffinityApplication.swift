@@ -85,7 +85,7 @@ public func buildApplication(
         ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger)
     let environment = SessionEnvironment(
         configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,
-        readiness: Readiness())
+        readiness: Readiness(), connectionSlots: ConnectionSlots(limit: configuration.maxConnections))
     let routes = AffinityRoutes(
         environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
 

@@ -43,6 +43,13 @@ public struct AffinityConfiguration: Sendable {
     public var maxOutcomesInProgress: Int = 1000
     /// Protocol errors in a row after which a connection is closed with 1008.
     public var maxConsecutiveErrors: Int = 100
+    /// How long a new connection on the main port may take to send its first request head; one
+    /// that has not sent it by then (idle, or sending it byte by byte) is closed.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// WebSocket connections this replica holds at most; further upgrades are refused with 503
+    /// `unavailable` while the open ones are served. The default fits the 512 MiB memory limit of
+    /// the Kubernetes manifests (docs/DEPLOY.md has the arithmetic).
+    public var maxConnections: Int = 10_000
 
     /// Creates a configuration with defaults; `replicaID` defaults to the host name.
     public init(replicaID: String = HostName.current) {

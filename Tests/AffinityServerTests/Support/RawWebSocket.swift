@@ -181,6 +181,13 @@ struct RawWebSocket: Sendable {
         }
     }
 
+    /// Waits until the server closed the TCP connection, skipping whatever it sent before (such as
+    /// the JSON body of a refused upgrade); fails if it stays open.
+    func waitForTCPClose(within timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await nextFrame(timeout: max(.milliseconds(1), deadline - ContinuousClock.now)) != nil {}
+    }
+
     /// The HTTP response head (through the empty line).
     func readHTTPHead() async throws -> String {
         let deadline = ContinuousClock.now + .seconds(5)
