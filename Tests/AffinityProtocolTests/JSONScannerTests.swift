@@ -156,8 +156,9 @@ struct JSONScannerTests {
         }
     }
 
-    /// Found by FuzzJSONScanner: `{"a":1e999}` passed the scanner, but Foundation's parser (and so
-    /// a Swift client decoding the variables) refuses a number beyond a 64-bit float.
+    /// Found while triaging FuzzJSONScanner's first crash: `{"a":1e999}` passed the scanner, but
+    /// Foundation's parser (and so a Swift client decoding the variables) refuses a number beyond a
+    /// 64-bit float.
     @Test func numbersBeyondA64BitFloatAreRefusedAsFoundationRefusesThem() throws {
         for number in ["1e999", "1.8e308", "-1e309", "100E307", String(repeating: "9", count: 400)] {
             rejects(#"{"a":\#(number)}"#)
