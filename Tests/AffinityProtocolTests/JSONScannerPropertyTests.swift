@@ -64,10 +64,12 @@ struct JSONScannerPropertyTests {
         #expect(throws: AffinityError.self) { try JSONScanner.scanObject(duplicate) }
 
         let depth = JSONScanner.maximumDepth
-        let deep = Array(("{\"a\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}").utf8)
+        let deep = Array(
+            ("{\"a\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}").utf8)
         #expect(throws: AffinityError.self) { try JSONScanner.scanObject(deep) }
         let within = Array(
-            ("{\"a\":" + String(repeating: "[", count: depth - 1) + String(repeating: "]", count: depth - 1) + "}").utf8)
+            ("{\"a\":" + String(repeating: "[", count: depth - 1) + String(repeating: "]", count: depth - 1) + "}").utf8
+        )
         _ = try JSONScanner.scanObject(within)
     }
 }
@@ -102,7 +104,9 @@ enum JSONTextGenerator {
         for index in 0..<random.next(below: topLevel ? 7 : 4) {
             let name = "\(plainString(random: &random))\(index)"
             names.append(name)
-            members.append(space(&random) + quoted(name, random: &random) + space(&random) + ":" + value(depth: depth + 1, random: &random))
+            members.append(
+                space(&random) + quoted(name, random: &random) + space(&random) + ":"
+                    + value(depth: depth + 1, random: &random))
         }
         return ("{" + members.joined(separator: ",") + space(&random) + "}", names)
     }
@@ -115,7 +119,8 @@ enum JSONTextGenerator {
         case 1:
             body =
                 "["
-                + (0..<random.next(below: 4)).map { _ in value(depth: depth + 1, random: &random) }.joined(separator: ",")
+                + (0..<random.next(below: 4)).map { _ in value(depth: depth + 1, random: &random) }.joined(
+                    separator: ",")
                 + space(&random) + "]"
         case 2: body = quoted(unicodeString(random: &random), random: &random)
         case 3: body = number(random: &random)
@@ -132,7 +137,9 @@ enum JSONTextGenerator {
     }
 
     static func unicodeString(random: inout SeededRandom) -> String {
-        let pool: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "\u{1F}", "é", "日", "😀", "\u{7F}", "\u{FFFD}"]
+        let pool: [Character] = [
+            "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "\u{1F}", "é", "日", "😀", "\u{7F}", "\u{FFFD}",
+        ]
         return String((0..<random.next(below: 10)).map { _ in pool[random.next(below: pool.count)] })
     }
 
@@ -163,7 +170,8 @@ enum JSONTextGenerator {
         text += random.next(below: 4) == 0 ? "0" : String(1 + random.next(below: 999_999))
         if random.next(below: 2) == 0 { text += "." + String(random.next(below: 10_000)) }
         if random.next(below: 3) == 0 {
-            text += ["e", "E"][random.next(below: 2)] + ["", "+", "-"][random.next(below: 3)]
+            text +=
+                ["e", "E"][random.next(below: 2)] + ["", "+", "-"][random.next(below: 3)]
                 + String(random.next(below: 30))
         }
         return text

@@ -45,9 +45,9 @@ struct ConnectionAdmissionTests {
     }
 
     @Test func aConnectionWhoseHeadArrivedInTimeOutlivesTheTimeout() async throws {
-        try await withServer({ $0.handshakeTimeout = .milliseconds(300) }) { server in
+        try await withServer({ $0.handshakeTimeout = .seconds(1) }) { server in
             try await RawWebSocket.with(port: server.port) { socket in
-                try await Task.sleep(for: .milliseconds(900))
+                try await Task.sleep(for: .milliseconds(2500))
                 try await socket.sendText(hello)
                 #expect(try await socket.nextFrame()?.text.contains(#""type":"welcome""#) == true)
             }

@@ -98,7 +98,7 @@ struct ExecutableTests {
     }
 
     @Test func connectionBoundsComeFromTheEnvironment() async throws {
-        let environment = ["AFFINITY_MAX_CONNECTIONS": "1", "AFFINITY_HANDSHAKE_TIMEOUT": "300ms"]
+        let environment = ["AFFINITY_MAX_CONNECTIONS": "1", "AFFINITY_HANDSHAKE_TIMEOUT": "1s"]
         try await withServerProcess(environment: environment) { server in
             try await RawWebSocket.with(port: server.port) { _ in
                 let head = try await refusedUpgrade(port: server.port)
@@ -108,7 +108,7 @@ struct ExecutableTests {
                 try await idle.expectTCPClose(within: .seconds(5))
             }
         }
-        try await withServerProcess(["--max-connections", "1", "--handshake-timeout", "300ms"]) { server in
+        try await withServerProcess(["--max-connections", "1", "--handshake-timeout", "1s"]) { server in
             try await RawWebSocket.with(port: server.port) { _ in
                 let head = try await refusedUpgrade(port: server.port)
                 #expect(head.hasPrefix("HTTP/1.1 503"), "\(head)")

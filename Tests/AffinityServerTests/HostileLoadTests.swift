@@ -49,7 +49,8 @@ struct HostileLoadTests {
                     // warm up, then the quiet reference
                     _ = try await Self.normalRounds(client: client, worker: worker, keys: 1...50)
                     let baseline = try Self.residentBytes(pid)
-                    let quiet = try await Self.normalRounds(client: client, worker: worker, keys: 1_001...1_000 + Int64(Self.rounds))
+                    let quiet = try await Self.normalRounds(
+                        client: client, worker: worker, keys: 1_001...1_000 + Int64(Self.rounds))
 
                     let abuse = AbusiveClients(port: server.port)
                     let peak = PeakSampler(pid: pid)
@@ -58,7 +59,8 @@ struct HostileLoadTests {
                         tasks.addTask { try await peak.run() }
                         tasks.addTask {
                             try await abuse.flood(
-                                keys: Self.floodKeys, variablesBytes: Self.floodVariables, perSecond: Self.floodPerSecond)
+                                keys: Self.floodKeys, variablesBytes: Self.floodVariables,
+                                perSecond: Self.floodPerSecond)
                         }
                         let slowKeys = (0..<Self.slowReaders).map { reader in
                             (0..<Self.keysPerSlowReader).map { Int64(8_000_000 + reader * 1000 + $0) }
@@ -77,7 +79,8 @@ struct HostileLoadTests {
                             client: client, worker: worker, keys: 2_001...2_000 + Int64(Self.rounds))
                         // every upgrade of an idle socket or a flooder has its answer (101 or 503)
                         let deadline = ContinuousClock.now + .seconds(15)
-                        while abuse.counts.upgraded + abuse.counts.refused < answered && ContinuousClock.now < deadline {
+                        while abuse.counts.upgraded + abuse.counts.refused < answered && ContinuousClock.now < deadline
+                        {
                             try await Task.sleep(for: .milliseconds(50))
                         }
                         let tally = abuse.counts
@@ -100,7 +103,8 @@ struct HostileLoadTests {
                     // the bounds held
                     // (a slow reader may have read its 101 before it stopped reading; the two normal
                     // sockets hold a slot each)
-                    #expect((answered...answered + Self.slowReaders).contains(tally.upgraded + tally.refused), "\(tally)")
+                    #expect(
+                        (answered...answered + Self.slowReaders).contains(tally.upgraded + tally.refused), "\(tally)")
                     #expect(tally.upgraded <= Self.maxConnections - 2, "\(tally)")
                     #expect(Double(tally.refused) == metrics["affinity_connections_refused_total"])
                     #expect(metrics["affinity_handshake_timeouts_total"] ?? 0 >= Double(Self.silentSockets))
@@ -163,7 +167,8 @@ struct HostileLoadTests {
             let outcome = try Outcome(id: "normal-\(value)", key: key, variables: Array(#"{"n":\#(value)}"#.utf8))
             let start = ContinuousClock.now
             worker.send(.outcome(outcome))
-            guard case .outcome(let received) = try await client.receive(timeout: .seconds(20)), received.id == outcome.id
+            guard case .outcome(let received) = try await client.receive(timeout: .seconds(20)),
+                received.id == outcome.id
             else { throw TestFailure("the client did not receive \(outcome.id)") }
             client.send(.ack(id: outcome.id))
             let answer = try await worker.receive(timeout: .seconds(20))

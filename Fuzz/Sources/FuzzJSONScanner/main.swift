@@ -43,7 +43,7 @@ public func fuzzJSONScanner(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     {
         do {
             _ = try JSONScanner.scanObject(Array(written))
-        } catch where !error.message.contains("nesting deeper") {
+        } catch  where !error.message.contains("nesting deeper") {
             fatalError("the scanner refused an object Foundation wrote (\(error.message)): \(describe(Array(written)))")
         } catch {}
     }

@@ -37,7 +37,9 @@ final class AbusiveClients: Sendable {
             let hello = #"{"type":"hello","role":"client","clientId":"\#(clientPrefix)-\#(index)"}"#
             let channel = try await connect()
             try await channel.writeAndFlush(
-                ByteBuffer(bytes: Array(RawWebSocket.upgradeRequest.utf8) + RawWebSocket.frame(opcode: 0x1, payload: Array(hello.utf8)))
+                ByteBuffer(
+                    bytes: Array(RawWebSocket.upgradeRequest.utf8)
+                        + RawWebSocket.frame(opcode: 0x1, payload: Array(hello.utf8)))
             ).get()
         }
     }
@@ -81,7 +83,8 @@ final class AbusiveClients: Sendable {
         var frames = ByteBuffer()
         var key = keys.lowerBound
         for index in 0..<distinct {
-            let outcome = #"{"type":"outcome","id":"\#(name)-\#(index)","key":"\#(key)","variables":{"f":"\#(filler)"}}"#
+            let outcome =
+                #"{"type":"outcome","id":"\#(name)-\#(index)","key":"\#(key)","variables":{"f":"\#(filler)"}}"#
             frames.writeBytes(Self.cheapFrame(Array(outcome.utf8)))
             key = key == keys.upperBound ? keys.lowerBound : key + 1
         }
@@ -130,9 +133,11 @@ final class AbusiveClients: Sendable {
         let shared = self.shared
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         if let receiveBuffer {
-            bootstrap = bootstrap.channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+            bootstrap = bootstrap.channelOption(
+                ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ResponseWatcher(shared: shared))
