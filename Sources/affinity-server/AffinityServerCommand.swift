@@ -62,7 +62,7 @@ struct AffinityServerCommand: AsyncParsableCommand {
     var maxConnections: String?
     @Option(
         help:
-            "Time a new connection has to send its request head before it is closed (env AFFINITY_HANDSHAKE_TIMEOUT, default 10s)."
+            "Time a new connection has to send its request head, and an HTTP keep-alive may idle, before it is closed (env AFFINITY_HANDSHAKE_TIMEOUT, default 10s)."
     )
     var handshakeTimeout: String?
     @Option(

@@ -55,6 +55,30 @@ struct ConnectionAdmissionTests {
         }
     }
 
+    @Test func anIdleKeepAliveConnectionIsClosedAfterTheHandshakeTimeout() async throws {
+        try await withServer({ $0.handshakeTimeout = .seconds(1) }) { server in
+            try await RawWebSocket.with(port: server.port, upgrade: false) { socket in
+                try await socket.write(Array("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                #expect(try await socket.readHTTPHead().hasPrefix("HTTP/1.1 200"))
+                // kept alive after the answer, then idle: closed like a socket that never sent a head
+                let start = ContinuousClock.now
+                try await socket.waitForTCPClose(within: .seconds(8))
+                #expect(ContinuousClock.now - start >= .milliseconds(800))
+            }
+        }
+    }
+
+    @Test func aLongPollOutlastsTheHandshakeTimeout() async throws {
+        try await withServer({ $0.handshakeTimeout = .seconds(1) }) { server in
+            try await RawWebSocket.with(port: server.port, upgrade: false) { socket in
+                // a request being answered is not idle, however long the answer takes
+                try await socket.write(Array("GET /v1/outcomes/77?timeout=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+                let head = try await socket.readHTTPHead(within: .seconds(10))
+                #expect(head.hasPrefix("HTTP/1.1 204"), "\(head)")
+            }
+        }
+    }
+
     @Test func upgradesOverTheCapAre503WhileOpenConnectionsAreServed() async throws {
         try await withServer({ $0.maxConnections = 2 }) { server in
             try await RawWebSocket.with(port: server.port) { first in

@@ -44,7 +44,8 @@ public struct AffinityConfiguration: Sendable {
     /// Protocol errors in a row after which a connection is closed with 1008.
     public var maxConsecutiveErrors: Int = 100
     /// How long a new connection on the main port may take to send its first request head; one
-    /// that has not sent it by then (idle, or sending it byte by byte) is closed.
+    /// that has not sent it by then (idle, or sending it byte by byte) is closed. A plain HTTP
+    /// connection kept alive is also closed after this long idle between requests.
     public var handshakeTimeout: Duration = .seconds(10)
     /// WebSocket connections this replica holds at most; further upgrades are refused with 503
     /// `unavailable` while the open ones are served. The default fits the 512 MiB memory limit of

@@ -16,7 +16,8 @@ import NIOWebSocket
 /// 404) and a JSON error body, and closes the connection.
 ///
 /// Two bounds hold before the upgrade: a connection whose first request head has not arrived
-/// within ``AffinityConfiguration/handshakeTimeout`` is closed, and an upgrade that would exceed
+/// within ``AffinityConfiguration/handshakeTimeout`` is closed (and so is a plain HTTP connection
+/// idle that long between requests), and an upgrade that would exceed
 /// ``AffinityConfiguration/maxConnections`` WebSocket connections is refused with 503
 /// `unavailable` (the slot is taken at the upgrade and given back when the channel closes).
 ///
@@ -122,8 +123,11 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        // a kept-alive connection idle that long between requests (or stalled in a
+                        // request) is closed as one that never sent a head; an answer in progress
+                        // (a long poll) is not idle
                         try channel.pipeline.syncOperations.addHandler(
-                            HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                            HTTPConnectionStateHandler(idleTimeout: configuration.handshakeTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)

@@ -189,8 +189,8 @@ struct RawWebSocket: Sendable {
     }
 
     /// The HTTP response head (through the empty line).
-    func readHTTPHead() async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(5)
+    func readHTTPHead(within timeout: Duration = .seconds(5)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let head = received.state.withLock({ $0.head }) { return head }
             try await Task.sleep(for: .milliseconds(10))
