@@ -54,6 +54,12 @@ extension AffinityServerCommand {
         if let bytes = try integer(maxParkedBytesPerKey, "AFFINITY_MAX_PARKED_BYTES_PER_KEY", 1024...(1 << 40)) {
             configuration.maxParkedBytesPerKey = bytes
         }
+        if let count = try integer(maxConnections, "AFFINITY_MAX_CONNECTIONS", 1...10_000_000) {
+            configuration.maxConnections = count
+        }
+        if let timeout = try duration(handshakeTimeout, "AFFINITY_HANDSHAKE_TIMEOUT") {
+            configuration.handshakeTimeout = timeout
+        }
         if let interval = try duration(pingInterval, "AFFINITY_PING_INTERVAL") { configuration.pingInterval = interval }
         if legacyProtocol {
             configuration.legacyProtocol = true

@@ -30,7 +30,10 @@ struct AffinityServerCommand: AsyncParsableCommand {
 
     @Option(help: "Interface to listen on (env AFFINITY_HOST, default 0.0.0.0).") var host: String?
     @Option(help: "WebSocket + HTTP port (env AFFINITY_PORT, default 8080).") var port: String?
-    @Option(help: "Also serve /metrics and /health/* on this port (env AFFINITY_METRICS_PORT, default: off).")
+    @Option(
+        help:
+            "Serve /metrics on this port only, /health/* on both (env AFFINITY_METRICS_PORT, default: off: all on --port)."
+    )
     var metricsPort: String?
     @Option(help: "This replica's id (env AFFINITY_REPLICA_ID, default: the host name).") var replicaId: String?
     @Option(
@@ -62,6 +65,16 @@ struct AffinityServerCommand: AsyncParsableCommand {
             "Bytes of parked outcomes kept per key, in either store; more are refused with too_large (env AFFINITY_MAX_PARKED_BYTES_PER_KEY, default 67108864)."
     )
     var maxParkedBytesPerKey: String?
+    @Option(
+        help:
+            "WebSocket connections held at most; more upgrades get 503 (env AFFINITY_MAX_CONNECTIONS, default 10000)."
+    )
+    var maxConnections: String?
+    @Option(
+        help:
+            "Time a new connection has to send its request head, and an HTTP keep-alive may idle, before it is closed (env AFFINITY_HANDSHAKE_TIMEOUT, default 10s)."
+    )
+    var handshakeTimeout: String?
     @Option(
         help: "WebSocket ping interval; a peer missing a pong is dropped (env AFFINITY_PING_INTERVAL, default 20s).")
     var pingInterval: String?

@@ -155,6 +155,29 @@ struct JSONScannerTests {
             #expect(error.message.contains("invalid JSON"))
         }
     }
+
+    /// Found while triaging FuzzJSONScanner's first crash: `{"a":1e999}` passed the scanner, but
+    /// Foundation's parser (and so a Swift client decoding the variables) refuses a number beyond a
+    /// 64-bit float.
+    @Test func numbersBeyondA64BitFloatAreRefusedAsFoundationRefusesThem() throws {
+        for number in ["1e999", "1.8e308", "-1e309", "100E307", String(repeating: "9", count: 400)] {
+            rejects(#"{"a":\#(number)}"#)
+            rejects(#"{"a":{"b":[1,\#(number)]}}"#)
+        }
+        for number in [
+            "1e308", "1.7976931348623157e308", "1e-999", "0e999", "-0.0", "123456789012345678901234567890123",
+        ] {
+            #expect(try scan(#"{"a":\#(number)}"#)["a"]?.kind == .number, "\(number)")
+        }
+    }
+
+    /// Found by FuzzJSONScanner: Foundation's parser reads trailing commas; RFC 8259 does not allow
+    /// them, and the scanner keeps refusing them (a client in another language would too).
+    @Test func trailingCommasAreRefusedThoughFoundationReadsThem() {
+        rejects(#"{"name":"Zoë 日本 😀",}"#)
+        rejects(#"{"a":[1,2,]}"#)
+        rejects(#"{"a":{"b":1 , }}"#)
+    }
 }
 
 @Suite("JSONScanner prefix")

@@ -46,7 +46,8 @@ struct ExecutableTests {
         ["--park-ttl", "soon"], ["--port", "70000"], ["--port", "http"], ["--ack-timeout", "0"],
         ["--client-token-file", "/nonexistent/tokens"], ["--log-level", "loud"], ["--log-format", "xml"],
         ["--max-message-bytes", "12"], ["--no-such-flag"], ["--event-loop-threads", "0"],
-        ["--event-loop-threads", "many"],
+        ["--event-loop-threads", "many"], ["--max-connections", "0"], ["--max-connections", "lots"],
+        ["--handshake-timeout", "never"],
     ])
     func invalidConfigurationExitsNonZeroWithOneLine(_ arguments: [String]) async throws {
         let (status, lines) = try await runServerBinary(arguments)
@@ -89,9 +90,40 @@ struct ExecutableTests {
             "--host", "--port", "--metrics-port", "--replica-id", "--client-token-file", "--worker-token-file",
             "--park-ttl",
             "--ack-timeout", "--max-message-bytes", "--max-subscriptions", "--max-outbound-bytes", "--ping-interval",
-            "--drain-timeout", "--log-level", "--log-format", "--event-loop-threads",
+            "--drain-timeout", "--log-level", "--log-format", "--event-loop-threads", "--max-connections",
+            "--handshake-timeout",
         ] {
             #expect(output.contains(option), "\(option)")
+        }
+    }
+
+    @Test func connectionBoundsComeFromTheEnvironment() async throws {
+        let environment = ["AFFINITY_MAX_CONNECTIONS": "1", "AFFINITY_HANDSHAKE_TIMEOUT": "1s"]
+        try await withServerProcess(environment: environment) { server in
+            try await RawWebSocket.with(port: server.port) { _ in
+                let head = try await refusedUpgrade(port: server.port)
+                #expect(head.hasPrefix("HTTP/1.1 503"), "\(head)")
+            }
+            try await RawWebSocket.with(port: server.port, upgrade: false) { idle in
+                try await idle.expectTCPClose(within: .seconds(5))
+            }
+        }
+        try await withServerProcess(["--max-connections", "1", "--handshake-timeout", "1s"]) { server in
+            try await RawWebSocket.with(port: server.port) { _ in
+                let head = try await refusedUpgrade(port: server.port)
+                #expect(head.hasPrefix("HTTP/1.1 503"), "\(head)")
+            }
+        }
+    }
+
+    /// Sends an upgrade request over a fresh socket, expects the server to close it after its
+    /// answer, and returns the answer's head.
+    private func refusedUpgrade(port: Int) async throws -> String {
+        try await RawWebSocket.with(port: port, upgrade: false) { socket in
+            try await socket.write(Array(RawWebSocket.upgradeRequest.utf8))
+            let head = try await socket.readHTTPHead()
+            try await socket.waitForTCPClose()
+            return head
         }
     }
 

@@ -121,7 +121,7 @@ struct HTTPEndpointTests {
         }
     }
 
-    @Test func healthAndMetrics() async throws {
+    @Test func healthOnBothPortsAndMetricsOnlyOnTheMetricsPort() async throws {
         try await withServer({ $0.metricsPort = 0 }) { server in
             let metricsPort = try #require(server.metricsPort)
             for port in [server.port, metricsPort] {
@@ -130,14 +130,31 @@ struct HTTPEndpointTests {
                     let ready = try await http.get("/health/ready")
                     #expect(ready.status == .ok)
                     #expect(text(ready) == #"{"status":"ready"}"#)
-                    let metrics = try await http.get("/metrics")
-                    #expect(metrics.status == .ok)
-                    #expect(text(metrics).contains("affinity_connections"))
                 }
             }
             try await withHTTP(metricsPort) { http in
+                let metrics = try await http.get("/metrics")
+                #expect(metrics.status == .ok)
+                #expect(text(metrics).contains("affinity_connections"))
                 let response = try await http.post("/v1/outcomes", body: ByteBuffer(string: "{}"))
                 #expect(response.status == .notFound)
+            }
+            // the public port must not leak what the NetworkPolicy keeps internal
+            try await withHTTP(server.port) { http in
+                let metrics = try await http.get("/metrics")
+                #expect(metrics.status == .notFound)
+                #expect(!text(metrics).contains("affinity_"))
+            }
+        }
+    }
+
+    @Test func withoutAMetricsPortTheMetricsAreOnThePublicPort() async throws {
+        try await withServer { server in
+            #expect(server.metricsPort == nil)
+            try await withHTTP(server.port) { http in
+                let metrics = try await http.get("/metrics")
+                #expect(metrics.status == .ok)
+                #expect(text(metrics).contains("affinity_connections"))
             }
         }
     }

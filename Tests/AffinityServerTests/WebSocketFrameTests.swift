@@ -105,6 +105,30 @@ struct WebSocketFrameTests {
         }
     }
 
+    /// RFC 6455 section 5.1: a server closes the connection on an unmasked client frame.
+    @Test(arguments: [0x1, 0x9] as [UInt8])
+    func anUnmaskedFrameIsClosedWith1002(opcode: UInt8) async throws {
+        try await withServer { server in
+            try await RawWebSocket.with(port: server.port) { socket in
+                try await socket.send(opcode: opcode, masked: false, Array(hello.utf8))
+                // neither a welcome nor a pong: the close comes first
+                let close = try await socket.nextFrame()
+                #expect(close?.opcode == 0x8, "got \(String(describing: close))")
+                #expect(close?.closeCode == 1002)
+                // whatever the peer sends next, nothing more comes back and the connection ends
+                try await socket.sendText(hello)
+                try await socket.expectTCPClose()
+            }
+            try await RawWebSocket.with(port: server.port) { socket in
+                // a masked message in progress does not excuse an unmasked continuation
+                try await socket.send(opcode: 0x1, fin: false, Array(hello.utf8.prefix(10)))
+                try await socket.send(opcode: 0x0, masked: false, Array(hello.utf8.dropFirst(10)))
+                #expect(try await socket.nextFrame()?.closeCode == 1002)
+            }
+            try await waitForNoConnections(server)
+        }
+    }
+
     @Test func aFrameFarOverTheLimitIsClosedWith1009() async throws {
         try await withServer({ $0.maxMessageBytes = 1024 }) { server in
             try await RawWebSocket.with(port: server.port) { socket in

@@ -50,6 +50,9 @@ public final class ReplicaSet: Sendable {
             for index in 1...count {
                 let id = "r\(index)"
                 var arguments = ["--host", "127.0.0.1", "--port", "0", "--replica-id", id, "--log-level", "info"]
+                // the idle phase holds --idle-connections (10000 by default) plus the load's own
+                // connections on one replica: lift the default cap, which sizes a 512 MiB pod
+                arguments += ["--max-connections", "1000000"]
                 if let eventLoopThreads { arguments += ["--event-loop-threads", "\(eventLoopThreads)"] }
                 if let redis {
                     guard let certificates else {

@@ -199,7 +199,12 @@ public struct JSONScanner {
         index += count
     }
 
+    /// Numbers up to this many bytes without an exponent are always within a 64-bit float.
+    private static let alwaysFiniteNumberLength = 300
+
     private mutating func scanNumber() throws(AffinityError) {
+        let start = index
+        var hasExponent = false
         if peek() == UInt8(ascii: "-") { index += 1 }
         guard let first = peek(), isDigit(first) else { throw failure("invalid number") }
         index += 1
@@ -216,6 +221,15 @@ public struct JSONScanner {
             if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
             guard let byte = peek(), isDigit(byte) else { throw failure("invalid number: digit expected in exponent") }
             while let byte = peek(), isDigit(byte) { index += 1 }
+            hasExponent = true
+        }
+        // RFC 8259 section 6 lets parsers limit the range; Foundation (and so every Swift client
+        // decoding the variables) refuses a number beyond a 64-bit float, so it is refused here
+        if hasExponent || index - start > Self.alwaysFiniteNumberLength {
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
+            guard let value = Double(text), value.isFinite else {
+                throw failure("number out of range (beyond a 64-bit float)")
+            }
         }
     }
 

@@ -97,7 +97,7 @@ public func buildApplication(
     let readiness = Readiness()
     let environment = SessionEnvironment(
         configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,
-        readiness: readiness, legacy: legacy)
+        readiness: readiness, connectionSlots: ConnectionSlots(limit: configuration.maxConnections), legacy: legacy)
     let routes = AffinityRoutes(
         environment: environment, accessPolicy: policy, metricsExport: metricsExport, logger: logger)
 

@@ -7,7 +7,7 @@ public struct AffinityConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     /// Port for WebSocket and HTTP; 0 picks a free port.
     public var port: Int = 8080
-    /// When set, `/metrics` and `/health/*` are also served on this port (0 picks a free port).
+    /// When set, `/metrics` is served on this port only, and `/health/*` on both (0 picks a free port).
     public var metricsPort: Int?
     /// This replica's id, sent in `welcome` and written into routes.
     public var replicaID: String
@@ -60,6 +60,14 @@ public struct AffinityConfiguration: Sendable {
     public var legacyProtocol: Bool = false
     /// Protocol errors in a row after which a connection is closed with 1008.
     public var maxConsecutiveErrors: Int = 100
+    /// How long a new connection on the main port may take to send its first request head; one
+    /// that has not sent it by then (idle, or sending it byte by byte) is closed. A plain HTTP
+    /// connection kept alive is also closed after this long idle between requests.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// WebSocket connections this replica holds at most; further upgrades are refused with 503
+    /// `unavailable` while the open ones are served. The default fits the 512 MiB memory limit of
+    /// the Kubernetes manifests (docs/DEPLOY.md has the arithmetic).
+    public var maxConnections: Int = 10_000
 
     /// Creates a configuration with defaults; `replicaID` defaults to the host name.
     public init(replicaID: String = HostName.current) {

@@ -5,6 +5,8 @@ struct SessionEnvironment: Sendable {
     let coordinator: DeliveryCoordinator
     let metrics: AffinityMetrics
     let readiness: Readiness
+    /// The WebSocket connections admitted, bounded by ``AffinityConfiguration/maxConnections``.
+    let connectionSlots: ConnectionSlots
     /// The legacy protocol's clients and metrics, with `--legacy-protocol`.
     var legacy: (broadcaster: LegacyBroadcaster, metrics: LegacyMetrics)?
 

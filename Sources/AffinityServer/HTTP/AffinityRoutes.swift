@@ -6,7 +6,11 @@ import Logging
 import NIOCore
 
 /// The HTTP endpoints of a replica: `POST /v1/outcomes`, `GET /v1/outcomes/{key}`, the answer to
-/// refused WebSocket upgrades on `/v1/ws`, and (also on the metrics port) `/health/*` and `/metrics`.
+/// refused WebSocket upgrades on `/v1/ws`, and `/health/*` (also on the metrics port).
+///
+/// `/metrics` is served on the metrics port when there is one, and only there, so that a
+/// NetworkPolicy that keeps that port internal keeps the metrics internal; without a metrics port
+/// it is on the main port.
 struct AffinityRoutes: Sendable {
     let environment: SessionEnvironment
     let accessPolicy: AccessPolicy
@@ -16,7 +20,8 @@ struct AffinityRoutes: Sendable {
     /// The router of the main port.
     func mainRouter() -> Router<AffinityRequestContext> {
         let router = Router(context: AffinityRequestContext.self)
-        addOperationalRoutes(to: router)
+        addHealthRoutes(to: router)
+        if environment.configuration.metricsPort == nil { addMetricsRoute(to: router) }
         router.get("/v1/ws") { request, _ in
             self.refusedUpgrade(request)
         }
@@ -35,11 +40,12 @@ struct AffinityRoutes: Sendable {
     /// The router of the separate metrics port.
     func metricsRouter() -> Router<AffinityRequestContext> {
         let router = Router(context: AffinityRequestContext.self)
-        addOperationalRoutes(to: router)
+        addHealthRoutes(to: router)
+        addMetricsRoute(to: router)
         return router
     }
 
-    private func addOperationalRoutes(to router: Router<AffinityRequestContext>) {
+    private func addHealthRoutes(to router: Router<AffinityRequestContext>) {
         router.get("/health/live") { _, _ in
             HTTPErrorResponse.json(#"{"status":"live"}"#)
         }
@@ -55,6 +61,9 @@ struct AffinityRoutes: Sendable {
             }
             return HTTPErrorResponse.json(#"{"status":"ready"}"#)
         }
+    }
+
+    private func addMetricsRoute(to router: Router<AffinityRequestContext>) {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -15,6 +15,12 @@ import NIOWebSocket
 /// answers a refused upgrade (wrong token, draining, wrong path) with the real status (401, 503,
 /// 404) and a JSON error body, and closes the connection.
 ///
+/// Two bounds hold before the upgrade: a connection whose first request head has not arrived
+/// within ``AffinityConfiguration/handshakeTimeout`` is closed (and so is a plain HTTP connection
+/// idle that long between requests), and an upgrade that would exceed
+/// ``AffinityConfiguration/maxConnections`` WebSocket connections is refused with 503
+/// `unavailable` (the slot is taken at the upgrade and given back when the channel closes).
+///
 /// An upgraded connection costs one task (the one the server runs per connection, which runs the
 /// ``WebSocketSession``) and its channel: frames are handled by ``AffinityWebSocketHandler`` on
 /// the event loop, and written by ``WebSocketConnection`` without a writer task.
@@ -89,6 +95,19 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                     }
                     switch admit(head.headers.first(name: "authorization")) {
                     case .success:
+                        let slots = environment.connectionSlots
+                        guard slots.take() else {
+                            environment.metrics.connectionsRefused.increment()
+                            refusal.value = Refusal(
+                                status: .serviceUnavailable,
+                                error: AffinityError(
+                                    code: .unavailable,
+                                    message:
+                                        "this replica holds its maximum of \(slots.limit) connections; connect to another one"
+                                ))
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        }
+                        channel.closeFuture.whenComplete { _ in slots.release() }
                         return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                     case .failure(let error):
                         refusal.value = Refusal(status: HTTPErrorResponse.status(for: error.code), error: error)
@@ -123,8 +142,11 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        // a kept-alive connection idle that long between requests (or stalled in a
+                        // request) is closed as one that never sent a head; an answer in progress
+                        // (a long poll) is not idle
                         try channel.pipeline.syncOperations.addHandler(
-                            HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                            HTTPConnectionStateHandler(idleTimeout: configuration.handshakeTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -143,6 +165,13 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
             pipelineConfiguration.enableResponseHeaderValidation = false
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
                 configuration: pipelineConfiguration)
+            // the result is decided once the first request head arrived (or the channel closed)
+            let metrics = environment.metrics
+            let handshakeTimer = channel.eventLoop.scheduleTask(in: TimeAmount(configuration.handshakeTimeout)) {
+                metrics.handshakeTimeouts.increment()
+                channel.close(promise: nil)
+            }
+            result.whenComplete { _ in handshakeTimer.cancel() }
             return Value(upgradeResult: result, channel: channel)
         }
     }

@@ -6,7 +6,9 @@ public import CoreMetrics
 ///
 /// Names follow OpenTelemetry style: `affinity_connections{role}`, `affinity_subscriptions`,
 /// `affinity_outcomes_received_total`, `…_delivered_total`, `…_parked_total`, `…_expired_total`,
-/// `…_rejected_total{code}`, `affinity_delivery_duration_seconds`, `affinity_slow_consumer_closes_total`.
+/// `…_rejected_total{code}`, `affinity_delivery_duration_seconds`, `affinity_slow_consumer_closes_total`,
+/// `affinity_connections_refused_total` (upgrades over `--max-connections`) and
+/// `affinity_handshake_timeouts_total` (connections closed before their request head arrived).
 public struct AffinityMetrics: Sendable {
     let clientConnections: Meter
     let workerConnections: Meter
@@ -18,6 +20,8 @@ public struct AffinityMetrics: Sendable {
     let outcomesExpired: Counter
     let deliveryDuration: CoreMetrics.Timer
     let slowConsumerCloses: Counter
+    let connectionsRefused: Counter
+    let handshakeTimeouts: Counter
     private let factory: any MetricsFactory
 
     /// Creates every metric from `factory`.
@@ -34,6 +38,8 @@ public struct AffinityMetrics: Sendable {
         deliveryDuration = CoreMetrics.Timer(
             label: "affinity_delivery_duration_seconds", preferredDisplayUnit: .seconds, factory: factory)
         slowConsumerCloses = Counter(label: "affinity_slow_consumer_closes_total", factory: factory)
+        connectionsRefused = Counter(label: "affinity_connections_refused_total", factory: factory)
+        handshakeTimeouts = Counter(label: "affinity_handshake_timeouts_total", factory: factory)
     }
 
     /// Counts a rejected outcome or message under its error code.

@@ -11,8 +11,9 @@ import NIOWebSocket
 /// ``WebSocketConnection``, whose frames pass through ``write(context:data:promise:)`` here, so
 /// that a close frame from either side is seen.
 ///
-/// Frames larger than the decoder's limit never get here: `WebSocketProtocolErrorHandler` (added
-/// by the upgrader) answers them with close 1009.
+/// An unmasked frame, reserved bits, an unknown opcode or a broken fragment sequence is a protocol
+/// error: close 1002. Frames larger than the decoder's limit never get here:
+/// `WebSocketProtocolErrorHandler` (added by the upgrader) answers them with close 1009.
 final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = Never
@@ -114,6 +115,8 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // RFC 6455 section 5.1: every frame from a client is masked; a server closes on one that is not
+        guard frame.maskKey != nil else { return protocolError(context: context) }
         switch frame.opcode {
         case .connectionClose:
             receivedClose(frame, context: context)

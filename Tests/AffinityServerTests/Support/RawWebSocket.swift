@@ -124,25 +124,31 @@ struct RawWebSocket: Sendable {
         try await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
     }
 
-    /// A masked client frame.
-    static func frame(opcode: UInt8, fin: Bool = true, rsv1: Bool = false, payload: [UInt8]) -> [UInt8] {
+    /// A client frame: masked as RFC 6455 requires, or (`masked: false`) as no client may send it.
+    static func frame(
+        opcode: UInt8, fin: Bool = true, rsv1: Bool = false, masked: Bool = true, payload: [UInt8]
+    ) -> [UInt8] {
+        let maskBit: UInt8 = masked ? 0x80 : 0
         var bytes: [UInt8] = [(fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode]
         if payload.count < 126 {
-            bytes.append(0x80 | UInt8(payload.count))
+            bytes.append(maskBit | UInt8(payload.count))
         } else if payload.count <= 0xFFFF {
-            bytes += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+            bytes += [maskBit | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
         } else {
-            bytes.append(0x80 | 127)
+            bytes.append(maskBit | 127)
             bytes += (0..<8).reversed().map { UInt8((payload.count >> ($0 * 8)) & 0xFF) }
         }
+        guard masked else { return bytes + payload }
         let mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
         bytes += mask
         bytes += payload.enumerated().map { $0.element ^ mask[$0.offset & 3] }
         return bytes
     }
 
-    func send(opcode: UInt8, fin: Bool = true, rsv1: Bool = false, _ payload: [UInt8]) async throws {
-        try await write(Self.frame(opcode: opcode, fin: fin, rsv1: rsv1, payload: payload))
+    func send(
+        opcode: UInt8, fin: Bool = true, rsv1: Bool = false, masked: Bool = true, _ payload: [UInt8]
+    ) async throws {
+        try await write(Self.frame(opcode: opcode, fin: fin, rsv1: rsv1, masked: masked, payload: payload))
     }
 
     func sendText(_ text: String, fin: Bool = true) async throws {
@@ -175,9 +181,16 @@ struct RawWebSocket: Sendable {
         }
     }
 
+    /// Waits until the server closed the TCP connection, skipping whatever it sent before (such as
+    /// the JSON body of a refused upgrade); fails if it stays open.
+    func waitForTCPClose(within timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await nextFrame(timeout: max(.milliseconds(1), deadline - ContinuousClock.now)) != nil {}
+    }
+
     /// The HTTP response head (through the empty line).
-    func readHTTPHead() async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(5)
+    func readHTTPHead(within timeout: Duration = .seconds(5)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let head = received.state.withLock({ $0.head }) { return head }
             try await Task.sleep(for: .milliseconds(10))

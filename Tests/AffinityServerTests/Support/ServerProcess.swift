@@ -56,10 +56,10 @@ func runServerBinary(_ arguments: [String], environment: [String: String] = [:])
     }
 }
 
-/// Starts the built executable on a free loopback port for the duration of `body`; kills it
-/// afterwards if it is still running.
+/// Starts the built executable on a free loopback port (with `environment` as its whole
+/// environment) for the duration of `body`; kills it afterwards if it is still running.
 func withServerProcess<T>(
-    _ arguments: [String] = [], _ body: (ServerProcess) async throws -> T
+    _ arguments: [String] = [], environment: [String: String] = [:], _ body: (ServerProcess) async throws -> T
 ) async throws -> T {
     let executable = binaryDirectory().appendingPathComponent("affinity-server")
     guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -71,7 +71,7 @@ func withServerProcess<T>(
         let process = Process()
         process.executableURL = executable
         process.arguments = ["--host", "127.0.0.1", "--port", "0", "--replica-id", "process-replica"] + arguments
-        process.environment = [:]
+        process.environment = environment
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
         try process.run()

@@ -1,0 +1,1 @@
+../../../Sources/AffinityPeer/Server/PeerRequestValidation.swift

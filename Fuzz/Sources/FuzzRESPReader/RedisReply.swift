@@ -1,0 +1,1 @@
+../../../Sources/AffinityRedis/Protocol/RedisReply.swift
