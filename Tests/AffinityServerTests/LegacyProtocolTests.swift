@@ -1,5 +1,6 @@
 import AffinityProtocol
 import Foundation
+import HTTPTypes
 import Testing
 
 @testable import AffinityServer
@@ -125,6 +126,20 @@ struct LegacyProtocolServerTests {
                     }
                 }
                 try await waitUntil { (server.metric("affinity_slow_consumer_closes_total") ?? 0) >= 1 }
+            }
+        }
+    }
+
+    @Test func legacyConnectionsCountAgainstTheConnectionLimit() async throws {
+        try await withServer({
+            $0.legacyProtocol = true
+            $0.maxConnections = 1
+        }) { server in
+            try await withSocket(url: legacyURL(server)) { legacy in
+                legacy.send(#"{"type":"REGISTER_CLIENT"}"#)
+                try await Task.sleep(for: .milliseconds(100))
+                #expect(try await AuthTests().status(server.port, "/", token: nil, upgrade: true) == .serviceUnavailable)
+                #expect(try await AuthTests().status(server.port, "/v1/ws", token: nil, upgrade: true) == .serviceUnavailable)
             }
         }
     }

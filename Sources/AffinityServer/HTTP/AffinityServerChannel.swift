@@ -77,24 +77,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: configuration.webSocketFrameLimit,
                 shouldUpgrade: { channel, head in
-                    if configuration.legacyProtocol && Self.path(of: head.uri) == Self.legacyPath {
-                        // the Node package sends no credentials: the endpoint is open (see --legacy-protocol)
-                        guard !environment.isDraining() else {
-                            refusal.value = Refusal(
-                                status: .serviceUnavailable,
-                                error: AffinityError(code: .unavailable, message: "this replica is draining"))
-                            return channel.eventLoop.makeSucceededFuture(nil)
-                        }
-                        return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
-                    }
-                    guard Self.path(of: head.uri) == Self.webSocketPath else {
-                        refusal.value = Refusal(
-                            status: .notFound,
-                            error: .badRequest("no WebSocket endpoint here; use \(Self.webSocketPath)"))
-                        return channel.eventLoop.makeSucceededFuture(nil)
-                    }
-                    switch admit(head.headers.first(name: "authorization")) {
-                    case .success:
+                    /// Takes a connection slot (released when the channel closes), or refuses with 503.
+                    func admitWithinTheLimit() -> EventLoopFuture<HTTPHeaders?> {
                         let slots = environment.connectionSlots
                         guard slots.take() else {
                             environment.metrics.connectionsRefused.increment()
@@ -109,6 +93,26 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                         }
                         channel.closeFuture.whenComplete { _ in slots.release() }
                         return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                    }
+                    if configuration.legacyProtocol && Self.path(of: head.uri) == Self.legacyPath {
+                        // the Node package sends no credentials: the endpoint is open (see --legacy-protocol)
+                        guard !environment.isDraining() else {
+                            refusal.value = Refusal(
+                                status: .serviceUnavailable,
+                                error: AffinityError(code: .unavailable, message: "this replica is draining"))
+                            return channel.eventLoop.makeSucceededFuture(nil)
+                        }
+                        return admitWithinTheLimit()
+                    }
+                    guard Self.path(of: head.uri) == Self.webSocketPath else {
+                        refusal.value = Refusal(
+                            status: .notFound,
+                            error: .badRequest("no WebSocket endpoint here; use \(Self.webSocketPath)"))
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    switch admit(head.headers.first(name: "authorization")) {
+                    case .success:
+                        return admitWithinTheLimit()
                     case .failure(let error):
                         refusal.value = Refusal(status: HTTPErrorResponse.status(for: error.code), error: error)
                         return channel.eventLoop.makeSucceededFuture(nil)
