@@ -33,6 +33,7 @@ let package = Package(
         .executableTarget(
             name: "FuzzWebSocketMessages",
             dependencies: [
+                "AffinityProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -99,7 +99,8 @@ extension AffinityServerCommand {
         _ settings: CommandLineSettings = CommandLineSettings()
     ) throws(ConfigurationError) -> Int? {
         try settings.integer(
-            eventLoopThreads, name: Self.flagName("AFFINITY_EVENT_LOOP_THREADS"), variable: "AFFINITY_EVENT_LOOP_THREADS",
+            eventLoopThreads, name: Self.flagName("AFFINITY_EVENT_LOOP_THREADS"),
+            variable: "AFFINITY_EVENT_LOOP_THREADS",
             in: 1...1024)
     }
 }

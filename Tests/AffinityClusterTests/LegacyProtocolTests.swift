@@ -67,7 +67,8 @@ extension ClusterTests {
                     }
                     // a protocol v1 worker's outcome reaches the legacy clients too
                     let v1Outcome = try Outcome(
-                        id: "v1-job", key: ProcessInstanceKey(Self.firstKey + 500)!, variables: Array(#"{"from":"v1"}"#.utf8))
+                        id: "v1-job", key: ProcessInstanceKey(Self.firstKey + 500)!,
+                        variables: Array(#"{"from":"v1"}"#.utf8))
                     try await withClusterSocket(port: ports[1]) { worker in
                         _ = try await worker.hello(role: .worker, clientId: "v1-worker")
                         #expect(try await deliver([v1Outcome], through: worker, window: 1) == ["v1-job": "parked"])

@@ -34,9 +34,12 @@ struct AffinityMessageTests {
         #expect(try decode(#"{"type":"ack","id":"j1","confirm":false}"#) == .ack(id: "j1"))
         #expect(try decode(#"{"type":"ack","id":"j1","confirm":"yes"}"#) == .ack(id: "j1"))
         #expect(try decode(#"{"type":"acknowledged","id":"j1"}"#) == .acknowledged(id: "j1"))
-        #expect(AffinityMessage.confirmedAck(id: "j1").encoded() == Array(#"{"type":"ack","id":"j1","confirm":true}"#.utf8))
+        #expect(
+            AffinityMessage.confirmedAck(id: "j1").encoded() == Array(#"{"type":"ack","id":"j1","confirm":true}"#.utf8))
         #expect(try AffinityMessage.decodeHTTPAcknowledgement(Array(#"{"id":"j1"}"#.utf8)) == "j1")
-        #expect(throws: AffinityError.self) { try AffinityMessage.decodeHTTPAcknowledgement(Array(#"{"type":"outcome","id":"j1"}"#.utf8)) }
+        #expect(throws: AffinityError.self) {
+            try AffinityMessage.decodeHTTPAcknowledgement(Array(#"{"type":"outcome","id":"j1"}"#.utf8))
+        }
         #expect(try decode(#"{"type":"result","id":"j1","status":"parked"}"#) == .result(id: "j1", status: .parked))
         #expect(try decode(#"{"type":"drain"}"#) == .drain)
         #expect(

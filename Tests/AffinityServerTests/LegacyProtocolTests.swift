@@ -45,8 +45,9 @@ struct LegacyProtocolServerTests {
                         let later = ProcessInstanceKey(2_251_799_813_699_002)!
                         legacyWorker.send(
                             #"{"type":"PROCESS_OUTCOME","processInstanceKey":\#(later),"variables":{"b":true}}"#)
-                        #expect(legacyFrame(await legacyClient.nextEvent())?["processInstanceKey"] as? String
-                            == later.description)
+                        #expect(
+                            legacyFrame(await legacyClient.nextEvent())?["processInstanceKey"] as? String
+                                == later.description)
                         await legacyWorker.expectSilence()
                         v1Client.send(.subscribe(key: later))
                         #expect(try await v1Client.receive() == .subscribed(key: later))
@@ -62,7 +63,9 @@ struct LegacyProtocolServerTests {
                         v1Worker.send(.outcome(try Outcome(id: "v1", key: key, variables: Array(#"{"c":3}"#.utf8))))
                         let frame = legacyFrame(await legacyClient.nextEvent())
                         #expect((frame?["variables"] as? [String: Any])?["c"] as? Int == 3)
-                        #expect(try await v1Client.receive() == .outcome(try Outcome(id: "v1", key: key, variables: Array(#"{"c":3}"#.utf8))))
+                        #expect(
+                            try await v1Client.receive()
+                                == .outcome(try Outcome(id: "v1", key: key, variables: Array(#"{"c":3}"#.utf8))))
                         v1Client.send(.ack(id: "v1"))
                         #expect(try await v1Worker.receive() == .result(id: "v1", status: .delivered))
                     }
@@ -77,7 +80,8 @@ struct LegacyProtocolServerTests {
         try await withServer({ $0.legacyProtocol = true }) { server in
             try await withSocket(url: legacyURL(server)) { legacy in
                 for frame in [
-                    "not json", #"{"type":"PROCESS_OUTCOME"}"#, #"{"type":"PROCESS_OUTCOME","processInstanceKey":"-1","variables":{}}"#,
+                    "not json", #"{"type":"PROCESS_OUTCOME"}"#,
+                    #"{"type":"PROCESS_OUTCOME","processInstanceKey":"-1","variables":{}}"#,
                     #"{"type":"PROCESS_OUTCOME","processInstanceKey":"5","variables":[1]}"#, #"{"type":"SOMETHING"}"#,
                     #"{"no":"type"}"#,
                 ] {
@@ -138,8 +142,11 @@ struct LegacyProtocolServerTests {
             try await withSocket(url: legacyURL(server)) { legacy in
                 legacy.send(#"{"type":"REGISTER_CLIENT"}"#)
                 try await Task.sleep(for: .milliseconds(100))
-                #expect(try await AuthTests().status(server.port, "/", token: nil, upgrade: true) == .serviceUnavailable)
-                #expect(try await AuthTests().status(server.port, "/v1/ws", token: nil, upgrade: true) == .serviceUnavailable)
+                #expect(
+                    try await AuthTests().status(server.port, "/", token: nil, upgrade: true) == .serviceUnavailable)
+                #expect(
+                    try await AuthTests().status(server.port, "/v1/ws", token: nil, upgrade: true)
+                        == .serviceUnavailable)
             }
         }
     }
@@ -148,7 +155,8 @@ struct LegacyProtocolServerTests {
         #expect(try LegacyMessage.decode(Array(#"{"type":"REGISTER_CLIENT"}"#.utf8)) == .registerClient)
         #expect(try LegacyMessage.decode(Array(#"{"type":"REGISTER_WORKER","extra":1}"#.utf8)) == .registerWorker)
         #expect(
-            try LegacyMessage.decode(Array(#"{"type":"PROCESS_OUTCOME","processInstanceKey":"42","variables":{"x":1}}"#.utf8))
+            try LegacyMessage.decode(
+                Array(#"{"type":"PROCESS_OUTCOME","processInstanceKey":"42","variables":{"x":1}}"#.utf8))
                 == .processOutcome(key: ProcessInstanceKey(42)!, variables: Array(#"{"x":1}"#.utf8)))
         #expect(
             try LegacyMessage.decode(Array(#"{"type":"PROCESS_OUTCOME","processInstanceKey":42,"variables":{}}"#.utf8))

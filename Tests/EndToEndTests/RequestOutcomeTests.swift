@@ -96,8 +96,10 @@ extension EndToEndTests {
                             let chatID = "two-turn-\(index)-\(UUID().uuidString)"
                             let first = stack.demos[index % 2]
                             let second = stack.demos[(index + 1) % 2]
-                            let greeting = try await stack.post(first, "/process/chat-process", json: ["chatId": chatID])
-                            guard greeting.status == .ok, let key = greeting.headers.first(name: "x-process-instance-key")
+                            let greeting = try await stack.post(
+                                first, "/process/chat-process", json: ["chatId": chatID])
+                            guard greeting.status == .ok,
+                                let key = greeting.headers.first(name: "x-process-instance-key")
                             else { return "chat \(index) greeting: \(greeting.status) \(greeting.text)" }
                             let text = "turn 2 of \(chatID)"
                             let answer = try await stack.post(

@@ -60,7 +60,8 @@ public struct RedisRouteStore: Sendable {
         -> [ParkedOutcome]
     {
         try await subscribe(
-            key: key, replica: replica, clientId: clientId, routeTTL: routeTTL, pageCount: 1000, pageBytes: Int(Int32.max)
+            key: key, replica: replica, clientId: clientId, routeTTL: routeTTL, pageCount: 1000,
+            pageBytes: Int(Int32.max)
         ).outcomes
     }
 
@@ -99,7 +100,9 @@ public struct RedisRouteStore: Sendable {
         let reply = try await client.evaluate(
             RouteScripts.unsubscribe,
             keys: [keys.route, keys.parked, keys.outcomes, keys.acknowledged, keys.bytes],
-            arguments: [RedisArgument(try replica.map(identifier) ?? ""), RedisArgument(clientId), milliseconds(parkTTL)]
+            arguments: [
+                RedisArgument(try replica.map(identifier) ?? ""), RedisArgument(clientId), milliseconds(parkTTL),
+            ]
                 + acknowledged.map { RedisArgument($0) })
         guard let deleted = reply.integer else { throw unexpected("unsubscribe", reply) }
         return deleted == 1

@@ -191,7 +191,7 @@ struct WebSocketSession {
             do {
                 page = try await environment.coordinator.subscribe(
                     connection, key: key, route: route, page: environment.configuration.parkedPage)
-            } catch where error.code == .unavailable {
+            } catch  where error.code == .unavailable {
                 // The store is unreachable: the subscription stays and takes local outcomes; its route is written
                 // when the store is back (the write-back), and what was parked meanwhile is read then.
                 logger.debug(

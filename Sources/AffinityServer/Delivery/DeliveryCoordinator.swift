@@ -45,7 +45,9 @@ final class DeliveryCoordinator: Sendable {
     /// Delivers one outcome received from a worker and returns how it was answered. With
     /// `--legacy-protocol` it also goes to every legacy client of the cluster (unless it came from a
     /// legacy worker, whose session sent it there already).
-    func deliver(_ outcome: Outcome, broadcastToLegacyClients: Bool = true) async throws(AffinityError)
+    func deliver(
+        _ outcome: Outcome, broadcastToLegacyClients: Bool = true
+    ) async throws(AffinityError)
         -> DeliveryStatus
     {
         activeDeliveries.add(1, ordering: .relaxed)
@@ -294,7 +296,8 @@ final class DeliveryCoordinator: Sendable {
             }
         }
         if !waiting.isEmpty {
-            logger.debug("parked outcomes waiting for local subscribers", metadata: ["affinity.keys": "\(waiting.count)"])
+            logger.debug(
+                "parked outcomes waiting for local subscribers", metadata: ["affinity.keys": "\(waiting.count)"])
         }
         return routes.count
     }

@@ -231,7 +231,8 @@ struct AffinityRoutes: Sendable {
             case .timedOut, .clientGone:
                 break waiting
             case .draining:
-                result = .failure(AffinityError(code: .unavailable, message: "this replica is draining; ask another one"))
+                result = .failure(
+                    AffinityError(code: .unavailable, message: "this replica is draining; ask another one"))
                 break waiting
             }
         }

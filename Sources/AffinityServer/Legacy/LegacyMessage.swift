@@ -33,7 +33,8 @@ enum LegacyMessage: Equatable, Sendable {
             default: throw AffinityError.badRequest("\"processInstanceKey\" must be a decimal string or a number")
             }
             guard let key = ProcessInstanceKey(text) else {
-                throw AffinityError.badRequest("\"processInstanceKey\" \(text.prefix(32)) is not a process instance key")
+                throw AffinityError.badRequest(
+                    "\"processInstanceKey\" \(text.prefix(32)) is not a process instance key")
             }
             guard let variables = object["variables"], variables.kind == .object else {
                 throw AffinityError.badRequest("PROCESS_OUTCOME needs an object \"variables\"", ref: text)

@@ -76,7 +76,9 @@ struct LegacySession {
             } catch {
                 logger.debug(
                     "a legacy outcome could not be delivered to protocol v1 subscribers",
-                    metadata: ["affinity.key": "\(key)", "error.code": "\(error.code)", "error.message": "\(error.message)"])
+                    metadata: [
+                        "affinity.key": "\(key)", "error.code": "\(error.code)", "error.message": "\(error.message)",
+                    ])
             }
         }
     }

@@ -259,7 +259,8 @@ public final class InMemoryOutcomeStore: OutcomeStore {
         guard state.parkedBytes + bytes <= maxParkedBytes else {
             return .failure(
                 AffinityError(
-                    code: .tooLarge, message: "the store holds its maximum of \(maxParkedBytes) bytes of parked outcomes",
+                    code: .tooLarge,
+                    message: "the store holds its maximum of \(maxParkedBytes) bytes of parked outcomes",
                     ref: outcome.id))
         }
         state.parked[outcome.key, default: []].append(

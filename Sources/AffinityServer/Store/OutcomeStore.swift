@@ -13,7 +13,9 @@ public import AffinityProtocol
 public protocol OutcomeStore: Sendable {
     /// Route-and-take: atomically writes `key -> route` and returns the first page of the outcomes parked
     /// for `key`, oldest first, WITHOUT removing them (they are removed by ``acknowledge(key:id:)``).
-    func subscribe(key: ProcessInstanceKey, route: Route, page: ParkedPageLimit) async throws(AffinityError)
+    func subscribe(
+        key: ProcessInstanceKey, route: Route, page: ParkedPageLimit
+    ) async throws(AffinityError)
         -> ParkedPage
 
     /// The first page of the outcomes parked for `key`, oldest first, without touching its route. A

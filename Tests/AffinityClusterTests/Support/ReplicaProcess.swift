@@ -121,7 +121,8 @@ final class ClusterEnvironment: Sendable {
 
     /// Launches a replica without waiting for it. `identity` defaults to a certificate from the cluster CA.
     func launch(
-        id: String, identity: TestPKI.Identity? = nil, peerPort fixedPeerPort: Int? = nil, arguments extra: [String] = []
+        id: String, identity: TestPKI.Identity? = nil, peerPort fixedPeerPort: Int? = nil,
+        arguments extra: [String] = []
     ) async throws -> ReplicaProcess {
         let executable = binaryDirectory().appendingPathComponent("affinity-server")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {

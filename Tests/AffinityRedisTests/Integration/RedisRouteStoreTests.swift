@@ -91,14 +91,16 @@ struct RedisRouteStoreTests {
                 try await store.routeOrPark(
                     key: "12", id: "a", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
                     == .acknowledged)
-            #expect(try await store.park(key: "12", id: "a", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
-                == .acknowledged)
+            #expect(
+                try await store.park(key: "12", id: "a", payload: json("{}"), ifRoutedTo: "r1", parkTTL: park)
+                    == .acknowledged)
             _ = try await store.subscribe(key: "12", replica: "r1", clientId: "c", routeTTL: route)
             _ = try await store.routeOrPark(
                 key: "12", id: "b", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
             // another client's route stays; the id acknowledged live is remembered and its copy removed
             #expect(
-                try await store.unsubscribe(key: "12", replica: "r1", clientId: "other", acknowledged: ["b"], parkTTL: park)
+                try await store.unsubscribe(
+                    key: "12", replica: "r1", clientId: "other", acknowledged: ["b"], parkTTL: park)
                     == false)
             #expect(try await store.parked(key: "12", pageCount: 10, pageBytes: 1 << 20).outcomes.isEmpty)
             #expect(
