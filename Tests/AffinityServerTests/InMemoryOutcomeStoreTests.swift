@@ -142,6 +142,16 @@ extension InMemoryOutcomeStoreTests {
         #expect(try await store.park(outcome: outcome("b"), ifRoutedTo: "r1") == .alreadyAcknowledged)
     }
 
+    /// The remembered acknowledgements are bounded by count (the memory does not grow with the traffic): the
+    /// oldest is forgotten first.
+    @Test func rememberedAcknowledgementsAreBounded() async throws {
+        let store = InMemoryOutcomeStore(parkTTL: .seconds(60), rememberedAcknowledgements: 2)
+        for id in ["a", "b", "c"] { try await store.acknowledge(key: key, id: id) }
+        #expect(try await store.routeOrPark(outcome: outcome("c"), localReplica: "r1") == .alreadyAcknowledged)
+        #expect(try await store.routeOrPark(outcome: outcome("b"), localReplica: "r1") == .alreadyAcknowledged)
+        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked)
+    }
+
     @Test func refreshReportsKeysWithParkedOutcomes() async throws {
         let store = InMemoryOutcomeStore(parkTTL: .seconds(60))
         let empty = ProcessInstanceKey(90)!

@@ -4,7 +4,8 @@ import Synchronization
 /// The embedded store of a single replica: routes and parked outcomes in memory, with a park TTL
 /// and bounds per key and in total, by count and by bytes.
 ///
-/// Expired outcomes (and remembered acknowledgements) are dropped lazily when a key is read and by
+/// Acknowledged ids are remembered (the latest 100,000) and never parked again. Expired outcomes are dropped
+/// lazily when a key is read and by
 /// ``removeExpired()``, which ``ParkedOutcomeSweeper`` calls periodically.
 public final class InMemoryOutcomeStore: OutcomeStore {
     private struct ParkedOutcome {
@@ -16,16 +17,10 @@ public final class InMemoryOutcomeStore: OutcomeStore {
     private struct State {
         var routes: [ProcessInstanceKey: Route] = [:]
         var parked: [ProcessInstanceKey: [ParkedOutcome]] = [:]
-        /// Ids acknowledged per key, until when they are remembered.
-        var acknowledged: [ProcessInstanceKey: [String: ContinuousClock.Instant]] = [:]
         var parkedCount = 0
         var parkedBytes = 0
 
         mutating func dropExpired(of key: ProcessInstanceKey, now: ContinuousClock.Instant) -> Int {
-            if var ids = acknowledged[key] {
-                ids = ids.filter { $0.value > now }
-                acknowledged[key] = ids.isEmpty ? nil : ids
-            }
             guard var list = parked[key] else { return 0 }
             let before = list.count
             var bytes = 0
@@ -70,6 +65,10 @@ public final class InMemoryOutcomeStore: OutcomeStore {
     }
 
     private let state = Mutex(State())
+    /// The latest acknowledged outcomes (by key and id), bounded by count so that the store's memory does not
+    /// grow with the traffic: in a single replica they guard against a repeat of an outcome (a worker's retry,
+    /// a Zeebe job handed out twice), which comes within the job timeout, long before this many newer acks.
+    private let acknowledgedOutcomes: AcknowledgedOutcomes
     private let parkTTL: Duration
     private let maxParkedPerKey: Int
     private let maxParkedTotal: Int
@@ -84,6 +83,7 @@ public final class InMemoryOutcomeStore: OutcomeStore {
     ///   - maxParkedTotal: parked outcomes in total before parking fails with `too_large`.
     ///   - maxParkedBytesPerKey: bytes of parked outcome frames per key before parking fails with `too_large`.
     ///   - maxParkedBytes: bytes of parked outcome frames in total before parking fails with `too_large`.
+    ///   - rememberedAcknowledgements: how many acknowledged ids are remembered (never parked again).
     ///   - onExpired: called with the number of outcomes that expired (for metrics).
     public init(
         parkTTL: Duration,
@@ -91,8 +91,10 @@ public final class InMemoryOutcomeStore: OutcomeStore {
         maxParkedTotal: Int = 100_000,
         maxParkedBytesPerKey: Int = Int.max,
         maxParkedBytes: Int = Int.max,
+        rememberedAcknowledgements: Int = 100_000,
         onExpired: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
+        self.acknowledgedOutcomes = AcknowledgedOutcomes(capacity: rememberedAcknowledgements)
         self.parkTTL = parkTTL
         self.maxParkedPerKey = maxParkedPerKey
         self.maxParkedTotal = maxParkedTotal
@@ -125,22 +127,20 @@ public final class InMemoryOutcomeStore: OutcomeStore {
     }
 
     public func acknowledge(key: ProcessInstanceKey, id: String) async throws(AffinityError) {
-        let until = ContinuousClock.now + parkTTL
+        acknowledgedOutcomes.insert(ParkedOutcomeReference(key: key, id: id))
         state.withLock { state in
             state.removeParked(key: key, id: id)
-            state.acknowledged[key, default: [:]][id] = until
         }
     }
 
     public func unsubscribe(
         key: ProcessInstanceKey, route: Route?, acknowledged: [String]
     ) async throws(AffinityError) {
-        let until = ContinuousClock.now + parkTTL
+        for id in acknowledged { acknowledgedOutcomes.insert(ParkedOutcomeReference(key: key, id: id)) }
         state.withLock { state in
             if let route, state.routes[key] == route { state.routes[key] = nil }
-            for id in acknowledged {
+            for id in acknowledged where state.parked[key] != nil {
                 state.removeParked(key: key, id: id)
-                state.acknowledged[key, default: [:]][id] = until
             }
         }
     }
@@ -191,7 +191,7 @@ public final class InMemoryOutcomeStore: OutcomeStore {
         let now = ContinuousClock.now
         let expired = state.withLock { state in
             var removed = 0
-            for key in Set(state.parked.keys).union(state.acknowledged.keys) {
+            for key in Array(state.parked.keys) {
                 removed += state.dropExpired(of: key, now: now)
             }
             return removed
@@ -216,8 +216,7 @@ public final class InMemoryOutcomeStore: OutcomeStore {
     }
 
     private func isAcknowledged(_ outcome: Outcome, in state: inout State) -> Bool {
-        guard let until = state.acknowledged[outcome.key]?[outcome.id] else { return false }
-        return until > ContinuousClock.now
+        acknowledgedOutcomes.contains(ParkedOutcomeReference(outcome))
     }
 
     private func append(_ outcome: Outcome, to state: inout State) -> Result<Void, AffinityError> {
