@@ -27,9 +27,12 @@ extension ClusterTests {
                 let v1Key = ProcessInstanceKey(Self.firstKey + 999)!
                 try await withLegacyClients(ports: placement.map { ports[$0] }) { clients in
                     for client in clients { client.send(#"{"type":"REGISTER_CLIENT"}"#) }
-                    // r1 knows that r2 and r3 hold legacy clients
+                    // every client registered, and r1 knows that r2 and r3 hold legacy clients
+                    for (index, replica) in replicas.enumerated() {
+                        let count = Double(placement.filter { $0 == index }.count)
+                        try await waitForMetric(of: replica, #"affinity_legacy_connections{role="client"}"#, atLeast: count)
+                    }
                     try await waitForMetric(of: replicas[0], "affinity_legacy_peer_replicas", atLeast: 2)
-                    try await waitForMetric(of: replicas[2], "affinity_legacy_connections{role=\"client\"}", atLeast: 2)
                     try await withClusterSocket(port: ports[2]) { subscriber in
                         _ = try await subscriber.hello(role: .client, clientId: "v1-front")
                         try await subscribe(subscriber, to: [v1Key])

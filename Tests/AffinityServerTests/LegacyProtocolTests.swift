@@ -13,6 +13,11 @@ struct LegacyProtocolServerTests {
 
     func legacyURL(_ server: TestServer) -> String { "ws://127.0.0.1:\(server.port)/" }
 
+    /// Waits until `count` legacy clients registered (their frames are read by their own sessions).
+    func waitForLegacyClients(_ server: TestServer, _ count: Double) async throws {
+        try await waitUntil { server.metric(#"affinity_legacy_connections{role="client"}"#) == count }
+    }
+
     func legacyFrame(_ event: SocketEvent?) -> [String: Any]? {
         guard case .text(let text) = event else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
@@ -22,6 +27,7 @@ struct LegacyProtocolServerTests {
         try await withServer({ $0.legacyProtocol = true }) { server in
             try await withSocket(url: legacyURL(server)) { legacyClient in
                 legacyClient.send(#"{"type":"REGISTER_CLIENT"}"#)
+                try await waitForLegacyClients(server, 1)
                 try await withSocket(server) { v1Client in
                     try await v1Client.hello(.client)
                     v1Client.send(.subscribe(key: key))
@@ -91,6 +97,7 @@ struct LegacyProtocolServerTests {
                 await legacy.expectSilence(for: .milliseconds(500))
                 // still served
                 legacy.send(#"{"type":"REGISTER_CLIENT"}"#)
+                try await waitForLegacyClients(server, 1)
                 try await withSocket(url: legacyURL(server)) { worker in
                     worker.send(#"{"type":"PROCESS_OUTCOME","processInstanceKey":"5","variables":{}}"#)
                     #expect(legacyFrame(await legacy.nextEvent())?["processInstanceKey"] as? String == "5")
@@ -111,7 +118,7 @@ struct LegacyProtocolServerTests {
                 stuck.send(#"{"type":"REGISTER_CLIENT"}"#)
                 try await withSocket(url: legacyURL(server)) { reader in
                     reader.send(#"{"type":"REGISTER_CLIENT"}"#)
-                    try await Task.sleep(for: .milliseconds(200))
+                    try await waitForLegacyClients(server, 2)
                     try await withSocket(url: legacyURL(server)) { worker in
                         // 20 MB in batches of 20 outcomes (400 kB), each read by the reading client before the next: the
                         // stuck client's kernel buffers fill, then its 1 MiB outbound budget, and it is closed
