@@ -239,5 +239,51 @@ extension ClusterTests {
                 }
             }
         }
+
+        /// 7. An ack that comes after the key's last subscriber on its replica left (so after the unsubscribe that
+        /// gave Redis the ids acknowledged before, and after the outcome was parked because its subscriber left)
+        /// removes the parked copy and reaches Redis: a worker's retry of that outcome on another replica is
+        /// answered `delivered` and never parked for the key's next subscriber.
+        @Test(.timeLimit(.minutes(2)))
+        func ackAfterTheLastUnsubscribeReachesRedis() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2")
+                let key = key(8)
+                let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
+                let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
+                try await withClusterSocket(port: try r2.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker")
+                    try await withClusterSocket(port: try r1.port) { first in
+                        _ = try await first.hello(role: .client, clientId: "front-a")
+                        try await subscribe(first, to: [key])
+                        async let answers = deliver([turn1], through: worker, window: 1)
+                        #expect(try await first.next() == .outcome(turn1))
+                        first.send(.unsubscribe(key: key))
+                        #expect(try await first.next() == .unsubscribed(key: key))
+                        // the ack after the unsubscribe, confirmed: answered once it took effect everywhere
+                        first.send(.confirmedAck(id: turn1.id))
+                        #expect(try await first.next() == .acknowledged(id: turn1.id))
+                        // parked when its only subscriber left; the late ack removed that copy
+                        #expect(try await answers == ["turn-1": "parked"])
+                    }
+                    // the worker sends turn 1 again (its result was lost, the job was handed out twice)
+                    #expect(try await deliver([turn1], through: worker, window: 1) == ["turn-1": "delivered"])
+                    try await withClusterSocket(port: try r2.port) { next in
+                        _ = try await next.hello(role: .client, clientId: "front-b")
+                        try await subscribe(next, to: [key])
+                        async let answers = deliver([turn2], through: worker, window: 1)
+                        let message = try await next.next()
+                        #expect(message == .outcome(turn2), "the next turn got \(message)")
+                        if case .outcome(let received) = message { next.send(.ack(id: received.id)) }
+                        if message != .outcome(turn2) {
+                            #expect(try await next.next() == .outcome(turn2))
+                            next.send(.ack(id: turn2.id))
+                        }
+                        #expect(try await answers == ["turn-2": "delivered"])
+                    }
+                }
+            }
+        }
     }
 }

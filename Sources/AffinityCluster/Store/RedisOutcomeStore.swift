@@ -84,6 +84,9 @@ public struct RedisOutcomeStore: OutcomeStore {
         }
     }
 
+    /// Every replica of the cluster parks outcomes here.
+    public var isShared: Bool { true }
+
     /// Deletes the route of `key` if it still is `route`, and remembers the ids acknowledged live.
     public func unsubscribe(
         key: ProcessInstanceKey, route: Route?, acknowledged: [String]

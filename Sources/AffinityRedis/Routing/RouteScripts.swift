@@ -30,7 +30,7 @@ enum RouteScripts {
               redis.call('LREM', parked, 0, id)
             end
           end
-          if redis.call('LLEN', parked) > #ids then result[1] = 1 end
+          if #ids == count and redis.call('LLEN', parked) > #ids then result[1] = 1 end
           return result
         end
 
@@ -72,10 +72,9 @@ enum RouteScripts {
             """)
 
     /// KEYS: route, parked, outcomes, acknowledged, bytes. ARGV: replica, client, park TTL (ms), then the ids
-    /// the leaving subscriber acknowledged live. Deletes the route only if it still points at (replica, client)
-    /// (an empty replica leaves it alone);
-    /// remembers the ids as acknowledged and removes any parked copy of them (a late park). Returns 1 if the
-    /// route was deleted, else 0.
+    /// acknowledged live for the key on the leaving subscriber's replica. Deletes the route only if it still
+    /// points at (replica, client) (an empty replica leaves it alone); remembers the ids as acknowledged and
+    /// removes any parked copy of them (a late park). Returns 1 if the route was deleted, else 0.
     static let unsubscribe = RedisScript(
         name: "affinity.unsubscribe",
         source: """
@@ -85,14 +84,16 @@ enum RouteScripts {
               deleted = redis.call('DEL', KEYS[1])
             end
             if #ARGV > 3 then
-              for i = 4, #ARGV do
-                local size = redis.call('HSTRLEN', KEYS[3], ARGV[i])
-                if redis.call('HDEL', KEYS[3], ARGV[i]) == 1 then
-                  redis.call('LREM', KEYS[2], 0, ARGV[i])
-                  if redis.call('DECRBY', KEYS[5], size) <= 0 then redis.call('DEL', KEYS[5]) end
+              if redis.call('EXISTS', KEYS[3]) == 1 then
+                for i = 4, #ARGV do
+                  local size = redis.call('HSTRLEN', KEYS[3], ARGV[i])
+                  if redis.call('HDEL', KEYS[3], ARGV[i]) == 1 then
+                    redis.call('LREM', KEYS[2], 0, ARGV[i])
+                    if redis.call('DECRBY', KEYS[5], size) <= 0 then redis.call('DEL', KEYS[5]) end
+                  end
                 end
-                redis.call('SADD', KEYS[4], ARGV[i])
               end
+              redis.call('SADD', KEYS[4], unpack(ARGV, 4))
               redis.call('PEXPIRE', KEYS[4], ARGV[3])
             end
             return deleted

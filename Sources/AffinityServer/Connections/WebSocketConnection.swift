@@ -25,17 +25,11 @@ final class WebSocketConnection: OutcomeSubscriber {
         /// Outcomes sent and not acknowledged yet, by id. Kept when their key is unsubscribed: an ack that
         /// arrives after the unsubscribe still counts.
         var inFlight: [String: [InFlightOutcome]] = [:]
-        /// Per key, the ids of live outcomes acknowledged on this connection (the latest few), passed to the
-        /// store when the key is unsubscribed so that a late park of one of them is undone.
-        var acknowledgedLive: [ProcessInstanceKey: [String]] = [:]
         var consecutiveErrors = 0
         var closed = false
         /// `drain` was sent while the connection stays open (workers, see ``announceDrain()``).
         var drainAnnounced = false
     }
-
-    /// How many ids of live outcomes acknowledged per key are remembered for the unsubscribe.
-    static let acknowledgedLivePerKey = 16
 
     let connectionID = ConnectionID.next()
     let grantedRoles: Set<PeerRole>
@@ -229,9 +223,9 @@ final class WebSocketConnection: OutcomeSubscriber {
 
     /// Removes a subscription; returns nil if the key was not subscribed, else the live outcomes of the key
     /// sent and not acked yet (their deliveries must not wait for a subscriber that has left; they stay in
-    /// flight, so that a late ack still counts) and the ids of live outcomes acknowledged for the key.
-    func unsubscribe(_ key: ProcessInstanceKey) -> (released: [InFlightOutcome], acknowledged: [String])? {
-        state.withLock { state -> (released: [InFlightOutcome], acknowledged: [String])? in
+    /// flight, so that a late ack still counts).
+    func unsubscribe(_ key: ProcessInstanceKey) -> [InFlightOutcome]? {
+        state.withLock { state -> [InFlightOutcome]? in
             guard state.subscriptions.remove(key) else { return nil }
             var released: [InFlightOutcome] = []
             for entries in state.inFlight.values {
@@ -239,7 +233,7 @@ final class WebSocketConnection: OutcomeSubscriber {
                     if case .live = entry { released.append(entry) }
                 }
             }
-            return (released, state.acknowledgedLive.removeValue(forKey: key) ?? [])
+            return released
         }
     }
 
@@ -270,31 +264,19 @@ final class WebSocketConnection: OutcomeSubscriber {
     /// subscription since.
     func takeInFlight(id: String) -> [InFlightOutcome] {
         state.withLock { state in
-            guard let entries = state.inFlight.removeValue(forKey: id) else { return [] }
-            for entry in entries {
-                guard case .live(let delivery) = entry, state.subscriptions.contains(entry.key) else { continue }
-                var ids = state.acknowledgedLive[delivery.reference.key] ?? []
-                if ids.count == Self.acknowledgedLivePerKey { ids.removeFirst() }
-                ids.append(delivery.reference.id)
-                state.acknowledgedLive[delivery.reference.key] = ids
-            }
-            return entries
+            state.inFlight.removeValue(forKey: id) ?? []
         }
     }
 
-    /// Marks the connection closed and returns everything that must be cleaned up: the subscribed keys (with the
-    /// ids of live outcomes acknowledged on each) and the outcomes in flight.
-    func closeAndTakeState() -> (
-        keys: [ProcessInstanceKey], acknowledged: [ProcessInstanceKey: [String]], inFlight: [InFlightOutcome]
-    ) {
+    /// Marks the connection closed and returns everything that must be cleaned up: the subscribed keys and the
+    /// outcomes in flight.
+    func closeAndTakeState() -> (keys: [ProcessInstanceKey], inFlight: [InFlightOutcome]) {
         state.withLock { state in
             state.closed = true
             let keys = state.subscriptions.removeAll()
             let inFlight = state.inFlight.values.flatMap { $0 }
             state.inFlight.removeAll()
-            let acknowledged = state.acknowledgedLive
-            state.acknowledgedLive.removeAll()
-            return (keys, acknowledged, inFlight)
+            return (keys, inFlight)
         }
     }
 

@@ -24,12 +24,12 @@ struct WebSocketSession {
             }
             connection.finishOutbound()
         }
-        let (keys, acknowledged, inFlight) = connection.closeAndTakeState()
+        let (keys, inFlight) = connection.closeAndTakeState()
         environment.registry.unregister(connection)
         metrics.connections(for: connection.role).decrement()
         environment.coordinator.lost(inFlight, by: connection.connectionID)
         await environment.coordinator.unsubscribe(
-            connection.connectionID, keys: keys, route: route(for: connection), acknowledged: acknowledged)
+            connection.connectionID, keys: keys, route: route(for: connection))
         logger.debug("connection closed", metadata: ["affinity.connection": "\(connection.connectionID)"])
     }
 
@@ -114,10 +114,9 @@ struct WebSocketSession {
             try await subscribe(key, connection: connection, route: route)
         case .unsubscribe(let key):
             try requireRole(.client, role, for: message, ref: key.description)
-            if let (released, acknowledged) = connection.unsubscribe(key) {
+            if let released = connection.unsubscribe(key) {
                 environment.coordinator.lost(released, by: connection.connectionID)
-                await environment.coordinator.unsubscribe(
-                    connection.connectionID, keys: [key], route: route, acknowledged: [key: acknowledged])
+                await environment.coordinator.unsubscribe(connection.connectionID, keys: [key], route: route)
             }
             connection.send(.unsubscribed(key: key))
         case .ack(let id), .confirmedAck(let id):
@@ -199,7 +198,7 @@ struct WebSocketSession {
                     metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
                 page = .empty
             } catch {
-                if let (released, _) = connection.unsubscribe(key) {
+                if let released = connection.unsubscribe(key) {
                     environment.coordinator.lost(released, by: connection.connectionID)
                 }
                 await environment.coordinator.unsubscribe(connection.connectionID, keys: [key], route: nil)

@@ -143,8 +143,10 @@ final class DeliveryCoordinator: Sendable {
             delivery.subscriberLost(subscriber.connectionID)
         }
         let delivered = await delivery.waitForDecision(timeout: ackTimeout)
-        awaitingHTTPAck.withLock { waiting in
-            if waiting[reference]?.delivery === delivery { waiting[reference] = nil }
+        if delivery.handedToPoll.load(ordering: .acquiring) {
+            awaitingHTTPAck.withLock { waiting in
+                if waiting[reference]?.delivery === delivery { waiting[reference] = nil }
+            }
         }
         if delivered {
             return .delivered
@@ -227,9 +229,12 @@ final class DeliveryCoordinator: Sendable {
         for entry in entries {
             switch entry {
             case .live(let delivery):
-                acknowledgedOutcomes.insert(delivery.reference)
+                let reference = delivery.reference
+                acknowledgedOutcomes.insert(reference)
                 if delivery.acknowledged(by: connection) == .removeParkedCopy {
-                    await removeParkedCopy(of: delivery.reference)
+                    // a late ack (the subscriber left, or the ack timeout passed): the store forgets the copy and
+                    // remembers the id
+                    await removeParkedCopy(of: reference)
                 } else if settle, case .parking = delivery.attemptState {
                     await delivery.waitUntilSettled()
                 }
@@ -261,21 +266,16 @@ final class DeliveryCoordinator: Sendable {
         try await store.parked(key: key, page: page)
     }
 
-    /// Removes local subscriptions and their routes; `acknowledged` are the ids of live outcomes the
-    /// subscriber acknowledged per key (the store remembers them).
-    func unsubscribe(
-        _ connection: ConnectionID, keys: [ProcessInstanceKey], route: Route?,
-        acknowledged: [ProcessInstanceKey: [String]] = [:]
-    ) async {
+    /// Removes local subscriptions and their routes. When the last local subscriber of a key leaves, a shared
+    /// store is also given the ids acknowledged for the key on this replica (it remembers them, and removes a
+    /// copy a late park left).
+    func unsubscribe(_ connection: ConnectionID, keys: [ProcessInstanceKey], route: Route?) async {
         registry.remove(connection, for: keys)
         guard let route else { return }
-        for key in keys {
-            // another local subscriber keeps the route: then only the acknowledgements go to the store
-            let lastHere = registry.subscribers(of: key).isEmpty
-            let ids = acknowledged[key] ?? []
-            guard lastHere || !ids.isEmpty else { continue }
+        for key in keys where registry.subscribers(of: key).isEmpty {
+            let ids = store.isShared ? acknowledgedOutcomes.ids(of: key) : []
             do {
-                try await store.unsubscribe(key: key, route: lastHere ? route : nil, acknowledged: ids)
+                try await store.unsubscribe(key: key, route: route, acknowledged: ids)
             } catch {
                 logger.debug(
                     "unsubscribe failed", metadata: ["affinity.key": "\(key)", "error.message": "\(error.message)"])
@@ -315,6 +315,7 @@ final class DeliveryCoordinator: Sendable {
             switch try await store.park(outcome: outcome, ifRoutedTo: replicaID) {
             case .parked:
                 let reference = delivery.reference
+                delivery.handedToPoll.store(true, ordering: .releasing)
                 awaitingHTTPAck.withLock { $0[reference] = (delivery, poll) }
                 let state = delivery.parkedCopyMade()
                 if case .waiting = state { return true }

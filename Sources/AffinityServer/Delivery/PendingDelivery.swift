@@ -18,6 +18,9 @@ final class PendingDelivery: Sendable {
     /// Key and id of the outcome (the variables are not kept: an unacked entry may live long).
     let reference: ParkedOutcomeReference
     private let state: Mutex<State>
+    /// A long poll took it (see ``DeliveryCoordinator/handOverToPoll(_:delivery:poll:)``): its coordinator looks
+    /// for it among the deliveries waiting for an HTTP ack only then.
+    let handedToPoll = Atomic<Bool>(false)
 
     init(outcome: Outcome, subscribers: Set<ConnectionID>) {
         self.reference = ParkedOutcomeReference(outcome)

@@ -83,7 +83,8 @@ public final class InMemoryOutcomeStore: OutcomeStore {
     ///   - maxParkedTotal: parked outcomes in total before parking fails with `too_large`.
     ///   - maxParkedBytesPerKey: bytes of parked outcome frames per key before parking fails with `too_large`.
     ///   - maxParkedBytes: bytes of parked outcome frames in total before parking fails with `too_large`.
-    ///   - rememberedAcknowledgements: how many acknowledged ids are remembered (never parked again).
+    ///   - rememberedAcknowledgements: how many acknowledged ids are remembered (never parked again): those it
+    ///     is told about by ``acknowledge(key:id:)`` and ``unsubscribe(key:route:acknowledged:)``.
     ///   - onExpired: called with the number of outcomes that expired (for metrics).
     public init(
         parkTTL: Duration,

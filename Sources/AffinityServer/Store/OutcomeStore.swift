@@ -48,9 +48,18 @@ public protocol OutcomeStore: Sendable {
 
     /// Whether the store can be reached right now; `/health/ready` answers 503 while it cannot.
     var isReachable: Bool { get }
+
+    /// Whether other replicas park outcomes in this store too (Redis). Then a late park can come from anywhere,
+    /// so the ids a replica's clients acknowledged live must reach the store when the key's last local
+    /// subscriber leaves (``unsubscribe(key:route:acknowledged:)``). An embedded store is one replica's alone,
+    /// whose own memory of acknowledgements covers every park it makes.
+    var isShared: Bool { get }
 }
 
 extension OutcomeStore {
     /// An embedded store is always reachable.
     public var isReachable: Bool { true }
+
+    /// An embedded store is not shared.
+    public var isShared: Bool { false }
 }
