@@ -45,11 +45,6 @@ public struct LocalReplica: Sendable {
         try await coordinator.deliverForwarded(outcome)
     }
 
-    /// One route per locally subscribed key.
-    public func localRoutes() -> [ProcessInstanceKey: Route] {
-        registry.localRoutes()
-    }
-
     /// Writes the routes of the local subscriptions to the store (again) and has their subscribers read
     /// what was parked for them while a route was missing; returns how many routes it wrote.
     public func writeRoutesBack() async throws(AffinityError) -> Int {

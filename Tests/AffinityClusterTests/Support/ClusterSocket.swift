@@ -94,15 +94,33 @@ func withClusterSocket<T: Sendable>(
     port: Int, _ body: @Sendable (ClusterSocket) async throws -> T
 ) async throws -> T {
     let queue = MessageQueue()
+    return try await withTextWebSocket(
+        url: "ws://127.0.0.1:\(port)/v1/ws",
+        received: { text in
+            if let decoded = try? AffinityMessage.decode(Array(text.utf8)) { queue.push(decoded) }
+        },
+        closed: { queue.close() }
+    ) { outbound in
+        try await body(ClusterSocket(queue: queue, outbound: outbound))
+    }
+}
+
+/// Opens a WebSocket to `url` for `body`, which sends text frames through the continuation it is given; every
+/// text frame received goes to `received`, and `closed` is called when the connection ends. Closes the
+/// connection (normal closure) when `body` returns.
+func withTextWebSocket<T: Sendable>(
+    url: String, received: @escaping @Sendable (String) -> Void, closed: @escaping @Sendable () -> Void = {},
+    _ body: (AsyncStream<String>.Continuation) async throws -> T
+) async throws -> T {
     let (outbound, outboundContinuation) = AsyncStream.makeStream(of: String.self)
-    var logger = Logger(label: "cluster-socket")
+    var logger = Logger(label: "test-socket")
     logger.logLevel = .critical
     let connectionLogger = logger
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
-            defer { queue.close() }
+            defer { closed() }
             _ = try? await WebSocketClient.connect(
-                url: "ws://127.0.0.1:\(port)/v1/ws",
+                url: url,
                 configuration: WebSocketClientConfiguration(maxFrameSize: 8 << 20, autoPing: .disabled),
                 logger: connectionLogger
             ) { inboundStream, outboundWriter, _ in
@@ -114,16 +132,14 @@ func withClusterSocket<T: Sendable>(
                         try await outboundWriter.close(.normalClosure, reason: nil)
                     }
                     for try await message in inboundStream.messages(maxSize: 8 << 20) {
-                        if case .text(let text) = message, let decoded = try? AffinityMessage.decode(Array(text.utf8)) {
-                            queue.push(decoded)
-                        }
+                        if case .text(let text) = message { received(text) }
                     }
                     inner.cancelAll()
                 }
             }
         }
         defer { outboundContinuation.finish() }
-        let result = try await body(ClusterSocket(queue: queue, outbound: outboundContinuation))
+        let result = try await body(outboundContinuation)
         outboundContinuation.finish()
         try await group.waitForAll()
         return result

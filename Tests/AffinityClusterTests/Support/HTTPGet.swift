@@ -3,8 +3,11 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// `GET path` on loopback `port` over plain HTTP/1.1 with `Connection: close`; returns the status code and the body.
-func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
+/// Sends `request` on a new loopback connection to `port` and reads the response until `isComplete` says it has
+/// all it needs, or the server closes the connection; returns what was read.
+func exchangeOnLoopback(
+    port: Int, request: String, isComplete: (ByteBuffer) -> Bool = { _ in false }
+) async throws -> String {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -13,13 +16,19 @@ func httpGet(port: Int, path: String) async throws -> (status: Int, body: String
         }
     var response = ByteBuffer()
     try await channel.executeThenClose { inbound, outbound in
-        try await outbound.write(
-            ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+        try await outbound.write(ByteBuffer(string: request))
         for try await var chunk in inbound {
             response.writeBuffer(&chunk)
+            if isComplete(response) { break }
         }
     }
-    let text = String(buffer: response)
+    return String(buffer: response)
+}
+
+/// `GET path` on loopback `port` over plain HTTP/1.1 with `Connection: close`; returns the status code and the body.
+func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
+    let text = try await exchangeOnLoopback(
+        port: port, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     guard let statusLine = text.split(separator: "\r\n").first,
         let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
     else { throw FixtureError("not an HTTP response: \(text.prefix(200))") }
@@ -37,23 +46,10 @@ func metricValue(_ metrics: String, _ prefix: String) -> Double {
 
 /// A WebSocket upgrade request for `path`; returns the response head (status line and headers).
 func httpUpgrade(port: Int, path: String) async throws -> String {
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
-    var response = ByteBuffer()
-    try await channel.executeThenClose { inbound, outbound in
-        try await outbound.write(
-            ByteBuffer(
-                string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
-        for try await var chunk in inbound {
-            response.writeBuffer(&chunk)
-            if String(buffer: response).contains("\r\n\r\n") { break }
-        }
-    }
-    let text = String(buffer: response)
+    let text = try await exchangeOnLoopback(
+        port: port,
+        request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        isComplete: { String(buffer: $0).contains("\r\n\r\n") })
     return String(text[..<(text.range(of: "\r\n\r\n")?.lowerBound ?? text.endIndex)])
 }

@@ -1,9 +1,5 @@
 import AffinityTestSupport
 import Foundation
-import HummingbirdWSClient
-import Logging
-import NIOCore
-import NIOWebSocket
 import Synchronization
 
 /// A client of the Node package's wire protocol on `/` (what `ZBAffinityClient` and `createAffinityWorker` send
@@ -57,33 +53,7 @@ final class LegacyFrames: Sendable {
 /// Opens a legacy-protocol WebSocket to `ws://127.0.0.1:<port>/` for `body`, then closes it.
 func withLegacySocket<T: Sendable>(port: Int, _ body: @Sendable (LegacySocket) async throws -> T) async throws -> T {
     let frames = LegacyFrames()
-    let (outbound, continuation) = AsyncStream.makeStream(of: String.self)
-    var logger = Logger(label: "legacy-socket")
-    logger.logLevel = .critical
-    let connectionLogger = logger
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask {
-            _ = try? await WebSocketClient.connect(
-                url: "ws://127.0.0.1:\(port)/",
-                configuration: WebSocketClientConfiguration(maxFrameSize: 8 << 20, autoPing: .disabled),
-                logger: connectionLogger
-            ) { inbound, writer, _ in
-                try await withThrowingTaskGroup(of: Void.self) { inner in
-                    inner.addTask {
-                        for await text in outbound { try await writer.write(.text(text)) }
-                        try await writer.close(.normalClosure, reason: nil)
-                    }
-                    for try await message in inbound.messages(maxSize: 8 << 20) {
-                        if case .text(let text) = message { frames.push(text) }
-                    }
-                    inner.cancelAll()
-                }
-            }
-        }
-        defer { continuation.finish() }
-        let result = try await body(LegacySocket(received: frames, outbound: continuation))
-        continuation.finish()
-        try await group.waitForAll()
-        return result
+    return try await withTextWebSocket(url: "ws://127.0.0.1:\(port)/", received: { frames.push($0) }) { outbound in
+        try await body(LegacySocket(received: frames, outbound: outbound))
     }
 }
