@@ -58,18 +58,17 @@ let package = Package(
         ),
         .target(
             name: "AffinitySettings",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["AffinityProtocol", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AffinitySettingsTests",
-            dependencies: ["AffinitySettings", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AffinitySettings", "AffinityProtocol", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "AffinityServer",
             dependencies: [
-                "AffinitySettings",
                 "AffinityProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -299,7 +298,6 @@ let package = Package(
             name: "AffinityClient",
             dependencies: [
                 "AffinityProtocol",
-                "AffinitySettings",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

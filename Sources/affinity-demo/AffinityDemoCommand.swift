@@ -60,13 +60,7 @@ struct AffinityDemoCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("affinity-demo: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        var logger = Logger(label: "affinity-demo")
-        logger.logLevel = level
+        let logger = StandardErrorLogging.bootstrap(label: "affinity-demo", level: level)
         let application = try DemoApplication(
             configuration: configuration, logger: logger,
             onListening: { [logger] port in logger.info("listening", metadata: ["affinity.port": "\(port)"]) })

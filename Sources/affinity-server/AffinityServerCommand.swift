@@ -133,15 +133,8 @@ struct AffinityServerCommand: AsyncParsableCommand {
             Self.fail(error.message)
         }
         let (configuration, level, json) = settings
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler =
-                json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
         let logger = {
-            var logger = Logger(label: "affinity-server")
-            logger.logLevel = level
+            var logger = StandardErrorLogging.bootstrap(label: "affinity-server", level: level, json: json)
             logger[metadataKey: "affinity.replica"] = "\(configuration.replicaID)"
             return logger
         }()

@@ -1,4 +1,5 @@
 import AffinityServer
+import AffinitySettings
 import ArgumentParser
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import AffinitySettings
 import Foundation
 import Logging

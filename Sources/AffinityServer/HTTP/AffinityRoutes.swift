@@ -1,5 +1,4 @@
 import AffinityProtocol
-import AffinitySettings
 import HTTPTypes
 import Hummingbird
 import Logging

@@ -41,6 +41,14 @@ public struct JSONLogHandler: LogHandler {
 
     /// Writes one record.
     public func log(event: LogEvent) {
+        let line = record(event)
+        Self.output.withLock { _ in
+            StandardError.write(line)
+        }
+    }
+
+    /// One record as the line written for it (with its newline).
+    func record(_ event: LogEvent) -> String {
         var line = "{"
         func member(_ name: String, _ value: String) {
             if line.count > 1 { line += "," }
@@ -56,10 +64,7 @@ public struct JSONLogHandler: LogHandler {
         {
             member(key, value)
         }
-        line += "}\n"
-        Self.output.withLock { _ in
-            StandardError.write(line)
-        }
+        return line + "}\n"
     }
 
     static func flatten(_ metadata: Logger.Metadata, prefix: String, into output: inout [(String, String)]) {

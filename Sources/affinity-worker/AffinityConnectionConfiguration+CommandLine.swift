@@ -1,4 +1,5 @@
-public import AffinitySettings
+import AffinityClient
+import AffinitySettings
 
 extension AffinityConnectionConfiguration {
     /// The connection the executables' `--affinity-url` (repeatable; `AFFINITY_URL`, comma-separated) and
@@ -6,7 +7,7 @@ extension AffinityConnectionConfiguration {
     /// missing or empty file stops the program at start with one line.
     ///
     /// - Throws: ``SettingsError`` when no URL is given or the token file cannot be used.
-    public static func fromCommandLine(
+    static func fromCommandLine(
         urls flags: [String], tokenFile: String?, settings: CommandLineSettings
     ) throws(SettingsError) -> AffinityConnectionConfiguration {
         let urls = settings.list(flags, variable: "AFFINITY_URL")
