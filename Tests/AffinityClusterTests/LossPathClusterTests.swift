@@ -128,7 +128,7 @@ extension ClusterTests {
                     try await cluster.redis.start()
                     try await waitForReadiness(of: r1, status: 200)
                     try await waitForReadiness(of: r2, status: 200)
-                    try await r1.waitForLog("routes written back to redis")
+                    try await r1.waitForLog("routes written back")
                     try await withClusterSocket(port: try r2.port) { worker in
                         _ = try await worker.hello(role: .worker, clientId: "worker-remote")
                         async let answers = deliver([remote], through: worker, window: 1)

@@ -113,7 +113,7 @@ extension ClusterTests {
                         cluster.redis.stop()
                         try await waitForReadiness(of: r1, status: 503)
                         try await cluster.redis.start()
-                        try await r1.waitForLog("routes written back to redis")
+                        try await r1.waitForLog("routes written back")
                         try await r1.waitForLog("registered replica", occurrences: 2)
                         try await waitForReadiness(of: r2, status: 200)
                         async let receiver: Void = receive(client, into: ledger) {
@@ -169,7 +169,7 @@ extension ClusterTests {
                         let gapAnswers = try await deliver(gap, through: worker, window: 10)
                         #expect(gapAnswers.values.allSatisfy { $0 == "parked" }, "\(gapAnswers)")
                         r1.signal(SIGCONT)
-                        try await r1.waitForLog("routes written back to redis")
+                        try await r1.waitForLog("routes written back")
                         try await waitForReadiness(of: r1, status: 200)
                         let afterAnswers = try await deliver(after, through: worker, window: 10)
                         #expect(

@@ -24,7 +24,7 @@ public struct ClusterReplica: Sendable {
 }
 
 /// Builds a cluster replica: a ``RedisOutcomeStore``, a ``PeerOutcomeForwarder``, the peer server with a
-/// ``ForwardedOutcomeHandler``, the ``ReplicaRegistry`` and the ``RouteWriteBack``.
+/// ``ForwardedOutcomeHandler`` and the ``ReplicaRegistry`` (the store's reconnections are handled by the server's `RouteRefresher`).
 ///
 /// - Throws: ``AffinityError`` for unreadable token files; `PeerTLSError` for unusable TLS files.
 public func buildClusterReplica(
@@ -78,9 +78,8 @@ public func buildClusterReplica(
         ttl: cluster.registrationTTL, instanceNonce: instanceID,
         identify: { address in try? await pool.identify(address, timeout: .seconds(2)) },
         onRegistered: { localReplica.setRegistered(true) }, logger: logger)
-    let writeBack = RouteWriteBack(client: redis, replica: application.localReplica, logger: logger)
     let services: [any Service] =
-        [redis, credentials, pool, peerServer, registry, writeBack] + (legacyDirectory.map { [$0] } ?? [])
+        [redis, credentials, pool, peerServer, registry] + (legacyDirectory.map { [$0] } ?? [])
         + [application]
     return ClusterReplica(services: services, application: application)
 }

@@ -87,6 +87,20 @@ public struct RedisOutcomeStore: OutcomeStore {
     /// Every replica of the cluster parks outcomes here.
     public var isShared: Bool { true }
 
+    /// Every (re)connection of the Redis client, including the one that is up when this is called.
+    public func connectionRestored() -> AsyncStream<Void>? {
+        let events = routes.client.connectionEvents()
+        return AsyncStream { continuation in
+            let task = Task {
+                for await event in events {
+                    if case .connected = event { continuation.yield() }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     /// Deletes the route of `key` if it still is `route`, and remembers the ids acknowledged live.
     public func unsubscribe(
         key: ProcessInstanceKey, route: Route?, acknowledged: [String]

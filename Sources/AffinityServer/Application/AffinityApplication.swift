@@ -133,9 +133,10 @@ public func buildApplication(
                 logger: logger
             ))
     }
-    if store != nil {
+    if let store {
         services.append(
-            RouteRefresher(coordinator: coordinator, interval: configuration.routeRefreshInterval, logger: logger))
+            RouteRefresher(
+                coordinator: coordinator, store: store, interval: configuration.routeRefreshInterval, logger: logger))
     }
     services.append(DrainCoordinator(environment: environment, logger: logger))
     return AffinityApplication(

@@ -44,10 +44,4 @@ public struct LocalReplica: Sendable {
     public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
         try await coordinator.deliverForwarded(outcome)
     }
-
-    /// Writes the routes of the local subscriptions to the store (again) and has their subscribers read
-    /// what was parked for them while a route was missing; returns how many routes it wrote.
-    public func writeRoutesBack() async throws(AffinityError) -> Int {
-        try await coordinator.refreshRoutes()
-    }
 }

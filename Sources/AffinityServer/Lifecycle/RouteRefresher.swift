@@ -2,31 +2,63 @@ import AffinityProtocol
 import Logging
 import ServiceLifecycle
 
-/// Writes the routes of this replica's local subscriptions back to a shared store at a fixed
-/// interval: it keeps route TTLs alive in the Redis store and re-creates the routes of
-/// subscriptions made while the store was unreachable, or lost meanwhile; the subscribers of a key
-/// whose route was lost read what was parked for it (see ``DeliveryCoordinator/refreshRoutes()``).
-/// Used when the store is shared (cluster mode); the embedded store needs no refresh.
+/// Keeps the routes of this replica's local subscriptions in a shared store (cluster mode; the embedded store
+/// needs none of this), as one `Service`:
+///
+/// - at a fixed interval (a third of the route TTL): it keeps route TTLs alive, re-creates the routes of
+///   subscriptions made while the store was unreachable or lost meanwhile;
+/// - every time the store's connection is re-established (``OutcomeStore/connectionRestored()``): after a Redis
+///   restart, even an empty one, or a failover, the cluster finds every live subscription again at once,
+///   without waiting for the next interval.
+///
+/// Each time, the subscribers of a key with outcomes parked while its route was missing read them (see
+/// ``DeliveryCoordinator/refreshRoutes()``). A route another replica took meanwhile is never overwritten.
 struct RouteRefresher: Service {
     let coordinator: DeliveryCoordinator
+    let store: any OutcomeStore
     let interval: Duration
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
+        let restored = store.connectionRestored()
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                if let restored {
+                    group.addTask {
+                        for await _ in restored {
+                            await refresh(afterReconnection: true)
+                        }
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            try await Task.sleep(for: interval)
+                        } catch {
+                            return
+                        }
+                        await refresh(afterReconnection: false)
+                    }
+                }
             }
-            do {
-                let count = try await coordinator.refreshRoutes()
-                if count > 0 { logger.trace("routes refreshed", metadata: ["affinity.routes": "\(count)"]) }
-            } catch {
-                logger.warning(
-                    "refreshing routes failed",
-                    metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+        }
+    }
+
+    private func refresh(afterReconnection: Bool) async {
+        do {
+            let count = try await coordinator.refreshRoutes()
+            guard count > 0 else { return }
+            if afterReconnection {
+                logger.info("routes written back after the store reconnected", metadata: ["affinity.routes": "\(count)"])
+            } else {
+                logger.trace("routes refreshed", metadata: ["affinity.routes": "\(count)"])
             }
+        } catch {
+            logger.warning(
+                afterReconnection
+                    ? "writing routes back after the store reconnected failed; the periodic refresh retries"
+                    : "refreshing routes failed",
+                metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
         }
     }
 }

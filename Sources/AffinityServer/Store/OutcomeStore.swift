@@ -54,6 +54,11 @@ public protocol OutcomeStore: Sendable {
     /// subscriber leaves (``unsubscribe(key:route:acknowledged:)``). An embedded store is one replica's alone,
     /// whose own memory of acknowledgements covers every park it makes.
     var isShared: Bool { get }
+
+    /// Yields each time the store's connection is established again after it was lost (a restart, a failover),
+    /// so that the replica writes its routes back at once; nil for a store without a connection. One stream per
+    /// call.
+    func connectionRestored() -> AsyncStream<Void>?
 }
 
 extension OutcomeStore {
@@ -62,4 +67,7 @@ extension OutcomeStore {
 
     /// An embedded store is not shared.
     public var isShared: Bool { false }
+
+    /// An embedded store has no connection to lose.
+    public func connectionRestored() -> AsyncStream<Void>? { nil }
 }
