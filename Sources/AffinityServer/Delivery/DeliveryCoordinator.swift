@@ -55,11 +55,8 @@ final class DeliveryCoordinator: Sendable {
         if broadcastToLegacyClients, let legacy { await legacy.broadcast(outcome) }
         metrics.outcomesReceived.increment()
         let started = ContinuousClock.now
-        var logger = self.logger
-        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
-        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
         do {
-            let status = try await route(outcome, logger: logger)
+            let status = try await route(outcome)
             let elapsed = ContinuousClock.now - started
             metrics.deliveryDuration.recordNanoseconds(
                 elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
@@ -67,12 +64,15 @@ final class DeliveryCoordinator: Sendable {
             case .delivered: metrics.outcomesDelivered.increment()
             case .parked: metrics.outcomesParked.increment()
             }
-            logger.trace("outcome answered", metadata: ["affinity.status": "\(status.rawValue)"])
+            logger.trace(
+                "outcome answered", metadata: Self.metadata(of: outcome, ["affinity.status": "\(status.rawValue)"]))
             return status
         } catch {
             metrics.rejected(error.code)
             logger.debug(
-                "outcome failed", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
+                "outcome failed",
+                metadata: Self.metadata(
+                    of: outcome, ["error.code": "\(error.code)", "error.message": "\(error.message)"]))
             throw error.withRef(outcome.id)
         }
     }
@@ -86,10 +86,7 @@ final class DeliveryCoordinator: Sendable {
     func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
         activeDeliveries.add(1, ordering: .relaxed)
         defer { activeDeliveries.subtract(1, ordering: .relaxed) }
-        var logger = self.logger
-        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
-        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
-        let result = try await deliverLocallyFirst(outcome, logger: logger) { excluded throws(AffinityError) in
+        let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
             switch try await store.park(outcome: outcome, ifRoutedTo: replicaID) {
             case .parked:
                 offerParkedCopy(of: outcome, except: excluded)
@@ -100,12 +97,13 @@ final class DeliveryCoordinator: Sendable {
                 return .notOwner(route)
             }
         }
-        logger.trace("forwarded outcome answered", metadata: ["affinity.result": "\(result)"])
+        logger.trace(
+            "forwarded outcome answered", metadata: Self.metadata(of: outcome, ["affinity.result": "\(result)"]))
         return result
     }
 
-    private func route(_ outcome: Outcome, logger: Logger) async throws(AffinityError) -> DeliveryStatus {
-        let result = try await deliverLocallyFirst(outcome, logger: logger) { excluded throws(AffinityError) in
+    private func route(_ outcome: Outcome) async throws(AffinityError) -> DeliveryStatus {
+        let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
             switch try await parkOrForward(outcome, notifyLocalExcept: excluded) {
             case .delivered: .delivered
             case .parked: .parked
@@ -122,12 +120,13 @@ final class DeliveryCoordinator: Sendable {
     /// Pushes the outcome to the local subscribers and waits for the first ack; when there are none, or
     /// none acks in time, runs `fallback` (park or forward), given the subscribers that took it live.
     private func deliverLocallyFirst(
-        _ outcome: Outcome, logger: Logger,
+        _ outcome: Outcome,
         fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
     ) async throws(AffinityError) -> ForwardedDeliveryResult {
         let reference = ParkedOutcomeReference(outcome)
         if acknowledgedOutcomes.contains(reference) {
-            logger.debug("outcome acknowledged already on this replica; not handed out again")
+            logger.debug(
+                "outcome acknowledged already on this replica; not handed out again", metadata: Self.metadata(of: outcome))
             return .delivered
         }
         let subscribers = registry.subscribers(of: outcome.key)
@@ -155,7 +154,7 @@ final class DeliveryCoordinator: Sendable {
             // a long poll parked it already and handed it to its HTTP client, which did not ack it in time
             return .parked
         }
-        logger.trace("no ack in time, parking")
+        logger.trace("no ack in time, parking", metadata: Self.metadata(of: outcome))
         let result: ForwardedDeliveryResult
         do {
             result = try await fallback(took)
@@ -204,7 +203,8 @@ final class DeliveryCoordinator: Sendable {
             } catch {
                 logger.debug(
                     "forward failed",
-                    metadata: ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"])
+                    metadata: Self.metadata(
+                        of: outcome, ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"]))
             }
         }
         switch try await store.park(outcome: outcome, ifRoutedTo: route.replicaID) {
@@ -352,6 +352,15 @@ final class DeliveryCoordinator: Sendable {
         if let waiting = awaitingHTTPAck.withLock({ $0.removeValue(forKey: reference) }) {
             _ = waiting.delivery.acknowledged(by: waiting.poll)
         }
+    }
+
+    /// The key and id of `outcome` (plus `extra`) for a log record. Built only for a record that is written: a
+    /// logger's own metadata is not changed per outcome (a text handler formats it on every change).
+    private static func metadata(of outcome: Outcome, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        metadata["affinity.key"] = "\(outcome.key)"
+        metadata["affinity.outcome"] = "\(outcome.id)"
+        return metadata
     }
 
     private func removeParkedCopy(of outcome: ParkedOutcomeReference) async {
