@@ -106,6 +106,7 @@ let package = Package(
         .target(
             name: "AffinityPeer",
             dependencies: [
+                "AffinityProtocol",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -14,7 +14,7 @@ struct PeerDeliveryStreamTests {
         try await withClusterCredentials { serverCredentials, clientCredentials in
             let log = CompletionLog()
             // Later outcomes finish first; each outcome's answer depends on its number.
-            let handler = PeerDeliveryClosureHandler { outcome, _ in
+            let handler = ClosureHandler { outcome, _ in
                 let number = Int(outcome.id.dropFirst("job-".count)) ?? 0
                 try await Task.sleep(for: .milliseconds(5 * (200 - number)))
                 log.record(outcome.id)
@@ -64,7 +64,7 @@ struct PeerDeliveryStreamTests {
     func deadlinePerRequest() async throws {
         try await withClusterCredentials { serverCredentials, clientCredentials in
             let cancelled = CompletionLog()
-            let handler = PeerDeliveryClosureHandler { outcome, _ in
+            let handler = ClosureHandler { outcome, _ in
                 if outcome.id == "job-0" {
                     do {
                         try await Task.sleep(for: .seconds(5))
@@ -119,7 +119,7 @@ struct PeerDeliveryStreamTests {
     func connectionLoss() async throws {
         try await withClusterCredentials { serverCredentials, clientCredentials in
             let arrived = CompletionLog()
-            let handler = PeerDeliveryClosureHandler { outcome, _ in
+            let handler = ClosureHandler { outcome, _ in
                 arrived.record(outcome.id)
                 try await Task.sleep(for: .seconds(30))
                 return .delivered
@@ -217,7 +217,7 @@ struct PeerDeliveryStreamTests {
             let serverCredentials = try makeCredentials(
                 try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
             let caller = try pki.issue("replica-3", by: ca)
-            let handler = PeerDeliveryClosureHandler { outcome, _ in
+            let handler = ClosureHandler { outcome, _ in
                 if outcome.id == "job-slow" { try await Task.sleep(for: .milliseconds(500)) }
                 return .delivered
             }

@@ -13,7 +13,9 @@ struct PeerRequestValidationTests {
             ("12a", false), (" 1", false), ("1.0", false), ("12345678901234567890", false), ("١٢", false),
         ])
     func keys(key: String, valid: Bool) {
-        #expect(PeerRequestValidation.isDecimalKey(key) == valid)
+        let problem = PeerRequestValidation.problem(
+            id: "1", key: key, variables: Data("{}".utf8), originReplica: "r1")
+        #expect((problem == nil) == valid, "\(key): \(problem ?? "accepted")")
     }
 
     @Test(

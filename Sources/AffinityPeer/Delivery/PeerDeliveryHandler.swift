@@ -16,24 +16,3 @@ public protocol PeerDeliveryHandler: Sendable {
     /// - Returns: What became of the outcome.
     func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus
 }
-
-/// A ``PeerDeliveryHandler`` made of a closure.
-///
-/// ```swift
-/// let handler = PeerDeliveryClosureHandler { outcome, _ in
-///     try await localDelivery.deliver(outcome)
-/// }
-/// ```
-public struct PeerDeliveryClosureHandler: PeerDeliveryHandler {
-    private let body: @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus
-
-    /// Wraps `body` as a handler.
-    public init(_ body: @escaping @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus) {
-        self.body = body
-    }
-
-    /// Calls the closure.
-    public func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus {
-        try await self.body(outcome, caller)
-    }
-}

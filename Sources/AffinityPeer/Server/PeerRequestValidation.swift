@@ -1,17 +1,18 @@
+import AffinityProtocol
 import Foundation
 
 /// Checks a forwarded outcome's envelope before it reaches the handler: the same rules the WebSocket
 /// side applies to a worker's outcome, without parsing the variables.
 enum PeerRequestValidation {
-    /// The longest id accepted (a Zeebe job key is at most 20 digits; ids from other workers stay short).
-    static let maxIDLength = 256
+    /// The longest id accepted: the protocol's limit, as on the WebSocket side.
+    static let maxIDLength = AffinityLimits.maximumIdentifierBytes
 
     /// Returns why the request is malformed, or `nil` when it is well-formed.
     static func problem(id: String, key: String, variables: Data, originReplica: String) -> String? {
         if id.isEmpty || id.utf8.count > Self.maxIDLength {
             return "id must be 1 to \(Self.maxIDLength) bytes"
         }
-        if !Self.isDecimalKey(key) {
+        if ProcessInstanceKey(key) == nil {
             return "key must be a positive decimal int64"
         }
         if !Self.looksLikeJSONObject(variables) {
@@ -21,14 +22,6 @@ enum PeerRequestValidation {
             return "origin_replica must not be empty"
         }
         return nil
-    }
-
-    /// A process instance key: 1 to 19 ASCII digits, no leading zero, within Int64.
-    static func isDecimalKey(_ key: String) -> Bool {
-        let utf8 = key.utf8
-        guard (1...19).contains(utf8.count), utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return false }
-        guard utf8.first != 0x30 else { return false }
-        return Int64(key) != nil
     }
 
     /// The first and last non-whitespace bytes are `{` and `}`; the receiving replica does not parse the

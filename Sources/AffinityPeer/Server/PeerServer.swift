@@ -19,7 +19,7 @@ import ServiceLifecycle
 /// let server = try PeerServer(
 ///     configuration: PeerServerConfiguration(port: 9443, replicaID: "replica-1"),
 ///     credentials: credentials,
-///     handler: PeerDeliveryClosureHandler { outcome, _ in try await delivery.deliverLocally(outcome) },
+///     handler: forwardedOutcomeHandler, // a PeerDeliveryHandler (the replica: ForwardedOutcomeHandler)
 ///     logger: logger
 /// )
 /// let group = ServiceGroup(services: [credentials, server], logger: logger)

@@ -161,3 +161,16 @@ func withClusterCredentials<T>(
         return try await body(server, client)
     }
 }
+
+/// A ``PeerDeliveryHandler`` made of a closure, for the tests' servers.
+struct ClosureHandler: PeerDeliveryHandler {
+    private let body: @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus
+
+    init(_ body: @escaping @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus) {
+        self.body = body
+    }
+
+    func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus {
+        try await body(outcome, caller)
+    }
+}
