@@ -23,7 +23,7 @@ output_dir_for() {
 # Access level of the generated types for Protos/<dir>/.
 visibility_for() {
     case "$1" in
-        zeebe | affinity) echo "Public" ;;
+        zeebe) echo "Public" ;;
         *) echo "Internal" ;;
     esac
 }

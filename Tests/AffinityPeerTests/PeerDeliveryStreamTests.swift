@@ -1,4 +1,4 @@
-import AffinityPeer
+@testable import AffinityPeer
 import AffinityTestSupport
 import Foundation
 import GRPCCore
@@ -196,10 +196,10 @@ struct PeerDeliveryStreamTests {
                     for number in 20..<25 {
                         #expect(try await pool.deliver(sampleOutcome(number), to: address) == .delivered)
                     }
-                    var looping = sampleOutcome(99)
-                    looping.hopCount = 9
+                    var malformed = sampleOutcome(99)
+                    malformed.key = "0"
                     let error = await #expect(throws: PeerDeliveryError.self) {
-                        try await pool.deliver(looping, to: address)
+                        try await pool.deliver(malformed, to: address)
                     }
                     #expect(error?.code == .rejected)
                 }
@@ -210,7 +210,7 @@ struct PeerDeliveryStreamTests {
         }
     }
 
-    @Test("stream requests refused by the server (id 0, an id still open, malformed, hop limit) keep the stream open")
+    @Test("stream requests refused by the server (id 0, an id still open, malformed) keep the stream open")
     func refusedStreamRequests() async throws {
         try await withTestPKI { pki in
             let ca = try pki.makeAuthority("cluster")
@@ -221,7 +221,7 @@ struct PeerDeliveryStreamTests {
                 if outcome.id == "job-slow" { try await Task.sleep(for: .milliseconds(500)) }
                 return .delivered
             }
-            try await withPeerServer(credentials: serverCredentials, handler: handler, maxHopCount: 2) {
+            try await withPeerServer(credentials: serverCredentials, handler: handler) {
                 _, address async throws in
                 try await withRawPeerClient(identity: caller, caPath: ca.certificatePath, address: address) {
                     client async throws in
@@ -232,21 +232,20 @@ struct PeerDeliveryStreamTests {
                         request.key = outcome.key
                         request.variables = outcome.variables
                         request.originReplica = outcome.originReplica
-                        request.hopCount = UInt32(outcome.hopCount)
                         return request
                     }
                     var slow = sampleOutcome(0)
                     slow.id = "job-slow"
                     var badKey = sampleOutcome(2)
                     badKey.key = "not-a-key"
-                    var looping = sampleOutcome(3)
-                    looping.hopCount = 3
+                    var noOrigin = sampleOutcome(3)
+                    noOrigin.originReplica = ""
                     let requests = [
                         request(1, slow),  // open for 500 ms
                         request(0, sampleOutcome(1)),  // id 0
                         request(1, sampleOutcome(1)),  // id 1 is still open
                         request(2, badKey),
-                        request(3, looping),
+                        request(3, noOrigin),
                         request(4, sampleOutcome(4)),
                     ]
                     let answers = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliverStream(
@@ -265,7 +264,8 @@ struct PeerDeliveryStreamTests {
                     #expect(refusals.first { $0.requestID == 0 }?.failure == .invalidArgument)
                     #expect(refusals.first { $0.requestID == 1 }?.failureMessage.contains("already open") == true)
                     #expect(refusals.first { $0.requestID == 2 }?.failure == .invalidArgument)
-                    #expect(refusals.first { $0.requestID == 3 }?.failure == .hopLimit)
+                    #expect(refusals.first { $0.requestID == 3 }?.failure == .invalidArgument)
+                    #expect(refusals.first { $0.requestID == 3 }?.failureMessage.contains("origin_replica") == true)
                     let delivered = answers.filter { $0.failure == .none }
                     #expect(Set(delivered.map(\.requestID)) == [1, 4])
                     #expect(delivered.allSatisfy { $0.status == .delivered && $0.replica == "replica-server" })

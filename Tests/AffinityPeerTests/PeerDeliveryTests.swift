@@ -51,11 +51,11 @@ struct PeerDeliveryTests {
         }
     }
 
-    @Test("malformed requests and routing loops are rejected before the handler")
+    @Test("malformed requests are rejected before the handler")
     func rejectedRequests() async throws {
         try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler()
-            try await withPeerServer(credentials: serverCredentials, handler: handler, maxHopCount: 2) {
+            try await withPeerServer(credentials: serverCredentials, handler: handler) {
                 _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
                     var badKey = sampleOutcome(1)
@@ -64,20 +64,20 @@ struct PeerDeliveryTests {
                     notObject.variables = Data("[1,2]".utf8)
                     var noID = sampleOutcome(3)
                     noID.id = ""
-                    var looping = sampleOutcome(4)
-                    looping.hopCount = 3
-                    for outcome in [badKey, notObject, noID, looping] {
+                    var longID = sampleOutcome(4)
+                    longID.id = String(repeating: "i", count: 257)
+                    for outcome in [badKey, notObject, noID, longID] {
                         let error = await #expect(throws: PeerDeliveryError.self) {
                             try await pool.deliver(outcome, to: address)
                         }
                         #expect(error?.code == .rejected, "\(outcome.id): \(String(describing: error))")
                     }
-                    var lastHop = sampleOutcome(5)
-                    lastHop.hopCount = 2
-                    #expect(try await pool.deliver(lastHop, to: address) == .delivered)
+                    var longestID = sampleOutcome(5)
+                    longestID.id = "job-5" + String(repeating: "i", count: 251)
+                    #expect(try await pool.deliver(longestID, to: address) == .delivered)
                 }
             }
-            #expect(await handler.outcomes.map(\.id) == ["job-5"])
+            #expect(await handler.outcomes.map(\.id) == ["job-5" + String(repeating: "i", count: 251)])
         }
     }
 

@@ -1,4 +1,4 @@
-import AffinityPeer
+@testable import AffinityPeer
 import AffinityTestSupport
 import Foundation
 import GRPCCore

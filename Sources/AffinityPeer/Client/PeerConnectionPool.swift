@@ -121,7 +121,7 @@ public final class PeerConnectionPool: Service, Sendable {
     /// Forwards an outcome to the replica at `address` and returns what it did with it.
     ///
     /// - Parameters:
-    ///   - outcome: The outcome (its `hopCount` is sent as is; increase it when re-forwarding).
+    ///   - outcome: The outcome.
     ///   - address: The peer's advertised address.
     ///   - deadline: When to give up waiting for the answer.
     /// - Throws: ``PeerDeliveryError`` classifying the failure.
@@ -224,7 +224,6 @@ public final class PeerConnectionPool: Service, Sendable {
         request.key = outcome.key
         request.variables = outcome.variables
         request.originReplica = outcome.originReplica
-        request.hopCount = UInt32(clamping: outcome.hopCount)
         request.legacyBroadcast = outcome.legacyBroadcast
         if self.configuration.usesDeliverStream {
             let result = try await link.stream.send(request, deadline: deadline) { self.startStream(on: link) }

@@ -78,7 +78,7 @@ extension PeerDeliveryError {
         switch response.failure {
         case .none:
             break
-        case .invalidArgument, .hopLimit:
+        case .invalidArgument:
             throw PeerDeliveryError(
                 code: .rejected, message: "\(address) rejected the forward: \(response.failureMessage)")
         case .handler:

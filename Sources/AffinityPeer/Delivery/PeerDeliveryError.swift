@@ -6,7 +6,7 @@
 /// | `refused` | the peer's port refused the connection (process gone or restarting) | same as `unreachable` |
 /// | `tls` | the TLS handshake failed: certificate not from the cluster CA, wrong name, expired, no client certificate | alert (misconfiguration); park |
 /// | `deadlineExceeded` | the peer did not answer in time; the outcome may or may not have been delivered | park (a duplicate is dropped by the client by id) |
-/// | `rejected` | the peer refused the request itself (malformed, hop limit): retrying the same request is useless | answer the worker with an error |
+/// | `rejected` | the peer refused the request itself (malformed): retrying the same request is useless | answer the worker with an error |
 /// | `failed` | the peer accepted the request but could neither deliver nor park it | park or forward elsewhere |
 /// | `shutDown` | this replica's pool is shutting down | answer `unavailable` |
 public struct PeerDeliveryError: Error, Sendable, CustomStringConvertible {

@@ -14,8 +14,6 @@ public struct PeerOutcome: Sendable, Hashable {
     public var variables: Data
     /// The replica id of the replica that received the outcome from the worker.
     public var originReplica: String
-    /// How many times the outcome has been forwarded before this hop (0 on the first forward).
-    public var hopCount: Int
     /// For the receiver's legacy-protocol clients only (the Node package's `PROCESS_OUTCOME` broadcast).
     public var legacyBroadcast: Bool
 
@@ -26,17 +24,14 @@ public struct PeerOutcome: Sendable, Hashable {
     ///   - key: The process instance key (decimal digits).
     ///   - variables: The raw JSON object of the variables.
     ///   - originReplica: The replica id that received the outcome from the worker.
-    ///   - hopCount: Forwards made before this one.
     ///   - legacyBroadcast: For the receiver's legacy-protocol clients only.
     public init(
-        id: String, key: String, variables: Data, originReplica: String, hopCount: Int = 0,
-        legacyBroadcast: Bool = false
+        id: String, key: String, variables: Data, originReplica: String, legacyBroadcast: Bool = false
     ) {
         self.legacyBroadcast = legacyBroadcast
         self.id = id
         self.key = key
         self.variables = variables
         self.originReplica = originReplica
-        self.hopCount = hopCount
     }
 }

@@ -24,52 +24,52 @@ import GRPCProtobuf
 
 /// Namespace containing generated types for the "affinity.peer.v1.PeerDelivery" service.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
-public enum Affinity_Peer_V1_PeerDelivery: Sendable {
+internal enum Affinity_Peer_V1_PeerDelivery: Sendable {
     /// Service descriptor for the "affinity.peer.v1.PeerDelivery" service.
-    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery")
+    internal static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery")
     /// Namespace for method metadata.
-    public enum Method: Sendable {
+    internal enum Method: Sendable {
         /// Namespace for "Deliver" metadata.
-        public enum Deliver: Sendable {
+        internal enum Deliver: Sendable {
             /// Request type for "Deliver".
-            public typealias Input = Affinity_Peer_V1_DeliverRequest
+            internal typealias Input = Affinity_Peer_V1_DeliverRequest
             /// Response type for "Deliver".
-            public typealias Output = Affinity_Peer_V1_DeliverResponse
+            internal typealias Output = Affinity_Peer_V1_DeliverResponse
             /// Descriptor for "Deliver".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            internal static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery"),
                 method: "Deliver",
                 type: .unary
             )
         }
         /// Namespace for "DeliverStream" metadata.
-        public enum DeliverStream: Sendable {
+        internal enum DeliverStream: Sendable {
             /// Request type for "DeliverStream".
-            public typealias Input = Affinity_Peer_V1_DeliverRequest
+            internal typealias Input = Affinity_Peer_V1_DeliverRequest
             /// Response type for "DeliverStream".
-            public typealias Output = Affinity_Peer_V1_DeliverResponse
+            internal typealias Output = Affinity_Peer_V1_DeliverResponse
             /// Descriptor for "DeliverStream".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            internal static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery"),
                 method: "DeliverStream",
                 type: .bidirectionalStreaming
             )
         }
         /// Namespace for "Ping" metadata.
-        public enum Ping: Sendable {
+        internal enum Ping: Sendable {
             /// Request type for "Ping".
-            public typealias Input = Affinity_Peer_V1_PingRequest
+            internal typealias Input = Affinity_Peer_V1_PingRequest
             /// Response type for "Ping".
-            public typealias Output = Affinity_Peer_V1_PingResponse
+            internal typealias Output = Affinity_Peer_V1_PingResponse
             /// Descriptor for "Ping".
-            public static let descriptor = GRPCCore.MethodDescriptor(
+            internal static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery"),
                 method: "Ping",
                 type: .unary
             )
         }
         /// Descriptors for all methods in the "affinity.peer.v1.PeerDelivery" service.
-        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+        internal static let descriptors: [GRPCCore.MethodDescriptor] = [
             Deliver.descriptor,
             DeliverStream.descriptor,
             Ping.descriptor
@@ -80,7 +80,7 @@ public enum Affinity_Peer_V1_PeerDelivery: Sendable {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension GRPCCore.ServiceDescriptor {
     /// Service descriptor for the "affinity.peer.v1.PeerDelivery" service.
-    public static let affinity_peer_v1_PeerDelivery = GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery")
+    internal static let affinity_peer_v1_PeerDelivery = GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery")
 }
 
 // MARK: affinity.peer.v1.PeerDelivery (server)
@@ -102,7 +102,7 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// > Source IDL Documentation:
     /// >
     /// > Delivery of outcomes between replicas.
-    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+    internal protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Deliver" method.
         ///
         /// > Source IDL Documentation:
@@ -184,7 +184,7 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// > Source IDL Documentation:
     /// >
     /// > Delivery of outcomes between replicas.
-    public protocol ServiceProtocol: Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
+    internal protocol ServiceProtocol: Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
         /// Handle the "Deliver" method.
         ///
         /// > Source IDL Documentation:
@@ -264,7 +264,7 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// > Source IDL Documentation:
     /// >
     /// > Delivery of outcomes between replicas.
-    public protocol SimpleServiceProtocol: Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
+    internal protocol SimpleServiceProtocol: Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
         /// Handle the "Deliver" method.
         ///
         /// > Source IDL Documentation:
@@ -340,7 +340,7 @@ extension Affinity_Peer_V1_PeerDelivery {
 // Default implementation of 'registerMethods(with:)'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
-    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+    internal func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Affinity_Peer_V1_PeerDelivery.Method.Deliver.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Affinity_Peer_V1_DeliverRequest>(),
@@ -380,7 +380,7 @@ extension Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
-    public func deliver(
+    internal func deliver(
         request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse> {
@@ -391,7 +391,7 @@ extension Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    public func ping(
+    internal func ping(
         request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_PingRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_PingResponse> {
@@ -406,7 +406,7 @@ extension Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
-    public func deliver(
+    internal func deliver(
         request: GRPCCore.ServerRequest<Affinity_Peer_V1_DeliverRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Affinity_Peer_V1_DeliverResponse> {
@@ -419,7 +419,7 @@ extension Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
         )
     }
 
-    public func deliverStream(
+    internal func deliverStream(
         request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse> {
@@ -436,7 +436,7 @@ extension Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
         )
     }
 
-    public func ping(
+    internal func ping(
         request: GRPCCore.ServerRequest<Affinity_Peer_V1_PingRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Affinity_Peer_V1_PingResponse> {
@@ -462,7 +462,7 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// > Source IDL Documentation:
     /// >
     /// > Delivery of outcomes between replicas.
-    public protocol ClientProtocol: Sendable {
+    internal protocol ClientProtocol: Sendable {
         /// Call the "Deliver" method.
         ///
         /// > Source IDL Documentation:
@@ -557,14 +557,14 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// > Source IDL Documentation:
     /// >
     /// > Delivery of outcomes between replicas.
-    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+    internal struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
         /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
         ///
         /// - Parameters:
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
-        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+        internal init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
         }
 
@@ -588,7 +588,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func deliver<Result>(
+        internal func deliver<Result>(
             request: GRPCCore.ClientRequest<Affinity_Peer_V1_DeliverRequest>,
             serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_DeliverRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
@@ -629,7 +629,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func deliverStream<Result>(
+        internal func deliverStream<Result>(
             request: GRPCCore.StreamingClientRequest<Affinity_Peer_V1_DeliverRequest>,
             serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_DeliverRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
@@ -664,7 +664,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        public func ping<Result>(
+        internal func ping<Result>(
             request: GRPCCore.ClientRequest<Affinity_Peer_V1_PingRequest>,
             serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_PingRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_PingResponse>,
@@ -706,7 +706,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func deliver<Result>(
+    internal func deliver<Result>(
         request: GRPCCore.ClientRequest<Affinity_Peer_V1_DeliverRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result = { response in
@@ -742,7 +742,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func deliverStream<Result>(
+    internal func deliverStream<Result>(
         request: GRPCCore.StreamingClientRequest<Affinity_Peer_V1_DeliverRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
@@ -772,7 +772,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func ping<Result>(
+    internal func ping<Result>(
         request: GRPCCore.ClientRequest<Affinity_Peer_V1_PingRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_PingResponse>) async throws -> Result = { response in
@@ -811,7 +811,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func deliver<Result>(
+    internal func deliver<Result>(
         _ message: Affinity_Peer_V1_DeliverRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -852,7 +852,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func deliverStream<Result>(
+    internal func deliverStream<Result>(
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
         requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Affinity_Peer_V1_DeliverRequest>) async throws -> Void,
@@ -886,7 +886,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    public func ping<Result>(
+    internal func ping<Result>(
         _ message: Affinity_Peer_V1_PingRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,

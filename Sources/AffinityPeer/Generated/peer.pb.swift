@@ -35,77 +35,72 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// One outcome, forwarded from the replica that received it to the replica that owns its key.
-public nonisolated struct Affinity_Peer_V1_DeliverRequest: Sendable {
+nonisolated struct Affinity_Peer_V1_DeliverRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The outcome id (the Zeebe job key), used by clients to drop duplicates.
-  public var id: String = String()
+  var id: String = String()
 
   /// The process instance key as a decimal string (an int64 does not fit a JSON number).
-  public var key: String = String()
+  var key: String = String()
 
   /// The outcome's variables: the raw JSON object exactly as the worker sent it, passed on
   /// byte-for-byte and never re-encoded.
-  public var variables: Data = Data()
+  var variables: Data = Data()
 
   /// The replica id of the replica that received the outcome from the worker.
-  public var originReplica: String = String()
-
-  /// How many times this outcome has been forwarded already (0 on the first forward). The
-  /// receiver refuses requests above its configured limit, which breaks routing loops while the
-  /// routing table converges.
-  public var hopCount: UInt32 = 0
+  var originReplica: String = String()
 
   /// DeliverStream only: the caller's id of this request, unique among the stream's open requests
   /// and never 0. Ignored by Deliver.
-  public var requestID: UInt64 = 0
+  var requestID: UInt64 = 0
 
   /// DeliverStream only: how long the caller waits for the answer, in milliseconds (0: the
   /// receiver's default). The receiver cancels the delivery when it passes (the caller has given
   /// up), like a gRPC deadline on Deliver. Ignored by Deliver, which uses the RPC deadline.
-  public var timeoutMillis: UInt32 = 0
+  var timeoutMillis: UInt32 = 0
 
   /// The outcome is for the receiver's clients of the legacy protocol (the Node package's, on `/`,
   /// with --legacy-protocol): the receiver sends it to every one of them, and to nothing else, and
   /// answers DELIVERED. The caller sends the outcomes of one worker in order, one at a time.
-  public var legacyBroadcast: Bool = false
+  var legacyBroadcast: Bool = false
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 }
 
 /// The owner's answer to a Deliver.
-public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
+nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var status: Affinity_Peer_V1_DeliverResponse.Status = .unspecified
+  var status: Affinity_Peer_V1_DeliverResponse.Status = .unspecified
 
   /// Only with STATUS_NOT_OWNER: the replica id the receiver believes owns the key; empty when
   /// it does not know.
-  public var ownerReplica: String = String()
+  var ownerReplica: String = String()
 
   /// The replica id of the receiver, for logs and metrics on the caller's side.
-  public var replica: String = String()
+  var replica: String = String()
 
   /// DeliverStream only: the request_id this answers.
-  public var requestID: UInt64 = 0
+  var requestID: UInt64 = 0
 
   /// DeliverStream only: FAILURE_NONE, or why the request failed.
-  public var failure: Affinity_Peer_V1_DeliverResponse.Failure = .none
+  var failure: Affinity_Peer_V1_DeliverResponse.Failure = .none
 
   /// DeliverStream only: a human-readable explanation of the failure.
-  public var failureMessage: String = String()
+  var failureMessage: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// What became of the outcome.
-  public nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
-    public typealias RawValue = Int
+  nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
+    typealias RawValue = Int
 
     /// Never sent; a receiver treats it as a malformed answer.
     case unspecified // = 0
@@ -121,11 +116,11 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
     case notOwner // = 3
     case UNRECOGNIZED(Int)
 
-    public init() {
+    init() {
       self = .unspecified
     }
 
-    public init?(rawValue: Int) {
+    init?(rawValue: Int) {
       switch rawValue {
       case 0: self = .unspecified
       case 1: self = .delivered
@@ -135,7 +130,7 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
       }
     }
 
-    public var rawValue: Int {
+    var rawValue: Int {
       switch self {
       case .unspecified: return 0
       case .delivered: return 1
@@ -146,7 +141,7 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
-    public static let allCases: [Affinity_Peer_V1_DeliverResponse.Status] = [
+    static let allCases: [Affinity_Peer_V1_DeliverResponse.Status] = [
       .unspecified,
       .delivered,
       .parked,
@@ -157,17 +152,14 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
 
   /// DeliverStream only: why the request failed; the status is then STATUS_UNSPECIFIED. Each
   /// failure has the meaning of the gRPC status Deliver answers in the same case.
-  public nonisolated enum Failure: SwiftProtobuf.Enum, Swift.CaseIterable {
-    public typealias RawValue = Int
+  nonisolated enum Failure: SwiftProtobuf.Enum, Swift.CaseIterable {
+    typealias RawValue = Int
 
     /// The request did not fail.
     case none // = 0
 
     /// The request is malformed (Deliver: INVALID_ARGUMENT); never retried.
     case invalidArgument // = 1
-
-    /// hop_count exceeds the receiver's limit (Deliver: FAILED_PRECONDITION); a routing loop.
-    case hopLimit // = 2
 
     /// The receiver could neither deliver nor park the outcome (Deliver: UNAVAILABLE with the
     /// affinity-peer-error-source: handler trailer).
@@ -178,26 +170,24 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
     case timeout // = 4
     case UNRECOGNIZED(Int)
 
-    public init() {
+    init() {
       self = .none
     }
 
-    public init?(rawValue: Int) {
+    init?(rawValue: Int) {
       switch rawValue {
       case 0: self = .none
       case 1: self = .invalidArgument
-      case 2: self = .hopLimit
       case 3: self = .handler
       case 4: self = .timeout
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
 
-    public var rawValue: Int {
+    var rawValue: Int {
       switch self {
       case .none: return 0
       case .invalidArgument: return 1
-      case .hopLimit: return 2
       case .handler: return 3
       case .timeout: return 4
       case .UNRECOGNIZED(let i): return i
@@ -205,52 +195,51 @@ public nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
     }
 
     // The compiler won't synthesize support with the UNRECOGNIZED case.
-    public static let allCases: [Affinity_Peer_V1_DeliverResponse.Failure] = [
+    static let allCases: [Affinity_Peer_V1_DeliverResponse.Failure] = [
       .none,
       .invalidArgument,
-      .hopLimit,
       .handler,
       .timeout,
     ]
 
   }
 
-  public init() {}
+  init() {}
 }
 
 /// A liveness probe.
-public nonisolated struct Affinity_Peer_V1_PingRequest: Sendable {
+nonisolated struct Affinity_Peer_V1_PingRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The replica id of the caller.
-  public var originReplica: String = String()
+  var originReplica: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 }
 
 /// The answer to a liveness probe.
-public nonisolated struct Affinity_Peer_V1_PingResponse: Sendable {
+nonisolated struct Affinity_Peer_V1_PingResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The replica id of the receiver.
-  public var replica: String = String()
+  var replica: String = String()
 
   /// The instance id of the receiving process: random, new at every start, and the value the replica
   /// registry in Redis holds for the replica. A replica restarted under its own id (a container restart
   /// after kill -9 or an OOM kill) pings the address of the registration it finds: an answer with another
   /// instance id proves the registered instance gone; an answer with the registered one means that a
   /// second live process holds the id, which is refused.
-  public var instance: String = String()
+  var instance: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -258,10 +247,10 @@ public nonisolated struct Affinity_Peer_V1_PingResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "affinity.peer.v1"
 
 nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".DeliverRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}key\0\u{1}variables\0\u{3}origin_replica\0\u{3}hop_count\0\u{3}request_id\0\u{3}timeout_millis\0\u{3}legacy_broadcast\0")
+  static let protoMessageName: String = _protobuf_package + ".DeliverRequest"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}key\0\u{1}variables\0\u{3}origin_replica\0\u{4}\u{2}request_id\0\u{3}timeout_millis\0\u{3}legacy_broadcast\0\u{b}hop_count\0\u{c}\u{5}\u{1}")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -271,7 +260,6 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.variables) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.originReplica) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.hopCount) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMillis) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.legacyBroadcast) }()
@@ -280,7 +268,7 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.id.isEmpty {
       try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
     }
@@ -292,9 +280,6 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     }
     if !self.originReplica.isEmpty {
       try visitor.visitSingularStringField(value: self.originReplica, fieldNumber: 4)
-    }
-    if self.hopCount != 0 {
-      try visitor.visitSingularUInt32Field(value: self.hopCount, fieldNumber: 5)
     }
     if self.requestID != 0 {
       try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 6)
@@ -308,12 +293,11 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Affinity_Peer_V1_DeliverRequest, rhs: Affinity_Peer_V1_DeliverRequest) -> Bool {
+  static func ==(lhs: Affinity_Peer_V1_DeliverRequest, rhs: Affinity_Peer_V1_DeliverRequest) -> Bool {
     if lhs.id != rhs.id {return false}
     if lhs.key != rhs.key {return false}
     if lhs.variables != rhs.variables {return false}
     if lhs.originReplica != rhs.originReplica {return false}
-    if lhs.hopCount != rhs.hopCount {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs.timeoutMillis != rhs.timeoutMillis {return false}
     if lhs.legacyBroadcast != rhs.legacyBroadcast {return false}
@@ -323,10 +307,10 @@ nonisolated extension Affinity_Peer_V1_DeliverRequest: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".DeliverResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}owner_replica\0\u{1}replica\0\u{3}request_id\0\u{1}failure\0\u{3}failure_message\0")
+  static let protoMessageName: String = _protobuf_package + ".DeliverResponse"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}owner_replica\0\u{1}replica\0\u{3}request_id\0\u{1}failure\0\u{3}failure_message\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -343,7 +327,7 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if self.status != .unspecified {
       try visitor.visitSingularEnumField(value: self.status, fieldNumber: 1)
     }
@@ -365,7 +349,7 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Affinity_Peer_V1_DeliverResponse, rhs: Affinity_Peer_V1_DeliverResponse) -> Bool {
+  static func ==(lhs: Affinity_Peer_V1_DeliverResponse, rhs: Affinity_Peer_V1_DeliverResponse) -> Bool {
     if lhs.status != rhs.status {return false}
     if lhs.ownerReplica != rhs.ownerReplica {return false}
     if lhs.replica != rhs.replica {return false}
@@ -378,18 +362,18 @@ nonisolated extension Affinity_Peer_V1_DeliverResponse: SwiftProtobuf.Message, S
 }
 
 nonisolated extension Affinity_Peer_V1_DeliverResponse.Status: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_UNSPECIFIED\0\u{1}STATUS_DELIVERED\0\u{1}STATUS_PARKED\0\u{1}STATUS_NOT_OWNER\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_UNSPECIFIED\0\u{1}STATUS_DELIVERED\0\u{1}STATUS_PARKED\0\u{1}STATUS_NOT_OWNER\0")
 }
 
 nonisolated extension Affinity_Peer_V1_DeliverResponse.Failure: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FAILURE_NONE\0\u{1}FAILURE_INVALID_ARGUMENT\0\u{1}FAILURE_HOP_LIMIT\0\u{1}FAILURE_HANDLER\0\u{1}FAILURE_TIMEOUT\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FAILURE_NONE\0\u{1}FAILURE_INVALID_ARGUMENT\0\u{2}\u{2}FAILURE_HANDLER\0\u{1}FAILURE_TIMEOUT\0")
 }
 
 nonisolated extension Affinity_Peer_V1_PingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PingRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}origin_replica\0")
+  static let protoMessageName: String = _protobuf_package + ".PingRequest"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}origin_replica\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -401,14 +385,14 @@ nonisolated extension Affinity_Peer_V1_PingRequest: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.originReplica.isEmpty {
       try visitor.visitSingularStringField(value: self.originReplica, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Affinity_Peer_V1_PingRequest, rhs: Affinity_Peer_V1_PingRequest) -> Bool {
+  static func ==(lhs: Affinity_Peer_V1_PingRequest, rhs: Affinity_Peer_V1_PingRequest) -> Bool {
     if lhs.originReplica != rhs.originReplica {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -416,10 +400,10 @@ nonisolated extension Affinity_Peer_V1_PingRequest: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Affinity_Peer_V1_PingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PingResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}instance\0")
+  static let protoMessageName: String = _protobuf_package + ".PingResponse"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}instance\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -432,7 +416,7 @@ nonisolated extension Affinity_Peer_V1_PingResponse: SwiftProtobuf.Message, Swif
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.replica.isEmpty {
       try visitor.visitSingularStringField(value: self.replica, fieldNumber: 1)
     }
@@ -442,7 +426,7 @@ nonisolated extension Affinity_Peer_V1_PingResponse: SwiftProtobuf.Message, Swif
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Affinity_Peer_V1_PingResponse, rhs: Affinity_Peer_V1_PingResponse) -> Bool {
+  static func ==(lhs: Affinity_Peer_V1_PingResponse, rhs: Affinity_Peer_V1_PingResponse) -> Bool {
     if lhs.replica != rhs.replica {return false}
     if lhs.instance != rhs.instance {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

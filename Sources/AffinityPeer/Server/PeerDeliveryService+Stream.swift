@@ -68,7 +68,7 @@ extension PeerDeliveryService {
         }
     }
 
-    /// The answer to a request refused before it reaches the handler: malformed, over the hop limit, request
+    /// The answer to a request refused before it reaches the handler: malformed, request
     /// id 0 or already open on this stream; `nil` for a request to handle (its id is then open).
     private func refusedAnswer(
         to request: Affinity_Peer_V1_DeliverRequest,
@@ -95,9 +95,6 @@ extension PeerDeliveryService {
         case .invalid(let problem):
             answer.failure = .invalidArgument
             answer.failureMessage = problem
-        case .hopLimit(let problem):
-            answer.failure = .hopLimit
-            answer.failureMessage = problem
         case nil:
             return nil
         }
@@ -118,7 +115,6 @@ extension PeerDeliveryService {
             key: request.key,
             variables: request.variables,
             originReplica: request.originReplica,
-            hopCount: Int(request.hopCount),
             legacyBroadcast: request.legacyBroadcast
         )
         let timeout =

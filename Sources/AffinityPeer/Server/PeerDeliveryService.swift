@@ -17,8 +17,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
     enum Refusal {
         /// Malformed (`INVALID_ARGUMENT`).
         case invalid(String)
-        /// Too many hops (`FAILED_PRECONDITION`).
-        case hopLimit(String)
     }
 
     func deliver(
@@ -28,8 +26,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         switch self.refusal(of: request, remote: context.remotePeer) {
         case .invalid(let problem):
             throw RPCError(code: .invalidArgument, message: problem)
-        case .hopLimit(let problem):
-            throw RPCError(code: .failedPrecondition, message: problem)
         case nil:
             break
         }
@@ -38,7 +34,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
             key: request.key,
             variables: request.variables,
             originReplica: request.originReplica,
-            hopCount: Int(request.hopCount),
             legacyBroadcast: request.legacyBroadcast
         )
         let caller = Self.caller(of: context)
@@ -93,7 +88,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         )
     }
 
-    /// Validates a request (envelope and hop count), records and logs a refusal.
+    /// Validates a request's envelope, records and logs a refusal.
     func refusal(of request: Affinity_Peer_V1_DeliverRequest, remote: @autoclosure () -> String) -> Refusal? {
         if let problem = PeerRequestValidation.problem(
             id: request.id, key: request.key, variables: request.variables, originReplica: request.originReplica)
@@ -104,17 +99,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
                 metadata: ["affinity.peer.remote": "\(remote())", "error.message": "\(problem)"]
             )
             return .invalid(problem)
-        }
-        if Int(request.hopCount) > self.configuration.maxHopCount {
-            self.metrics.received.invalid.increment()
-            self.logger.info(
-                "peer delivery refused: too many hops (routing loop?)",
-                metadata: [
-                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)",
-                    "affinity.peer.hops": "\(request.hopCount)", "affinity.peer.origin": "\(request.originReplica)",
-                ]
-            )
-            return .hopLimit("hop count \(request.hopCount) exceeds the limit \(self.configuration.maxHopCount)")
         }
         return nil
     }

@@ -13,8 +13,6 @@ public struct PeerServerConfiguration: Sendable {
     /// The largest request message accepted, in bytes; larger requests fail with `resourceExhausted`.
     /// Must exceed the largest outcome the WebSocket side accepts (its variables plus a few hundred bytes).
     public var maxRequestBytes: Int
-    /// Requests with a larger `hop_count` are refused (`failedPrecondition`): a routing loop.
-    public var maxHopCount: Int
     /// The longest time a connection may stay idle before the server closes it; `nil` keeps it open.
     public var maxConnectionIdleTime: Duration?
     /// Whether `DeliverStream` is served. Off, the server answers it `UNIMPLEMENTED` like a replica from
@@ -35,7 +33,6 @@ public struct PeerServerConfiguration: Sendable {
     ///   - replicaID: This replica's id.
     ///   - instanceID: This process's instance id (default: a new random one).
     ///   - maxRequestBytes: The largest request accepted (default 8 MiB).
-    ///   - maxHopCount: The largest hop count accepted (default 4).
     ///   - maxConnectionIdleTime: Idle connections are closed after this (default: never; the pool keeps
     ///     one connection per peer open and the registry tells it when a peer is gone).
     ///   - servesDeliverStream: Serve `DeliverStream` (default `true`).
@@ -47,7 +44,6 @@ public struct PeerServerConfiguration: Sendable {
         replicaID: String,
         instanceID: String = PeerServerConfiguration.randomInstanceID(),
         maxRequestBytes: Int = 8 * 1024 * 1024,
-        maxHopCount: Int = 4,
         maxConnectionIdleTime: Duration? = nil,
         servesDeliverStream: Bool = true,
         maxConcurrentStreamDeliveries: Int = 1024,
@@ -58,7 +54,6 @@ public struct PeerServerConfiguration: Sendable {
         self.replicaID = replicaID
         self.instanceID = instanceID
         self.maxRequestBytes = maxRequestBytes
-        self.maxHopCount = maxHopCount
         self.maxConnectionIdleTime = maxConnectionIdleTime
         self.servesDeliverStream = servesDeliverStream
         self.maxConcurrentStreamDeliveries = maxConcurrentStreamDeliveries

@@ -57,7 +57,6 @@ func withPeerServer<Result: Sendable>(
     handler: any PeerDeliveryHandler,
     port: Int = 0,
     replicaID: String = "replica-server",
-    maxHopCount: Int = 4,
     maxRequestBytes: Int = 8 * 1024 * 1024,
     servesDeliverStream: Bool = true,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
@@ -66,7 +65,7 @@ func withPeerServer<Result: Sendable>(
     let server = try PeerServer(
         configuration: PeerServerConfiguration(
             host: "127.0.0.1", port: port, replicaID: replicaID, maxRequestBytes: maxRequestBytes,
-            maxHopCount: maxHopCount, servesDeliverStream: servesDeliverStream),
+            servesDeliverStream: servesDeliverStream),
         credentials: credentials,
         handler: handler,
         logger: makeTestLogger("peer.server"),
