@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// The peer channel's metrics (swift-metrics; the executable bootstraps Prometheus).
 ///
@@ -64,5 +65,64 @@ struct PeerMetrics: Sendable {
             .increment()
         Timer(label: "affinity_peer_forward_duration_seconds", dimensions: [("result", result)], factory: self.factory)
             .recordNanoseconds(nanoseconds)
+    }
+}
+
+/// The counter and timer of one forward result, made once (a metric made per forward costs a registry
+/// lookup with its label and dimensions every time).
+struct PeerForwardMetrics: Sendable {
+    let count: Counter
+    let duration: Timer
+
+    init(result: String, factory: any MetricsFactory) {
+        self.count = Counter(
+            label: "affinity_peer_forwards_total", dimensions: [("result", result)], factory: factory)
+        self.duration = Timer(
+            label: "affinity_peer_forward_duration_seconds", dimensions: [("result", result)], factory: factory)
+    }
+}
+
+/// The `affinity_peer_deliveries_received_total` counters, one per status, made once.
+struct PeerReceivedMetrics: Sendable {
+    let delivered: Counter
+    let parked: Counter
+    let notOwner: Counter
+    let invalid: Counter
+    let error: Counter
+
+    init(factory: any MetricsFactory) {
+        func counter(_ status: String) -> Counter {
+            Counter(
+                label: "affinity_peer_deliveries_received_total", dimensions: [("status", status)], factory: factory)
+        }
+        self.delivered = counter("delivered")
+        self.parked = counter("parked")
+        self.notOwner = counter("not_owner")
+        self.invalid = counter("invalid")
+        self.error = counter("error")
+    }
+
+    /// Counts one handled delivery by its status.
+    func record(_ status: PeerDeliveryStatus) {
+        switch status {
+        case .delivered: self.delivered.increment()
+        case .parked: self.parked.increment()
+        case .notOwner: self.notOwner.increment()
+        }
+    }
+}
+
+/// A thread-safe count of connections, shared with NIO channel callbacks.
+final class PeerConnectionCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Adds one.
+    func increment() {
+        self.count.add(1, ordering: .relaxed)
+    }
+
+    /// The current count.
+    var value: Int {
+        self.count.load(ordering: .relaxed)
     }
 }
