@@ -177,46 +177,43 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    /// Parks the outcome, or forwards it to the replica holding its route. After parking, a
-    /// subscriber that registered locally meanwhile (and so may have read the parked list just
+    /// Parks the outcome, or forwards it to the replica holding its route, following the route when that
+    /// replica does not take it (the decisions are ``ForwardingAttempt``'s). After parking for a route of this
+    /// replica, a subscriber that registered locally meanwhile (and so may have read the parked list just
     /// before the park) is offered the parked copy, so it is not left waiting until it resubscribes.
     private func parkOrForward(
         _ outcome: Outcome, notifyLocalExcept excluded: Set<ConnectionID>
     ) async throws(AffinityError) -> DeliveryStatus {
-        switch try await store.routeOrPark(outcome: outcome, localReplica: replicaID) {
-        case .parked:
-            offerParkedCopy(of: outcome, except: excluded)
-            return .parked
-        case .alreadyAcknowledged:
-            return .delivered
-        case .routed(let route):
-            return try await forward(outcome, to: route, attemptsLeft: Self.maximumForwards)
+        var attempt = ForwardingAttempt(maximumForwards: Self.maximumForwards)
+        var action = attempt.start()
+        while true {
+            switch action {
+            case .routeOrPark:
+                action = attempt.routed(try await store.routeOrPark(outcome: outcome, localReplica: replicaID))
+            case .forward(let route):
+                action = attempt.forwarded(await forwardOnce(outcome, to: route))
+            case .park(let replica):
+                action = attempt.parked(try await store.park(outcome: outcome, ifRoutedTo: replica))
+            case .finish(let status, let offerParkedCopy):
+                if offerParkedCopy { self.offerParkedCopy(of: outcome, except: excluded) }
+                return status
+            case .routeKeepsMoving:
+                throw AffinityError(code: .unavailable, message: "the route of key \(outcome.key) keeps moving; retry")
+            }
         }
     }
 
-    private func forward(
-        _ outcome: Outcome, to route: Route, attemptsLeft: Int
-    ) async throws(AffinityError) -> DeliveryStatus {
-        if let forwarder {
-            do {
-                return try await forwarder.forward(outcome, to: route)
-            } catch {
-                logger.debug(
-                    "forward failed",
-                    metadata: Self.metadata(
-                        of: outcome, ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"]))
-            }
-        }
-        switch try await store.park(outcome: outcome, ifRoutedTo: route.replicaID) {
-        case .parked:
-            return .parked
-        case .alreadyAcknowledged:
-            return .delivered
-        case .rerouted(let newRoute):
-            guard attemptsLeft > 1 else {
-                throw AffinityError(code: .unavailable, message: "the route of key \(outcome.key) keeps moving; retry")
-            }
-            return try await forward(outcome, to: newRoute, attemptsLeft: attemptsLeft - 1)
+    /// One forward; every failure counts as "not taken" (logged), for ``ForwardingAttempt`` to decide.
+    private func forwardOnce(_ outcome: Outcome, to route: Route) async -> ForwardingAttempt.ForwardResult {
+        guard let forwarder else { return .notTaken }
+        do {
+            return .answered(try await forwarder.forward(outcome, to: route))
+        } catch {
+            logger.debug(
+                "forward failed",
+                metadata: Self.metadata(
+                    of: outcome, ["affinity.replica": "\(route.replicaID)", "error.message": "\(error.message)"]))
+            return .notTaken
         }
     }
 
