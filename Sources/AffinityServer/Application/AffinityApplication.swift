@@ -82,7 +82,8 @@ public func buildApplication(
             "no token file for this role: anyone may connect as it",
             metadata: ["affinity.role": "\(role.rawValue)"])
     }
-    let registry = ConnectionRegistry(metrics: metrics)
+    let drainSignal = DrainSignal()
+    let registry = ConnectionRegistry(metrics: metrics, drainSignal: drainSignal)
     var legacy: (broadcaster: LegacyBroadcaster, metrics: LegacyMetrics)?
     if configuration.legacyProtocol {
         logger.warning(
@@ -93,7 +94,8 @@ public func buildApplication(
     }
     let coordinator = DeliveryCoordinator(
         store: outcomeStore, forwarder: forwarder, registry: registry, replicaID: configuration.replicaID,
-        ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger, legacy: legacy?.broadcaster)
+        ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger, legacy: legacy?.broadcaster,
+        drainSignal: drainSignal)
     let readiness = Readiness()
     let environment = SessionEnvironment(
         configuration: configuration, registry: registry, coordinator: coordinator, metrics: metrics,

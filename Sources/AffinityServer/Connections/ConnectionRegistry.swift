@@ -14,9 +14,12 @@ final class ConnectionRegistry: Sendable {
 
     private let state = Mutex(State())
     private let metrics: AffinityMetrics
+    /// Poked when a connection ends (the drain waits for connections to go).
+    let drainSignal: DrainSignal
 
-    init(metrics: AffinityMetrics) {
+    init(metrics: AffinityMetrics, drainSignal: DrainSignal = DrainSignal()) {
         self.metrics = metrics
+        self.drainSignal = drainSignal
     }
 
     func subscribers(of key: ProcessInstanceKey) -> [any OutcomeSubscriber] {
@@ -57,6 +60,7 @@ final class ConnectionRegistry: Sendable {
 
     func unregister(_ connection: WebSocketConnection) {
         state.withLock { _ = $0.connections.removeValue(forKey: connection.connectionID) }
+        drainSignal.poke()
     }
 
     func register(_ waiter: LongPollWaiter) {

@@ -17,6 +17,8 @@ final class DeliveryCoordinator: Sendable {
     /// Sends every outcome workers deliver here to the legacy protocol's clients (with `--legacy-protocol`).
     let legacy: LegacyBroadcaster?
     private let activeDeliveries = Atomic<Int>(0)
+    /// Poked when the last delivery in progress ends (the drain waits for that).
+    private let drainSignal: DrainSignal
     private let acknowledgedOutcomes = AcknowledgedOutcomes(capacity: 32_768)
     /// Live outcomes a long poll took and parked, waiting for their HTTP client's ack (see ``handOverToPoll``).
     private let awaitingHTTPAck = Mutex<[ParkedOutcomeReference: (delivery: PendingDelivery, poll: ConnectionID)]>([:])
@@ -24,8 +26,9 @@ final class DeliveryCoordinator: Sendable {
     init(
         store: any OutcomeStore, forwarder: (any OutcomeForwarder)?, registry: ConnectionRegistry,
         replicaID: String, ackTimeout: Duration, metrics: AffinityMetrics, logger: Logger,
-        legacy: LegacyBroadcaster? = nil
+        legacy: LegacyBroadcaster? = nil, drainSignal: DrainSignal = DrainSignal()
     ) {
+        self.drainSignal = drainSignal
         self.legacy = legacy
         self.store = store
         self.forwarder = forwarder
@@ -51,7 +54,7 @@ final class DeliveryCoordinator: Sendable {
         -> DeliveryStatus
     {
         activeDeliveries.add(1, ordering: .relaxed)
-        defer { activeDeliveries.subtract(1, ordering: .relaxed) }
+        defer { deliveryEnded() }
         if broadcastToLegacyClients, let legacy { await legacy.broadcast(outcome) }
         metrics.outcomesReceived.increment()
         let started = ContinuousClock.now
@@ -77,6 +80,10 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
+    private func deliveryEnded() {
+        if activeDeliveries.subtract(1, ordering: .relaxed).newValue == 0 { drainSignal.poke() }
+    }
+
     /// Whether the store can be reached now (readiness).
     var isStoreReachable: Bool { store.isReachable }
 
@@ -85,7 +92,7 @@ final class DeliveryCoordinator: Sendable {
     /// here, else reports the replica that owns the key now. Never forwards it again.
     func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
         activeDeliveries.add(1, ordering: .relaxed)
-        defer { activeDeliveries.subtract(1, ordering: .relaxed) }
+        defer { deliveryEnded() }
         let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
             switch try await store.park(outcome: outcome, ifRoutedTo: replicaID) {
             case .parked:

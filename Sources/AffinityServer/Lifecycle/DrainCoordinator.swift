@@ -14,7 +14,8 @@ import ServiceLifecycle
 /// outcomes are parked); deliveries in progress finish (outcomes a worker still sends are
 /// delivered as usual); workers close their connections once every outcome they sent was answered
 /// (the Swift `OutcomePublisher` does); those still open after ``workerGrace`` are closed with 1001.
-/// All within `drainTimeout`.
+/// All within `drainTimeout`. The steps after the announcement are ``DrainPlan``'s, woken by a ``DrainSignal``
+/// when the last delivery in progress ends or a connection goes (no polling).
 struct DrainCoordinator: Service {
     let environment: SessionEnvironment
     let logger: Logger
@@ -41,29 +42,27 @@ struct DrainCoordinator: Service {
         for waiter in environment.registry.longPolls {
             waiter.cancelForDrain()
         }
-        await waitUntil(deadline: deadline) { environment.coordinator.deliveriesInProgress == 0 }
-        // A worker that got `drain` closes by itself once every outcome it sent here was answered, so
-        // that none is on the wire when the connection goes; others are closed after a grace period.
-        let workerGrace = min(deadline, ContinuousClock.now + Self.workerGrace)
-        await waitUntil(deadline: workerGrace) {
-            !environment.registry.connections.contains { $0.role == .worker }
+        // the plan advances on what the replica still holds: the coordinator and the registry poke the signal
+        // when the last delivery ends or a connection goes, and the plan's deadlines wake it too
+        let signal = environment.registry.drainSignal
+        signal.arm()
+        var plan = DrainPlan(deadline: deadline, workerGrace: Self.workerGrace)
+        while !Task.isCancelled {
+            let connections = environment.registry.connections
+            let snapshot = DrainPlan.Snapshot(
+                deliveries: environment.coordinator.deliveriesInProgress,
+                workers: connections.count(where: { $0.role == .worker }), connections: connections.count)
+            if plan.observe(snapshot, now: .now) == .closeEveryConnection {
+                for connection in connections { connection.drain() }
+            }
+            if plan.isFinished { break }
+            await signal.wait(until: plan.nextDeadline)
         }
-        await waitUntil(deadline: deadline) { environment.coordinator.deliveriesInProgress == 0 }
-        for connection in environment.registry.connections {
-            connection.drain()
-        }
-        await waitUntil(deadline: deadline) { environment.registry.connections.isEmpty }
         logger.info(
             "drained",
             metadata: [
                 "affinity.connections": "\(environment.registry.connections.count)",
                 "affinity.deliveries": "\(environment.coordinator.deliveriesInProgress)",
             ])
-    }
-
-    private func waitUntil(deadline: ContinuousClock.Instant, _ condition: () -> Bool) async {
-        while !condition() && ContinuousClock.now < deadline && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
     }
 }
