@@ -91,7 +91,7 @@ struct ExecutableTests {
             "--park-ttl",
             "--ack-timeout", "--max-message-bytes", "--max-subscriptions", "--max-outbound-bytes", "--ping-interval",
             "--drain-timeout", "--log-level", "--log-format", "--event-loop-threads", "--max-connections",
-            "--handshake-timeout",
+            "--handshake-timeout", "--max-outcomes-in-flight", "--max-in-flight-bytes",
         ] {
             #expect(output.contains(option), "\(option)")
         }
