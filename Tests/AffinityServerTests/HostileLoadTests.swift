@@ -77,7 +77,8 @@ struct HostileLoadTests {
                     let abuse = AbusiveClients(port: server.port)
                     let peak = PeakSampler(pid: pid)
                     let answered = Self.idleConnections + 1 + Self.slowReaders
-                    let (loaded, flooded, tally, metrics, cpu) = try await withThrowingTaskGroup(of: Int.self) { tasks in
+                    let (loaded, flooded, tally, metrics, cpu) = try await withThrowingTaskGroup(of: Int.self) {
+                        tasks in
                         tasks.addTask { try await peak.run() }
                         tasks.addTask {
                             try await abuse.flood(
