@@ -10,8 +10,13 @@ import Testing
 /// while large outcomes are sent to them, and a worker flooding outcomes for keys nobody
 /// subscribed to, once at 1000 outcomes/s (100 times the normal traffic) and once as fast as the
 /// socket takes them (``Flood``). Normal traffic alongside keeps its median latency within 2x of a
-/// quiet run measured in the same test, loses nothing, and the replica's resident memory stays
-/// within what its bounds allow.
+/// quiet run measured in the same test (before and after the abuse; the slower is the reference),
+/// loses nothing, and the replica's resident memory stays within what its bounds allow.
+///
+/// Measured (debug build, shared 2-core machine; docs/BENCHMARKS.md, "Hostile load"): before reads
+/// were sized to about one message per event-loop turn, the uncapped flood took the normal median
+/// from 1.67 ms to 368 ms (51 rounds in 60 s); after, 1.72 ms to 2.46 ms. The 1000/s flood: 1.68
+/// to 2.42 ms.
 @Suite("Hostile load", .serialized)
 struct HostileLoadTests {
     /// The replica's bounds in this test.
@@ -70,7 +75,7 @@ struct HostileLoadTests {
                     // warm up, then the quiet reference
                     _ = try await Self.normalRounds(client: client, worker: worker, keys: 1...50)
                     let baseline = try Self.residentBytes(pid)
-                    let quiet = try await Self.normalRounds(
+                    let quietBefore = try await Self.normalRounds(
                         client: client, worker: worker, keys: 1_001...1_000 + Int64(Self.rounds))
 
                     let cpuBefore = try Self.cpuTime(pid)
@@ -118,8 +123,16 @@ struct HostileLoadTests {
                         return (loaded, flooded, tally, metrics, cpu)
                     }
 
+                    // the quiet reference again, now that the abuse is over: the machine's other load (parallel
+                    // tests, other builds) changes over the minute this test takes, and the slower of the two
+                    // quiet runs around the abuse is the reference
+                    let quietAfter = try await Self.normalRounds(
+                        client: client, worker: worker, keys: 3_001...3_000 + Int64(Self.rounds))
+                    let quiet = quietBefore.median >= quietAfter.median ? quietBefore : quietAfter
+
                     // loses nothing: every normal outcome reached its client and was acknowledged
-                    #expect(quiet.delivered == Self.rounds)
+                    #expect(quietBefore.delivered == Self.rounds)
+                    #expect(quietAfter.delivered == Self.rounds)
                     #expect(
                         loaded.delivered == Self.rounds,
                         "\(loaded.delivered) rounds in \(Self.loadedRoundsDeadline), median \(loaded.median)")
@@ -142,7 +155,8 @@ struct HostileLoadTests {
                         "RSS grew \(peak.bytes - baseline) bytes over \(baseline); the bounds allow \(allowance)")
                     print(
                         """
-                        hostile load, \(flood.testDescription): quiet median \(quiet.median) p90 \(quiet.p90); under abuse median \(loaded.median) \
+                        hostile load, \(flood.testDescription): quiet median \(quietBefore.median) before, \
+                        \(quietAfter.median) after (p90 \(quietBefore.p90), \(quietAfter.p90)); under abuse median \(loaded.median) \
                         p90 \(loaded.p90); flood outcomes sent \(flooded); upgrades \(tally.upgraded) refused \(tally.refused); \
                         replica CPU \(cpu) under abuse; RSS baseline \(baseline / 1024) KiB peak \(peak.bytes / 1024) KiB (allowance +\(allowance / 1024) KiB); \
                         metrics \(metrics)
