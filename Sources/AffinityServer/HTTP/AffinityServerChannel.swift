@@ -125,7 +125,7 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             legacy ? [] : (try? admit(head.headers.first(name: "authorization")).get()) ?? []
                         let metrics = environment.metrics
                         let inbox = InboundMessageQueue(channel: channel)
-                        // a couple of messages per read, one read per event-loop turn (InboundReadSizer)
+                        // about one message per read, one read per event-loop turn (InboundReadSizer)
                         let readSizer = NIOLoopBoundBox(InboundReadSizer(), eventLoop: channel.eventLoop)
                         try channel.syncOptions?.setOption(
                             ChannelOptions.recvAllocator, value: MessageSizedRecvAllocator(sizer: readSizer))

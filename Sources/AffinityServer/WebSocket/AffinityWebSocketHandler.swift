@@ -11,7 +11,7 @@ import NIOWebSocket
 /// ``WebSocketConnection``, whose frames pass through ``write(context:data:promise:)`` here, so
 /// that a close frame from either side is seen.
 ///
-/// Reads are sized by an ``InboundReadSizer`` to a couple of messages each, one read per
+/// Reads are sized by an ``InboundReadSizer`` to about one message each, one read per
 /// event-loop turn (see ``MessageSizedRecvAllocator``): this handler tells it how many messages
 /// each read completed.
 ///
