@@ -2,6 +2,7 @@ import AffinityProtocol
 import Foundation
 import HummingbirdTesting
 import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -65,11 +66,20 @@ struct HostileLoadTests {
             "--max-message-bytes", "\(Self.maxMessageBytes)", "--handshake-timeout", "2s",
             "--ping-interval", "120s",
         ]
+        // The normal clients and the abusive ones each get their own event loop thread in this process, as
+        // they would be separate machines: the measured latency is the replica's, not that of this
+        // process's shared event loops, which the module's other suites load with their in-process servers.
+        let normalGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let abusiveGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer {
+            normalGroup.shutdownGracefully { _ in }
+            abusiveGroup.shutdownGracefully { _ in }
+        }
         try await withServerProcess(arguments) { server in
             let pid = server.process.processIdentifier
             let url = "ws://127.0.0.1:\(server.port)/v1/ws"
-            try await withSocket(url: url) { client in
-                try await withSocket(url: url) { worker in
+            try await withSocket(url: url, eventLoopGroup: normalGroup) { client in
+                try await withSocket(url: url, eventLoopGroup: normalGroup) { worker in
                     try await Self.hello(client, role: .client)
                     try await Self.hello(worker, role: .worker)
                     // warm up, then the quiet reference
@@ -79,7 +89,7 @@ struct HostileLoadTests {
                         client: client, worker: worker, keys: 1_001...1_000 + Int64(Self.rounds))
 
                     let cpuBefore = try Self.cpuTime(pid)
-                    let abuse = AbusiveClients(port: server.port)
+                    let abuse = AbusiveClients(port: server.port, group: abusiveGroup)
                     let peak = PeakSampler(pid: pid)
                     let answered = Self.idleConnections + 1 + Self.slowReaders
                     let (loaded, flooded, tally, metrics, cpu) = try await withThrowingTaskGroup(of: Int.self) {
