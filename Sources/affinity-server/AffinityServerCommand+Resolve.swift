@@ -48,6 +48,12 @@ extension AffinityServerCommand {
         if let bytes = try integer(maxOutboundBytes, "AFFINITY_MAX_OUTBOUND_BYTES", 1024...(1 << 34)) {
             configuration.maxOutboundBytes = bytes
         }
+        if let count = try integer(maxOutcomesInFlight, "AFFINITY_MAX_OUTCOMES_IN_FLIGHT", 1...1_000_000) {
+            configuration.maxOutcomesInFlight = count
+        }
+        if let bytes = try integer(maxInFlightBytes, "AFFINITY_MAX_IN_FLIGHT_BYTES", 1024...(1 << 40)) {
+            configuration.maxInFlightBytes = bytes
+        }
         if let bytes = try integer(maxParkedBytes, "AFFINITY_MAX_PARKED_BYTES", 1024...(1 << 40)) {
             configuration.maxParkedBytes = bytes
         }

@@ -57,6 +57,16 @@ struct AffinityServerCommand: AsyncParsableCommand {
     var maxOutboundBytes: String?
     @Option(
         help:
+            "Outcomes one worker connection may have in flight (read, not answered yet); at the bound, its socket is not read until answers make room (env AFFINITY_MAX_OUTCOMES_IN_FLIGHT, default 1000)."
+    )
+    var maxOutcomesInFlight: String?
+    @Option(
+        help:
+            "Bytes of outcomes one worker connection may have in flight; at the bound, its socket is not read until answers make room (env AFFINITY_MAX_IN_FLIGHT_BYTES, default 16777216)."
+    )
+    var maxInFlightBytes: String?
+    @Option(
+        help:
             "Bytes of parked outcomes the embedded store keeps in total; more are refused with too_large (env AFFINITY_MAX_PARKED_BYTES, default 134217728)."
     )
     var maxParkedBytes: String?

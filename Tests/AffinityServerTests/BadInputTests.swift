@@ -119,23 +119,76 @@ struct BadInputTests {
         }
     }
 
-    @Test func tooManyOutcomesInProgressAreRefusedWithUnavailable() async throws {
+    /// At `maxOutcomesInFlight`, the replica reads no further outcome from the worker (nothing is
+    /// refused): the third outcome reaches the client only once the first was answered.
+    @Test func outcomesPastTheInFlightBoundWaitUnreadUntilAnAnswerMakesRoom() async throws {
         try await withServer({
-            $0.maxOutcomesInProgress = 2
-            $0.ackTimeout = .seconds(1)
+            $0.maxOutcomesInFlight = 2
+            $0.ackTimeout = .seconds(30)
+        }) { server in
+            // one key each: outcomes of the same key are delivered one after the other anyway
+            let keys = (42...44).map { ProcessInstanceKey(Int64($0))! }
+            try await withSocket(server) { client in
+                try await client.hello(.client)
+                for subscribed in keys {
+                    client.send(.subscribe(key: subscribed))
+                    _ = try await client.receive()
+                }
+                try await withSocket(server) { worker in
+                    try await worker.hello(.worker)
+                    let outcomes = try zip(["q1", "q2", "q3"], keys).map {
+                        try Outcome(id: $0, key: $1, variables: Array("{}".utf8))
+                    }
+                    for outcome in outcomes { worker.send(.outcome(outcome)) }
+                    #expect(try await client.receive() == .outcome(outcomes[0]))
+                    #expect(try await client.receive() == .outcome(outcomes[1]))
+                    await client.expectSilence(for: .milliseconds(500))
+                    await worker.expectSilence(for: .zero)
+                    client.send(.ack(id: "q1"))
+                    #expect(try await worker.receive() == .result(id: "q1", status: .delivered))
+                    #expect(try await client.receive() == .outcome(outcomes[2]))
+                    client.send(.ack(id: "q2"))
+                    client.send(.ack(id: "q3"))
+                    #expect(try await worker.receive() == .result(id: "q2", status: .delivered))
+                    #expect(try await worker.receive() == .result(id: "q3", status: .delivered))
+                }
+            }
+        }
+    }
+
+    /// The bound in bytes: with room for one outcome of this size only, the next waits for the answer
+    /// to the first, on any key; an outcome larger than the bound still passes alone.
+    @Test func outcomesPastTheInFlightBytesWaitUnreadUntilAnAnswerMakesRoom() async throws {
+        let other = ProcessInstanceKey(43)!
+        try await withServer({
+            $0.maxInFlightBytes = 1500
+            $0.ackTimeout = .seconds(30)
         }) { server in
             try await withSocket(server) { client in
                 try await client.hello(.client)
-                client.send(.subscribe(key: key))
-                _ = try await client.receive()
+                for subscribed in [key, other] {
+                    client.send(.subscribe(key: subscribed))
+                    _ = try await client.receive()
+                }
                 try await withSocket(server) { worker in
                     try await worker.hello(.worker)
-                    for id in ["q1", "q2", "q3"] {
-                        worker.send(.outcome(try Outcome(id: id, key: key, variables: Array("{}".utf8))))
-                    }
-                    try await worker.expectError(.unavailable, ref: "q3")
-                    #expect(try await worker.receive() == .result(id: "q1", status: .parked))
-                    #expect(try await worker.receive() == .result(id: "q2", status: .parked))
+                    let padding = String(repeating: "p", count: 1000)
+                    let first = try Outcome(id: "b1", key: key, variables: Array(#"{"p":"\#(padding)"}"#.utf8))
+                    let second = try Outcome(id: "b2", key: other, variables: Array(#"{"p":"\#(padding)"}"#.utf8))
+                    let large = try Outcome(
+                        id: "b3", key: other, variables: Array(#"{"p":"\#(padding)\#(padding)"}"#.utf8))
+                    for outcome in [first, second, large] { worker.send(.outcome(outcome)) }
+                    #expect(try await client.receive() == .outcome(first))
+                    await client.expectSilence(for: .milliseconds(500))
+                    client.send(.ack(id: "b1"))
+                    #expect(try await worker.receive() == .result(id: "b1", status: .delivered))
+                    #expect(try await client.receive() == .outcome(second))
+                    await client.expectSilence(for: .milliseconds(300))
+                    client.send(.ack(id: "b2"))
+                    #expect(try await worker.receive() == .result(id: "b2", status: .delivered))
+                    #expect(try await client.receive() == .outcome(large))
+                    client.send(.ack(id: "b3"))
+                    #expect(try await worker.receive() == .result(id: "b3", status: .delivered))
                 }
             }
         }

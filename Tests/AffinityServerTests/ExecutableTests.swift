@@ -47,7 +47,7 @@ struct ExecutableTests {
         ["--client-token-file", "/nonexistent/tokens"], ["--log-level", "loud"], ["--log-format", "xml"],
         ["--max-message-bytes", "12"], ["--no-such-flag"], ["--event-loop-threads", "0"],
         ["--event-loop-threads", "many"], ["--max-connections", "0"], ["--max-connections", "lots"],
-        ["--handshake-timeout", "never"],
+        ["--handshake-timeout", "never"], ["--max-outcomes-in-flight", "0"], ["--max-in-flight-bytes", "12"],
     ])
     func invalidConfigurationExitsNonZeroWithOneLine(_ arguments: [String]) async throws {
         let (status, lines) = try await runServerBinary(arguments)
@@ -91,7 +91,7 @@ struct ExecutableTests {
             "--park-ttl",
             "--ack-timeout", "--max-message-bytes", "--max-subscriptions", "--max-outbound-bytes", "--ping-interval",
             "--drain-timeout", "--log-level", "--log-format", "--event-loop-threads", "--max-connections",
-            "--handshake-timeout",
+            "--handshake-timeout", "--max-outcomes-in-flight", "--max-in-flight-bytes",
         ] {
             #expect(output.contains(option), "\(option)")
         }
@@ -112,6 +112,38 @@ struct ExecutableTests {
             try await RawWebSocket.with(port: server.port) { _ in
                 let head = try await refusedUpgrade(port: server.port)
                 #expect(head.hasPrefix("HTTP/1.1 503"), "\(head)")
+            }
+        }
+    }
+
+    /// `AFFINITY_MAX_OUTCOMES_IN_FLIGHT` (and so `--max-outcomes-in-flight`) reaches the sessions: with a
+    /// bound of 1, a worker's second outcome is not read before the first was answered.
+    @Test func theInFlightBoundComesFromTheEnvironment() async throws {
+        try await withServerProcess(environment: ["AFFINITY_MAX_OUTCOMES_IN_FLIGHT": "1"]) { server in
+            let url = "ws://127.0.0.1:\(server.port)/v1/ws"
+            let keys = [ProcessInstanceKey(71)!, ProcessInstanceKey(72)!]
+            try await withSocket(url: url) { client in
+                client.send(.hello(role: .client, clientId: "c"))
+                _ = try await client.receive()
+                for key in keys {
+                    client.send(.subscribe(key: key))
+                    #expect(try await client.receive() == .subscribed(key: key))
+                }
+                try await withSocket(url: url) { worker in
+                    worker.send(.hello(role: .worker, clientId: "w"))
+                    _ = try await worker.receive()
+                    let outcomes = try zip(["e1", "e2"], keys).map {
+                        try Outcome(id: $0, key: $1, variables: Array("{}".utf8))
+                    }
+                    for outcome in outcomes { worker.send(.outcome(outcome)) }
+                    #expect(try await client.receive() == .outcome(outcomes[0]))
+                    await client.expectSilence(for: .milliseconds(500))
+                    client.send(.ack(id: "e1"))
+                    #expect(try await worker.receive() == .result(id: "e1", status: .delivered))
+                    #expect(try await client.receive() == .outcome(outcomes[1]))
+                    client.send(.ack(id: "e2"))
+                    #expect(try await worker.receive() == .result(id: "e2", status: .delivered))
+                }
             }
         }
     }

@@ -52,8 +52,12 @@ public struct AffinityConfiguration: Sendable {
     public var maxLongPollTimeout: Duration = .seconds(60)
     /// How often the routes of local subscriptions are written back to a shared store (cluster mode).
     public var routeRefreshInterval: Duration = .seconds(30)
-    /// Outcomes one worker connection may have queued or in delivery; more are answered `unavailable`.
-    public var maxOutcomesInProgress: Int = 1000
+    /// Outcomes one worker connection may have in flight (read, and queued or in delivery); at the bound, the
+    /// replica stops reading from that connection until answers make room (back-pressure, not an error).
+    public var maxOutcomesInFlight: Int = 1000
+    /// Bytes of the outcome frames one worker connection may have in flight (one outcome always may); at the
+    /// bound, reading from that connection pauses like at ``maxOutcomesInFlight``.
+    public var maxInFlightBytes: Int = 16 << 20
     /// Accept the Node package's wire protocol (zeebe-node-affinity) on `/`, without authentication: every
     /// outcome reaches every legacy client of the cluster, and legacy workers' outcomes reach protocol v1
     /// subscribers too. Keep `/` reachable only inside the cluster network.

@@ -3,55 +3,91 @@ import Synchronization
 
 /// Keeps outcomes from one worker connection in order per key: the first outcome for a key starts
 /// a chain that delivers it and then every outcome queued behind it for the same key; different
-/// keys proceed in parallel. At most `limit` outcomes may be queued or in delivery at once, so a
-/// worker cannot make the server hold unbounded data.
+/// keys proceed in parallel.
+///
+/// Back-pressure: at most an ``InFlightWindow`` of outcomes (count and bytes) may be queued or in
+/// delivery at once. ``enqueue(_:)`` waits for room, and since the connection's session waits with
+/// it, its inbox fills and reading from the socket pauses: a worker that sends faster than its
+/// outcomes are answered is slowed down to that pace, its excess waiting in its own TCP buffers.
 final class KeyedOutcomeQueue: Sendable {
     enum EnqueueResult: Equatable {
         /// The caller must start a chain for the outcome's key.
         case startChain
         /// Queued behind an earlier outcome for the same key.
         case queued
-        /// `limit` outcomes are already in progress on this connection.
-        case full
+        /// The task was cancelled while the outcome waited for room; it was not queued.
+        case cancelled
     }
 
     private struct State {
         var chains: [ProcessInstanceKey: [Outcome]] = [:]
-        var inProgress = 0
+        var window: InFlightWindow
+        /// The session waiting for room (one producer only).
+        var waiter: CheckedContinuation<Void, Never>?
     }
 
-    private let state = Mutex(State())
-    let limit: Int
+    private let state: Mutex<State>
 
-    init(limit: Int) {
-        self.limit = limit
+    init(maxCount: Int, maxBytes: Int) {
+        state = Mutex(State(window: InFlightWindow(maxCount: maxCount, maxBytes: maxBytes)))
     }
 
-    func enqueue(_ outcome: Outcome) -> EnqueueResult {
-        state.withLock { state in
-            guard state.inProgress < limit else { return .full }
-            state.inProgress += 1
-            if state.chains[outcome.key] != nil {
-                state.chains[outcome.key]!.append(outcome)
-                return .queued
+    /// The outcomes queued or in delivery now, and their bytes.
+    var inFlight: (count: Int, bytes: Int) {
+        state.withLock { ($0.window.count, $0.window.bytes) }
+    }
+
+    /// Queues `outcome`, once the window has room for it. One caller at a time (the session).
+    func enqueue(_ outcome: Outcome) async -> EnqueueResult {
+        let size = outcome.frameByteCount
+        while true {
+            if let result = state.withLock({ state -> EnqueueResult? in
+                guard state.window.admit(size) else { return nil }
+                if state.chains[outcome.key] != nil {
+                    state.chains[outcome.key]!.append(outcome)
+                    return .queued
+                }
+                state.chains[outcome.key] = []
+                return .startChain
+            }) {
+                return result
             }
-            state.chains[outcome.key] = []
-            return .startChain
+            if Task.isCancelled { return .cancelled }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        guard !state.window.fits(size), !Task.isCancelled else { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                state.withLock { state in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }?.resume()
+            }
         }
     }
 
-    /// Called when the chain of `key` finished one outcome: returns the next queued outcome of
-    /// that key, or nil (and the chain ends).
-    func next(for key: ProcessInstanceKey) -> Outcome? {
-        state.withLock { state in
-            state.inProgress -= 1
+    /// Called when a chain answered `answered`: frees its room, and returns the next queued outcome
+    /// of its key, or nil (and the chain ends).
+    func next(after answered: Outcome) -> Outcome? {
+        let key = answered.key
+        let (next, waiter) = state.withLock { state -> (Outcome?, CheckedContinuation<Void, Never>?) in
+            state.window.release(answered.frameByteCount)
+            let waiter = state.waiter
+            state.waiter = nil
             guard var queued = state.chains[key], !queued.isEmpty else {
                 state.chains[key] = nil
-                return nil
+                return (nil, waiter)
             }
             let next = queued.removeFirst()
             state.chains[key] = queued
-            return next
+            return (next, waiter)
         }
+        waiter?.resume()
+        return next
     }
 }

@@ -17,7 +17,9 @@ struct WebSocketSession {
         if environment.isDraining() {
             connection.drain()
         }
-        let chains = KeyedOutcomeQueue(limit: environment.configuration.maxOutcomesInProgress)
+        let chains = KeyedOutcomeQueue(
+            maxCount: environment.configuration.maxOutcomesInFlight,
+            maxBytes: environment.configuration.maxInFlightBytes)
         await withDiscardingTaskGroup { deliveries in
             while let message = await inbox.next() {
                 await receive(message, connection: connection, chains: chains, deliveries: &deliveries)
@@ -135,14 +137,13 @@ struct WebSocketSession {
             }
         case .outcome(let outcome):
             try requireRole(.worker, role, for: message, ref: outcome.id)
-            switch chains.enqueue(outcome) {
+            // back-pressure: at the connection's bound of outcomes in flight this waits for answers, and
+            // reading from the socket pauses meanwhile (the inbox fills)
+            switch await chains.enqueue(outcome) {
             case .queued:
                 return
-            case .full:
-                throw AffinityError(
-                    code: .unavailable,
-                    message: "\(chains.limit) outcomes are already in progress on this connection; retry later",
-                    ref: outcome.id)
+            case .cancelled:
+                throw AffinityError(code: .unavailable, message: "the connection is closing", ref: outcome.id)
             case .startChain:
                 break
             }
@@ -156,7 +157,7 @@ struct WebSocketSession {
                     } catch {
                         connection.send(.error(error.withRef(current.id)))
                     }
-                    next = chains.next(for: outcome.key)
+                    next = chains.next(after: current)
                 }
             }
         case .hello, .welcome, .subscribed, .unsubscribed, .result, .drain, .error, .acknowledged:

@@ -125,6 +125,11 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             legacy ? [] : (try? admit(head.headers.first(name: "authorization")).get()) ?? []
                         let metrics = environment.metrics
                         let inbox = InboundMessageQueue(channel: channel)
+                        // about one message per read, one read per event-loop turn (InboundReadSizer)
+                        let readSizer = NIOLoopBoundBox(InboundReadSizer(), eventLoop: channel.eventLoop)
+                        try channel.syncOptions?.setOption(
+                            ChannelOptions.recvAllocator, value: MessageSizedRecvAllocator(sizer: readSizer))
+                        try channel.syncOptions?.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
                         let connection = WebSocketConnection(
                             grantedRoles: roles, channel: channel, inbox: inbox,
                             outboundBudget: configuration.maxOutboundBytes,
@@ -133,7 +138,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             onSlowConsumer: { metrics.slowConsumerCloses.increment() })
                         try channel.pipeline.syncOperations.addHandler(
                             AffinityWebSocketHandler(
-                                connection: connection, inbox: inbox, messageLimit: configuration.maxMessageBytes,
+                                connection: connection, inbox: inbox, readSizer: readSizer,
+                                messageLimit: configuration.maxMessageBytes,
                                 pingInterval: TimeAmount(configuration.pingInterval),
                                 closeGrace: TimeAmount(configuration.closeHandshakeTimeout)))
                         return UpgradeResult.websocket(

@@ -11,6 +11,10 @@ import NIOWebSocket
 /// ``WebSocketConnection``, whose frames pass through ``write(context:data:promise:)`` here, so
 /// that a close frame from either side is seen.
 ///
+/// Reads are sized by an ``InboundReadSizer`` to about one message each, one read per
+/// event-loop turn (see ``MessageSizedRecvAllocator``): this handler tells it how many messages
+/// each read completed.
+///
 /// An unmasked frame, reserved bits, an unknown opcode or a broken fragment sequence is a protocol
 /// error: close 1002. Frames larger than the decoder's limit never get here:
 /// `WebSocketProtocolErrorHandler` (added by the upgrader) answers them with close 1009.
@@ -34,6 +38,7 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private let connection: WebSocketConnection
     private let inbox: InboundMessageQueue
+    private let readSizer: NIOLoopBoundBox<InboundReadSizer>
     private var assembler: MessageAssembler
     private let pingInterval: TimeAmount
     private let closeGrace: TimeAmount
@@ -45,11 +50,12 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     private var graceTimer: Scheduled<Void>?
 
     init(
-        connection: WebSocketConnection, inbox: InboundMessageQueue, messageLimit: Int, pingInterval: TimeAmount,
-        closeGrace: TimeAmount = closeGrace
+        connection: WebSocketConnection, inbox: InboundMessageQueue, readSizer: NIOLoopBoundBox<InboundReadSizer>,
+        messageLimit: Int, pingInterval: TimeAmount, closeGrace: TimeAmount = closeGrace
     ) {
         self.connection = connection
         self.inbox = inbox
+        self.readSizer = readSizer
         self.assembler = MessageAssembler(limit: messageLimit)
         self.pingInterval = pingInterval
         self.closeGrace = closeGrace
@@ -140,12 +146,19 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
             }
             switch assembler.append(opcode: frame.opcode, fin: frame.fin, maskKey: frame.maskKey, data: frame.data) {
             case .incomplete: break
-            case .message(let message): inbox.push(message)
+            case .message(let message):
+                readSizer.value.messageCompleted()
+                inbox.push(message)
             case .protocolError: protocolError(context: context)
             }
         default:
             protocolError(context: context)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readSizer.value.readCompleted()
+        context.fireChannelReadComplete()
     }
 
     // MARK: - Ping

@@ -24,9 +24,12 @@ final class AbusiveClients: Sendable {
     private let channels = Mutex<[any Channel]>([])
     private let shared = Shared()
     let port: Int
+    private let group: any EventLoopGroup
 
-    init(port: Int) {
+    /// - Parameter group: where the clients' channels run.
+    init(port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.port = port
+        self.group = group
     }
 
     var counts: Tally { shared.tally.withLock { $0 } }
@@ -131,7 +134,7 @@ final class AbusiveClients: Sendable {
 
     private func connect(receiveBuffer: Int? = nil) async throws -> any Channel {
         let shared = self.shared
-        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: group)
         if let receiveBuffer {
             bootstrap = bootstrap.channelOption(
                 ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))

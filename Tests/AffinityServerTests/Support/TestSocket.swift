@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import Synchronization
 import Testing
@@ -194,8 +195,10 @@ final class ReadGate: Sendable {
     }
 }
 
+/// `eventLoopGroup`: where the client's channel runs (a load test gives its measuring clients their own).
 func withSocket<T: Sendable>(
     url: String, token: String? = nil, pauseReading: ReadGate? = nil,
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     _ body: @Sendable (TestSocket) async throws -> T
 ) async throws -> T {
     let events = EventBuffer()
@@ -208,7 +211,7 @@ func withSocket<T: Sendable>(
         group.addTask {
             do {
                 let close = try await WebSocketClient.connect(
-                    url: url, configuration: configuration, logger: quietLogger
+                    url: url, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: quietLogger
                 ) { inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { inner in
                         inner.addTask {
