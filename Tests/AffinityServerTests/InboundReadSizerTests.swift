@@ -21,6 +21,20 @@ struct InboundReadSizerTests {
         #expect(sizer.nextReadSize == 341 * InboundReadSizer.messagesPerRead)
     }
 
+    @Test func aClientsReadTakesAboutSixteenMessages() {
+        var sizer = InboundReadSizer()
+        // acks of about 60 bytes: 1024 bytes held 17
+        sizer.read(bytes: 1024)
+        for _ in 0..<17 { sizer.messageCompleted() }
+        sizer.readCompleted(messagesPerRead: InboundReadSizer.clientMessagesPerRead)
+        #expect(sizer.nextReadSize == 60 * InboundReadSizer.clientMessagesPerRead)
+        // the same messages from a worker: one per read (at the minimum size)
+        sizer.read(bytes: 960)
+        for _ in 0..<16 { sizer.messageCompleted() }
+        sizer.readCompleted()
+        #expect(sizer.nextReadSize == InboundReadSizer.minimum)
+    }
+
     @Test func tinyMessagesAreReadAtTheMinimum() {
         var sizer = InboundReadSizer()
         read(&sizer, bytes: 1024, messages: 40)

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import NIOCore
 import NIOWebSocket
 
@@ -157,7 +158,9 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        readSizer.value.readCompleted()
+        readSizer.value.readCompleted(
+            messagesPerRead: connection.role == .client
+                ? InboundReadSizer.clientMessagesPerRead : InboundReadSizer.messagesPerRead)
         context.fireChannelReadComplete()
     }
 
