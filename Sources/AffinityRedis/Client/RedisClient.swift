@@ -178,7 +178,9 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// ``send(_:timeout:)`` on one particular connection (a `WAIT` must follow its write on the same one).
-    func send(_ command: RedisCommand, on connection: RedisConnection, timeout: Duration?) async throws(RedisError)
+    func send(
+        _ command: RedisCommand, on connection: RedisConnection, timeout: Duration?
+    ) async throws(RedisError)
         -> RedisReply
     {
         commandCounter.increment()

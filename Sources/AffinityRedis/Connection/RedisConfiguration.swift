@@ -93,7 +93,8 @@ public struct RedisConfiguration: Sendable {
     public init(url: String) throws(RedisError) {
         self.init()
         guard let schemeRange = url.firstRange(of: "://") else {
-            throw Self.invalid(url, "it has no scheme (expected redis://, rediss://, redis-sentinel:// or redis-cluster://)")
+            throw Self.invalid(
+                url, "it has no scheme (expected redis://, rediss://, redis-sentinel:// or redis-cluster://)")
         }
         let scheme = url[..<schemeRange.lowerBound].lowercased()
         let kind: Kind
@@ -106,7 +107,8 @@ public struct RedisConfiguration: Sendable {
         case "rediss-cluster": (kind, tls) = (.cluster, TLS())
         default:
             throw Self.invalid(
-                url, "the scheme must be redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster")
+                url,
+                "the scheme must be redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster")
         }
         var rest = url[schemeRange.upperBound...]
         var fragment: Substring?

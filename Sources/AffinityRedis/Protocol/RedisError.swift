@@ -6,7 +6,9 @@
 public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// The stable category of a ``RedisError``.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Sendable { case connection, timeout, server, `protocol`, tls, configuration, replication }
+        private enum Value: String, Sendable {
+            case connection, timeout, server, `protocol`, tls, configuration, replication
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 

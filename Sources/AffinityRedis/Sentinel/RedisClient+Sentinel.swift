@@ -117,7 +117,8 @@ extension RedisClient {
                 onPush: { [weak self] message in self?.sentinelMessage(message, masterName: settings.masterName) })
         } catch {
             logger.debug(
-                "cannot subscribe to a sentinel", metadata: ["redis.sentinel": "\(sentinel)", "error.message": "\(error)"])
+                "cannot subscribe to a sentinel",
+                metadata: ["redis.sentinel": "\(sentinel)", "error.message": "\(error)"])
             return false
         }
         return await withTaskCancellationHandler {
@@ -134,7 +135,8 @@ extension RedisClient {
             }
             let reason = await connection.closeReason()
             logger.debug(
-                "lost the sentinel subscription", metadata: ["redis.sentinel": "\(sentinel)", "error.message": "\(reason)"])
+                "lost the sentinel subscription",
+                metadata: ["redis.sentinel": "\(sentinel)", "error.message": "\(reason)"])
             return true
         } onCancel: {
             connection.closeNow(reason: "the client is stopping")

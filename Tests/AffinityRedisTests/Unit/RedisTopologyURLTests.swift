@@ -20,7 +20,8 @@ struct RedisTopologyURLTests {
         #expect(configuration.password == "secret")
         #expect(configuration.database == 2)
         #expect(configuration.tls == nil)
-        #expect(configuration.endpoint == "sentinel master my master via s1.internal:26380,s2.internal:26379,[::1]:26381")
+        #expect(
+            configuration.endpoint == "sentinel master my master via s1.internal:26380,s2.internal:26379,[::1]:26381")
     }
 
     @Test func sentinelWithTLS() throws {
