@@ -79,14 +79,16 @@ public final class RedisSentinelDeployment: @unchecked Sendable {
     public func waitForReplicas(_ replicas: Int, of masterPort: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let info = try await node(port: masterPort).command(arguments: authArguments(password) + ["INFO", "replication"])
+            let info = try await node(port: masterPort).command(
+                arguments: authArguments(password) + ["INFO", "replication"])
             let online = info.split(whereSeparator: \.isNewline).filter {
                 $0.hasPrefix("slave") && $0.contains("state=online")
             }
             if online.count >= replicas { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw FixtureError("the master on port \(masterPort) did not have \(replicas) replicas online within \(timeout)")
+        throw FixtureError(
+            "the master on port \(masterPort) did not have \(replicas) replicas online within \(timeout)")
     }
 
     /// Waits until every sentinel knows both data nodes and the other two sentinels (so that a failover can
@@ -122,24 +124,24 @@ private func authArguments(_ password: String?) -> [String] {
     password.map { ["--no-auth-warning", "-a", $0] } ?? []
 }
 
-/// Runs `body` with a master, a replica and three sentinels on free loopback ports, configured in a temporary
+/// Runs `body` with a master, a replica and three sentinels on free loopback ports (from `freePort`), configured in a temporary
 /// directory; kills them all afterwards. `password` protects the data nodes, `sentinelPassword` the
 /// sentinels.
 public func withRedisSentinelDeployment<T>(
     password: String? = nil, sentinelPassword: String? = nil, downAfter: Duration = .milliseconds(1000),
-    _ body: (RedisSentinelDeployment) async throws -> T
+    freePort: () async throws -> Int = freeLoopbackPort, _ body: (RedisSentinelDeployment) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
         let passwordArguments = password.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
-        let masterPort = try await freeLoopbackPort()
+        let masterPort = try await freePort()
         let master = RedisServerProcess(
             port: masterPort, directory: directory, extraArguments: passwordArguments, tls: false)
         let replica = RedisServerProcess(
-            port: try await freeLoopbackPort(), directory: directory,
+            port: try await freePort(), directory: directory,
             extraArguments: passwordArguments + ["--replicaof", "127.0.0.1", String(masterPort)], tls: false)
         var sentinels: [RedisServerProcess] = []
         for _ in 0..<3 {
-            let port = try await freeLoopbackPort()
+            let port = try await freePort()
             let configuration = directory.appendingPathComponent("sentinel-\(port).conf")
             var lines = [
                 "port \(port)", "bind 127.0.0.1", "dir \(directory.path)",
