@@ -112,8 +112,7 @@ public struct RedisRouteStore: Sendable {
             arguments: [
                 RedisArgument(try replica.map(identifier) ?? ""), RedisArgument(clientId), milliseconds(parkTTL),
             ]
-                + acknowledged.map { RedisArgument($0) }, replication: replication,
-            confirmingWhen: { _ in !acknowledged.isEmpty })
+                + acknowledged.map { RedisArgument($0) })
         guard let deleted = reply.integer else { throw unexpected("unsubscribe", reply) }
         return deleted == 1
     }
