@@ -64,11 +64,12 @@ extension ClusterTests {
                                 let killed = ContinuousClock.now
                                 group.addTask {
                                     let recovery = try await waitUntilReady(replicas, since: killed)
-                                    // the old master comes back (as Kubernetes restarts it) and the sentinels
-                                    // make it a replica of the new one: until then parks cannot be confirmed
-                                    // and are answered unavailable
-                                    try await deployment.waitForFailover(from: oldMaster)
-                                    try await deployment.node(port: oldMaster).start()
+                                    // the old master comes back as a replica of the new one (as the pods of
+                                    // components/redis-sentinel do: they ask the sentinels first); until then
+                                    // parks cannot be confirmed and are answered unavailable
+                                    let newMaster = try await deployment.waitForFailover(from: oldMaster)
+                                    try await deployment.node(port: oldMaster).start(
+                                        additionalArguments: ["--replicaof", "127.0.0.1", String(newMaster)])
                                     return recovery
                                 }
                             }

@@ -63,15 +63,16 @@ public final class RedisSentinelDeployment: @unchecked Sendable {
     @discardableResult
     public func waitForFailover(from oldPort: Int, timeout: Duration = .seconds(30)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
+        var seen = "no answer"
         while ContinuousClock.now < deadline {
-            if let port = try? await currentMaster(), port != oldPort,
-                try await node(port: port).command(arguments: authArguments(password) + ["ROLE"]).hasPrefix("master")
-            {
-                return port
+            if let port = try? await currentMaster() {
+                let role = try await node(port: port).command(arguments: authArguments(password) + ["ROLE"])
+                seen = "the sentinels name port \(port), whose ROLE is \(role.split(whereSeparator: \.isNewline).first ?? "")"
+                if port != oldPort && role.hasPrefix("master") { return port }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw FixtureError("the sentinels did not fail over from port \(oldPort) within \(timeout)")
+        throw FixtureError("the sentinels did not fail over from port \(oldPort) within \(timeout): \(seen)")
     }
 
     /// Waits until the master on `masterPort` reports `replicas` connected replicas in sync (`connected_slaves`

@@ -35,8 +35,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Whether the process runs.
     public var isRunning: Bool { process?.isRunning == true }
 
-    /// Starts (or restarts) the server on the same port and waits until it accepts connections.
-    public func start() async throws {
+    /// Starts (or restarts) the server on the same port and waits until it accepts connections;
+    /// `additionalArguments` apply to this start only (a restart as a replica: `--replicaof host port`).
+    public func start(additionalArguments: [String] = []) async throws {
         let executable = try Self.findExecutable("redis-server")
         let process = Process()
         process.executableURL = executable
@@ -50,6 +51,7 @@ public final class RedisServerProcess: @unchecked Sendable {
                 portArguments + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path]
                 + logArguments + extraArguments
         }
+        process.arguments? += additionalArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -4,12 +4,14 @@ import Foundation
 
 /// Runs `body` with a fresh cluster CA and a Sentinel deployment (master, replica, three sentinels) whose
 /// `redis-sentinel://` URL the replicas get; kills every replica and Redis process afterwards.
+/// The sentinels count a node as down after `downAfter` (2 s: with three replica processes building load on
+/// a small machine, 1 s risks a failover nobody asked for).
 func withSentinelClusterEnvironment<T>(
-    _ body: (ClusterEnvironment, RedisSentinelDeployment) async throws -> T
+    downAfter: Duration = .seconds(2), _ body: (ClusterEnvironment, RedisSentinelDeployment) async throws -> T
 ) async throws -> T {
     try await withTestPKI { pki in
         let authority = try await offloaded { try pki.makeAuthority("cluster") }
-        return try await withRedisSentinelDeployment(freePort: freeClusterPort) { deployment in
+        return try await withRedisSentinelDeployment(downAfter: downAfter, freePort: freeClusterPort) { deployment in
             let environment = ClusterEnvironment(
                 redis: deployment.nodes[0], pki: pki, authority: authority, directory: pki.directory,
                 redisURL: deployment.url)
