@@ -23,9 +23,27 @@ public final class RedisSentinelDeployment: @unchecked Sendable {
         self.sentinelPassword = sentinelPassword
     }
 
-    /// `redis-sentinel://127.0.0.1:<s1>,127.0.0.1:<s2>,127.0.0.1:<s3>/0#mymaster`.
+    /// The certificate, key and CA of the TLS ports of every process (data nodes and sentinels).
+    public struct TLSFiles: Sendable {
+        /// PEM certificate for 127.0.0.1.
+        public var certificate: String
+        /// Its PEM key.
+        public var key: String
+        /// The PEM CA that issued it.
+        public var authority: String
+
+        /// Creates the file set.
+        public init(certificate: String, key: String, authority: String) {
+            self.certificate = certificate
+            self.key = key
+            self.authority = authority
+        }
+    }
+
+    /// `redis-sentinel://127.0.0.1:<s1>,127.0.0.1:<s2>,127.0.0.1:<s3>/0#mymaster` (`rediss-sentinel://` with TLS).
     public var url: String {
-        "redis-sentinel://" + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/0#\(masterName)"
+        (sentinels[0].tls ? "rediss-sentinel://" : "redis-sentinel://")
+            + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/0#\(masterName)"
     }
 
     /// A client configuration for the deployment (fast reconnects, passwords set when the deployment has
@@ -65,10 +83,14 @@ public final class RedisSentinelDeployment: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         var seen = "no answer"
         while ContinuousClock.now < deadline {
+            // the old master may be frozen (SIGSTOP): never ask it anything, redis-cli would wait forever
             if let port = try? await currentMaster() {
-                let role = try await node(port: port).command(arguments: authArguments(password) + ["ROLE"])
-                seen = "the sentinels name port \(port), whose ROLE is \(role.split(whereSeparator: \.isNewline).first ?? "")"
-                if port != oldPort && role.hasPrefix("master") { return port }
+                seen = "the sentinels name port \(port)"
+                if port != oldPort {
+                    let role = try await node(port: port).command(arguments: authArguments(password) + ["ROLE"])
+                    seen += ", whose ROLE is \(role.split(whereSeparator: \.isNewline).first ?? "")"
+                    if role.hasPrefix("master") { return port }
+                }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -130,16 +152,25 @@ private func authArguments(_ password: String?) -> [String] {
 /// sentinels.
 public func withRedisSentinelDeployment<T>(
     password: String? = nil, sentinelPassword: String? = nil, downAfter: Duration = .milliseconds(1000),
-    freePort: () async throws -> Int = freeLoopbackPort, _ body: (RedisSentinelDeployment) async throws -> T
+    tls: RedisSentinelDeployment.TLSFiles? = nil, freePort: () async throws -> Int = freeLoopbackPort,
+    _ body: (RedisSentinelDeployment) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
         let passwordArguments = password.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
+        let tlsArguments =
+            tls.map {
+                [
+                    "--tls-cert-file", $0.certificate, "--tls-key-file", $0.key, "--tls-ca-cert-file", $0.authority,
+                    "--tls-auth-clients", "no", "--tls-replication", "yes",
+                ]
+            } ?? []
         let masterPort = try await freePort()
         let master = RedisServerProcess(
-            port: masterPort, directory: directory, extraArguments: passwordArguments, tls: false)
+            port: masterPort, directory: directory, extraArguments: passwordArguments + tlsArguments, tls: tls != nil)
         let replica = RedisServerProcess(
             port: try await freePort(), directory: directory,
-            extraArguments: passwordArguments + ["--replicaof", "127.0.0.1", String(masterPort)], tls: false)
+            extraArguments: passwordArguments + tlsArguments + ["--replicaof", "127.0.0.1", String(masterPort)],
+            tls: tls != nil)
         var sentinels: [RedisServerProcess] = []
         for _ in 0..<3 {
             let port = try await freePort()
@@ -155,8 +186,11 @@ public func withRedisSentinelDeployment<T>(
             try (lines.joined(separator: "\n") + "\n").write(to: configuration, atomically: true, encoding: .utf8)
             sentinels.append(
                 RedisServerProcess(
-                    port: port, directory: directory, extraArguments: [], tls: false,
+                    port: port, directory: directory, extraArguments: tlsArguments, tls: tls != nil,
                     configurationFile: configuration.path, sentinel: true))
+        }
+        if let tls {
+            for server in [master, replica] + sentinels { server.cliArguments = ["--tls", "--cacert", tls.authority] }
         }
         let deployment = RedisSentinelDeployment(
             nodes: [master, replica], sentinels: sentinels, password: password, sentinelPassword: sentinelPassword)

@@ -17,6 +17,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     public let configurationFile: String?
     /// Whether it runs as a sentinel (`--sentinel`).
     public let sentinel: Bool
+    /// Arguments `redis-cli` needs before the command (for a TLS port: `--tls --cacert <ca>`).
+    public var cliArguments: [String] = []
     private var process: Process?
 
     /// Describes a server; ``start()`` starts it. A sentinel needs its own writable `configurationFile`.
@@ -84,7 +86,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     public func command(arguments: [String]) async throws -> String {
         let process = Process()
         process.executableURL = try Self.findExecutable("redis-cli")
-        process.arguments = ["-h", "127.0.0.1", "-p", String(port)] + arguments
+        process.arguments = ["-h", "127.0.0.1", "-p", String(port)] + cliArguments + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

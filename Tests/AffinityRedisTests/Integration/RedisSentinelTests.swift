@@ -7,13 +7,16 @@ import Testing
 /// The client against a real Sentinel deployment on loopback: a master, a replica and three sentinels.
 @Suite("Redis Sentinel", .serialized)
 struct RedisSentinelTests {
-    /// The port of the server a client is connected to.
+    /// The port of the server a client is connected to (its TLS port when the plain one is off).
     static func connectedPort(_ client: RedisClient) async throws -> Int {
-        let reply = try await client.send(["CONFIG", "GET", "port"])
-        guard let words = reply.array, words.count == 2, let port = words[1].string.flatMap({ Int($0) }) else {
-            throw FixtureError("CONFIG GET port answered \(reply)")
+        for name in ["port", "tls-port"] {
+            let reply = try await client.send(["CONFIG", "GET", name])
+            guard let words = reply.array, words.count == 2, let port = words[1].string.flatMap({ Int($0) }) else {
+                throw FixtureError("CONFIG GET \(name) answered \(reply)")
+            }
+            if port != 0 { return port }
         }
-        return port
+        throw FixtureError("the server has neither a port nor a TLS port")
     }
 
     @Test(.timeLimit(.minutes(2)))
@@ -90,6 +93,49 @@ struct RedisSentinelTests {
                 }
                 #expect(try await Self.connectedPort(client) == newMaster)
                 #expect(try await client.send(["SET", "after", "switch"]).string == "OK")
+            }
+        }
+    }
+
+    /// `rediss-sentinel://`: the sentinels and the data nodes listen on TLS ports only (replication and the
+    /// sentinels' links over TLS too); the client verifies every certificate against the test CA, and follows
+    /// a kill -9 of the master over TLS.
+    @Test(.timeLimit(.minutes(2)))
+    func speaksTLSToTheSentinelsAndTheDataNodes() async throws {
+        try await withTemporaryDirectory { directory in
+            let certificates = try TestCertificates.generate(in: directory)
+            let files = RedisSentinelDeployment.TLSFiles(
+                certificate: certificates.serverCertificate, key: certificates.serverKey,
+                authority: certificates.caCertificate)
+            try await withRedisSentinelDeployment(tls: files) { deployment in
+                #expect(deployment.url.hasPrefix("rediss-sentinel://"))
+                var configuration = try deployment.configuration()
+                #expect(configuration.tls != nil)
+                configuration.tls?.caFile = certificates.caCertificate
+                let oldMaster = try await deployment.currentMaster()
+                let client = RedisClient(configuration: configuration, logger: testLogger("sentinel-tls"))
+                let events = client.connectionEvents()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await client.run() }
+                    defer { group.cancelAll() }
+                    try await waitFor(events, timeout: .seconds(10)) {
+                        if case .connected = $0 { true } else { false }
+                    }
+                    #expect(try await Self.connectedPort(client) == oldMaster)
+                    #expect(try await client.send(["SET", "secure", "yes"]).string == "OK")
+                    #expect(try await client.send(["WAIT", "1", "5000"]).integer == 1)
+                    try deployment.node(port: oldMaster).stop()
+                    try await waitFor(events, timeout: .seconds(30)) { event in
+                        if case .connected(let generation) = event { generation > 1 } else { false }
+                    }
+                    #expect(try await Self.connectedPort(client) != oldMaster)
+                    #expect(try await client.send(["GET", "secure"]).string == "yes")
+                }
+            }
+            // a client that does not trust the CA gets a TLS error from the sentinels, not a crash
+            try await withRedisSentinelDeployment(tls: files) { deployment in
+                let error = try await firstConnectFailure(try deployment.configuration())
+                #expect(error.message.contains("TLS"), "\(error)")
             }
         }
     }
