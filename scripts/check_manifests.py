@@ -10,7 +10,7 @@ Subcommands (each exits 1 and lists the problems when a property is missing):
                       custom resources were left out (they are checked by `k8s` instead).
   compose FILE        deploy/docker-compose.yml
   dockerfile FILE     deploy/Dockerfile
-  self-test PROD DEV COMPOSE DOCKERFILE
+  self-test PROD DEV COMPOSE DOCKERFILE [DEV-SENTINEL]
                       breaks known-good inputs on purpose and requires every break to be caught.
 """
 
@@ -181,6 +181,10 @@ def env_from_field(container: dict, variable: str, field_path: str) -> bool:
     return False
 
 
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "redis-sentinel://", "rediss-sentinel://")
+SENTINEL_URL_SCHEMES = ("redis-sentinel://", "rediss-sentinel://")
+
+
 def check_replica_deployment(docs: list[dict]) -> list[str]:
     deployments = find(docs, "Deployment", labels=REPLICA_LABELS)
     if len(deployments) != 1:
@@ -246,8 +250,12 @@ def check_replica_deployment(docs: list[dict]) -> list[str]:
     for number, name in ((CLIENT_PORT, "client"), (METRICS_PORT, "metrics"), (PEER_PORT, "peer")):
         if number not in ports.values():
             problems.append(f"{c_where}: the {name} port {number} is not declared")
-    if str(environment.get("AFFINITY_REDIS_URL", "")).startswith(("redis://", "rediss://")) is False:
-        problems.append(f"{c_where}: AFFINITY_REDIS_URL must be a redis:// or rediss:// URL")
+    if str(environment.get("AFFINITY_REDIS_URL", "")).startswith(REDIS_URL_SCHEMES) is False:
+        problems.append(f"{c_where}: AFFINITY_REDIS_URL must be a redis://, rediss://, redis-sentinel:// or rediss-sentinel:// URL")
+    if str(environment.get("AFFINITY_REDIS_URL", "")).startswith(SENTINEL_URL_SCHEMES) and "#" not in str(
+        environment.get("AFFINITY_REDIS_URL")
+    ):
+        problems.append(f"{c_where}: a redis-sentinel:// AFFINITY_REDIS_URL needs the master name after #")
     return problems
 
 
@@ -343,6 +351,11 @@ def check_network_policy(docs: list[dict]) -> list[str]:
             problems.append(f"{where}: no DNS egress (UDP 53)")
         if not egress_ports & {(6379, "TCP"), (6380, "TCP")}:
             problems.append(f"{where}: no Redis egress (6379/6380)")
+        servers = [c for c in deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+                   if (c.get("command") or [""])[0].endswith("affinity-server")]
+        redis_url = str(configmap_values(docs, servers[0]).get("AFFINITY_REDIS_URL", "")) if servers else ""
+        if redis_url.startswith(SENTINEL_URL_SCHEMES) and (26379, "TCP") not in egress_ports:
+            problems.append(f"{where}: no egress to the Redis sentinels (26379) for a redis-sentinel:// URL")
         if not any(
             PEER_PORT in port_numbers(r, {}) and any(selects(t.get("podSelector"), REPLICA_LABELS) for t in r.get("to") or [])
             for r in egress
@@ -626,6 +639,23 @@ DEV_BREAKS = {
     "dev Redis image unpinned": lambda d: find(d, "StatefulSet")[0]["spec"]["template"]["spec"]["containers"][0].update(image="redis:latest"),
 }
 
+def _sentinel_egress_removed(d):
+    policy = _policy(d)["spec"]
+    policy.update(egress=[r for r in policy["egress"] if not any(p["port"] == 26379 for p in r.get("ports", []))])
+
+
+def _server_config(d):
+    return next(c for c in find(d, "ConfigMap") if c["metadata"]["name"].startswith("affinity-server-config"))
+
+
+SENTINEL_BREAKS = {
+    "sentinel egress removed": _sentinel_egress_removed,
+    "sentinel URL without master name": lambda d: _server_config(d)["data"].update(
+        AFFINITY_REDIS_URL=_server_config(d)["data"]["AFFINITY_REDIS_URL"].split("#")[0]),
+    "sentinel Redis runs as root": lambda d: find(d, "StatefulSet")[0]["spec"]["template"]["spec"]["securityContext"].update(runAsUser=0, runAsNonRoot=False),
+    "sentinel container writable": lambda d: find(d, "StatefulSet")[0]["spec"]["template"]["spec"]["containers"][1]["securityContext"].update(readOnlyRootFilesystem=False),
+}
+
 COMPOSE_BREAKS = {
     "two replicas only": lambda c: c["services"].pop("replica-3"),
     "Redis without appendonly": lambda c: c["services"]["redis"].update(command=["redis-server"]),
@@ -643,7 +673,7 @@ DOCKERFILE_BREAKS = {
 }
 
 
-def self_test(prod: Path, dev: Path, compose_path: Path, dockerfile: Path) -> int:
+def self_test(prod: Path, dev: Path, compose_path: Path, dockerfile: Path, sentinel: Path | None = None) -> int:
     passed = failed = 0
 
     def expect(name: str, problems: list[str], should_fail: bool) -> None:
@@ -668,6 +698,13 @@ def self_test(prod: Path, dev: Path, compose_path: Path, dockerfile: Path) -> in
         docs = copy.deepcopy(dev_docs)
         breaks(docs)
         expect(f"dev: {name}", check_kubernetes(docs), True)
+    if sentinel is not None:
+        sentinel_docs = load_documents(sentinel)
+        expect("dev-sentinel render is clean", check_kubernetes(sentinel_docs), False)
+        for name, breaks in SENTINEL_BREAKS.items():
+            docs = copy.deepcopy(sentinel_docs)
+            breaks(docs)
+            expect(f"dev-sentinel: {name}", check_kubernetes(docs), True)
     for name, breaks in COMPOSE_BREAKS.items():
         broken = copy.deepcopy(compose)
         breaks(broken)
@@ -719,7 +756,7 @@ def main(argv: list[str]) -> int:
         return report(f"check_manifests compose {args[0]}", check_compose(yaml.safe_load(args[0].read_text()), args[0].parent))
     if command == "dockerfile" and len(args) == 1:
         return report(f"check_manifests dockerfile {args[0]}", check_dockerfile(args[0].read_text()))
-    if command == "self-test" and len(args) == 4:
+    if command == "self-test" and len(args) in (4, 5):
         return self_test(*args)
     print(__doc__)
     return 2

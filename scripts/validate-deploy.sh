@@ -63,7 +63,8 @@ step() { # step NAME COMMAND...: runs one check, records a failure and carries o
 step "hadolint deploy/Dockerfile" "$bin/hadolint" --failure-threshold style deploy/Dockerfile
 step "Dockerfile properties" "$py" scripts/check_manifests.py dockerfile deploy/Dockerfile
 step "yamllint deploy/ k8s/" "$bin/yamllint" --strict -c deploy/yamllint.yaml deploy k8s
-step "shellcheck" "$bin/shellcheck" deploy/gen-certs.sh deploy/local-cluster.sh scripts/validate-deploy.sh
+step "shellcheck" "$bin/shellcheck" deploy/gen-certs.sh deploy/local-cluster.sh scripts/validate-deploy.sh \
+    k8s/components/redis-sentinel/*.sh
 
 # ---- Kubernetes -------------------------------------------------------------------------------------
 validate_render() { # validate_render NAME KUSTOMIZATION_DIR
@@ -95,9 +96,10 @@ for overlay in k8s/overlays/*/; do
     overlay="${overlay%/}"
     renders+=("$out/${overlay##*/}.yaml")
 done
-step "deployment properties of the overlays (prod, dev)" "$py" scripts/check_manifests.py k8s "${renders[@]}"
+step "deployment properties of the overlays (prod, dev, dev-sentinel)" "$py" scripts/check_manifests.py k8s "${renders[@]}"
 step "checker self-test (broken manifests must fail)" \
-    "$py" scripts/check_manifests.py self-test "$out/prod.yaml" "$out/dev.yaml" deploy/docker-compose.yml deploy/Dockerfile
+    "$py" scripts/check_manifests.py self-test "$out/prod.yaml" "$out/dev.yaml" deploy/docker-compose.yml \
+    deploy/Dockerfile "$out/dev-sentinel.yaml"
 
 # ---- docker compose ---------------------------------------------------------------------------------
 step "compose file against the Compose Specification schema" \

@@ -24,6 +24,21 @@ extension AffinityServerCommand {
             throw ConfigurationError("\(url.source): \(error.message)")
         }
         if let path = try file(redisPasswordFile, "AFFINITY_REDIS_PASSWORD_FILE") { redis.passwordFile = path }
+        let sentinelPasswordFile = try file(redisSentinelPasswordFile, "AFFINITY_REDIS_SENTINEL_PASSWORD_FILE")
+        switch redis.topology {
+        case .standalone:
+            if sentinelPasswordFile != nil {
+                throw ConfigurationError(
+                    "--redis-sentinel-password-file needs a redis-sentinel:// or rediss-sentinel:// URL")
+            }
+        case .sentinel(var sentinel):
+            sentinel.passwordFile = sentinelPasswordFile
+            redis.topology = .sentinel(sentinel)
+        case .cluster:
+            throw ConfigurationError(
+                "\(url.source): Redis Cluster (redis-cluster://) is not supported by this version; "
+                    + "use redis:// or redis-sentinel://")
+        }
         let peerPort =
             try settings.integer(self.peerPort, name: "peer-port", variable: "AFFINITY_PEER_PORT", in: 1...65535) ?? 9443
         let advertise: PeerAddress
@@ -47,6 +62,17 @@ extension AffinityServerCommand {
             redis: redis, advertiseAddress: advertise,
             tlsFiles: PeerTLSFiles(certificatePath: certificate, privateKeyPath: key, trustRootsPath: authority))
         cluster.peerPort = peerPort
+        if let replicas = try settings.integer(
+            redisWaitReplicas, name: "redis-wait-replicas", variable: "AFFINITY_REDIS_WAIT_REPLICAS", in: 0...16)
+        {
+            cluster.replication.replicas = replicas
+        }
+        if let timeout = try settings.duration(
+            redisWaitTimeout, name: "redis-wait-timeout", variable: "AFFINITY_REDIS_WAIT_TIMEOUT",
+            minimum: .milliseconds(1))
+        {
+            cluster.replication.timeout = timeout
+        }
         if let prefix = value(redisPrefix, "AFFINITY_REDIS_PREFIX") {
             guard !prefix.text.contains("{"), !prefix.text.contains("}") else {
                 throw ConfigurationError("\(prefix.source) must not contain braces (they mark hash tags)")

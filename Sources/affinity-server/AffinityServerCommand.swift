@@ -95,10 +95,23 @@ struct AffinityServerCommand: AsyncParsableCommand {
     @Option(help: "text or json (env AFFINITY_LOG_FORMAT, default text).") var logFormat: String?
     @Option(
         help:
-            "Join a cluster through this Redis, redis:// or rediss:// (env AFFINITY_REDIS_URL, default: embedded store, one replica)."
+            "Join a cluster through this Redis: redis://, rediss://, or redis-sentinel://h1:26379,h2:26379/0#master (rediss-sentinel:// with TLS) (env AFFINITY_REDIS_URL, default: embedded store, one replica)."
     )
     var redisUrl: String?
     @Option(help: "File holding the Redis password (env AFFINITY_REDIS_PASSWORD_FILE).") var redisPasswordFile: String?
+    @Option(
+        help:
+            "File holding the password of the Redis sentinels, with a redis-sentinel:// URL (env AFFINITY_REDIS_SENTINEL_PASSWORD_FILE)."
+    )
+    var redisSentinelPasswordFile: String?
+    @Option(
+        help:
+            "Redis replicas that must confirm a park or ack (WAIT) before it is answered; fewer answer unavailable (env AFFINITY_REDIS_WAIT_REPLICAS, default 1 with redis-sentinel://, else 0)."
+    )
+    var redisWaitReplicas: String?
+    @Option(
+        help: "Longest wait for the replicas' confirmation (env AFFINITY_REDIS_WAIT_TIMEOUT, default 1s).")
+    var redisWaitTimeout: String?
     @Option(help: "Prefix of every Redis key (env AFFINITY_REDIS_PREFIX, default affinity:).") var redisPrefix: String?
     @Option(help: "Lifetime of a route in Redis, refreshed every third of it (env AFFINITY_ROUTE_TTL, default 90s).")
     var routeTtl: String?

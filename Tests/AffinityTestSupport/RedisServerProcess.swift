@@ -13,27 +13,47 @@ public final class RedisServerProcess: @unchecked Sendable {
     public let extraArguments: [String]
     /// Whether the port speaks TLS.
     public let tls: Bool
+    /// A configuration file given before the arguments (a sentinel's, which it rewrites), or nil.
+    public let configurationFile: String?
+    /// Whether it runs as a sentinel (`--sentinel`).
+    public let sentinel: Bool
+    /// Arguments `redis-cli` needs before the command (for a TLS port: `--tls --cacert <ca>`).
+    public var cliArguments: [String] = []
     private var process: Process?
 
-    /// Describes a server; ``start()`` starts it.
-    public init(port: Int, directory: URL, extraArguments: [String], tls: Bool) {
+    /// Describes a server; ``start()`` starts it. A sentinel needs its own writable `configurationFile`.
+    public init(
+        port: Int, directory: URL, extraArguments: [String], tls: Bool, configurationFile: String? = nil,
+        sentinel: Bool = false
+    ) {
         self.port = port
         self.directory = directory
         self.extraArguments = extraArguments
         self.tls = tls
+        self.configurationFile = configurationFile
+        self.sentinel = sentinel
     }
 
-    /// Starts (or restarts) the server on the same port and waits until it accepts connections.
-    public func start() async throws {
+    /// Whether the process runs.
+    public var isRunning: Bool { process?.isRunning == true }
+
+    /// Starts (or restarts) the server on the same port and waits until it accepts connections;
+    /// `additionalArguments` apply to this start only (a restart as a replica: `--replicaof host port`).
+    public func start(additionalArguments: [String] = []) async throws {
         let executable = try Self.findExecutable("redis-server")
         let process = Process()
         process.executableURL = executable
         let portArguments = tls ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)]
-        process.arguments =
-            portArguments + [
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
-                "--logfile", directory.appendingPathComponent("redis-\(port).log").path,
-            ] + extraArguments
+        let logArguments = ["--logfile", directory.appendingPathComponent("redis-\(port).log").path]
+        if let configurationFile {
+            process.arguments =
+                [configurationFile] + (sentinel ? ["--sentinel"] : []) + portArguments + logArguments + extraArguments
+        } else {
+            process.arguments =
+                portArguments + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path]
+                + logArguments + extraArguments
+        }
+        process.arguments? += additionalArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -50,12 +70,23 @@ public final class RedisServerProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT, ...) to the process.
+    public func signal(_ number: Int32) {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, number)
+    }
+
     /// Runs `redis-cli` against this server (plain TCP) and returns what it printed, trimmed; for tests that
     /// change Redis behind the replicas' backs (delete a route, read a key).
     public func command(_ arguments: String...) async throws -> String {
+        try await command(arguments: arguments)
+    }
+
+    /// ``command(_:)`` with the arguments as an array.
+    public func command(arguments: [String]) async throws -> String {
         let process = Process()
         process.executableURL = try Self.findExecutable("redis-cli")
-        process.arguments = ["-h", "127.0.0.1", "-p", String(port)] + arguments
+        process.arguments = ["-h", "127.0.0.1", "-p", String(port)] + cliArguments + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -5,6 +5,9 @@ public import AffinityRedis
 public struct ClusterConfiguration: Sendable {
     /// How to reach Redis (`--redis-url`, `--redis-password-file`).
     public var redis: RedisConfiguration
+    /// How many Redis replicas must confirm a park or an acknowledgement (`--redis-wait-replicas`,
+    /// `--redis-wait-timeout`): one with Sentinel, none otherwise.
+    public var replication: RedisReplicationRequirement
     /// The prefix of every Redis key (`--redis-prefix`).
     public var keyPrefix: String = "affinity:"
     /// How long a route lives without a refresh (`--route-ttl`); routes are refreshed every third of it.
@@ -23,6 +26,11 @@ public struct ClusterConfiguration: Sendable {
     /// Creates a configuration with defaults for the optional settings.
     public init(redis: RedisConfiguration, advertiseAddress: PeerAddress, tlsFiles: PeerTLSFiles) {
         self.redis = redis
+        if case .sentinel = redis.topology {
+            self.replication = RedisReplicationRequirement(replicas: 1)
+        } else {
+            self.replication = .none
+        }
         self.advertiseAddress = advertiseAddress
         self.tlsFiles = tlsFiles
     }

@@ -37,7 +37,8 @@ public func buildClusterReplica(
     var configuration = configuration
     configuration.routeRefreshInterval = max(cluster.routeTTL / 3, .milliseconds(100))
     let redis = RedisClient(configuration: cluster.redis, logger: logger)
-    let routes = RedisRouteStore(client: redis, prefix: cluster.keyPrefix, logger: logger)
+    let routes = RedisRouteStore(
+        client: redis, prefix: cluster.keyPrefix, replication: cluster.replication, logger: logger)
     let store = RedisOutcomeStore(
         routes: routes, routeTTL: cluster.routeTTL, parkTTL: configuration.parkTTL,
         maxParkedPerKey: configuration.maxParkedPerKey, maxParkedBytesPerKey: configuration.maxParkedBytesPerKey,

@@ -3,7 +3,7 @@ import AffinityRedis
 
 extension AffinityError {
     /// Maps a failure of the Redis route store to the protocol's error codes: Redis unreachable or slow ->
-    /// `unavailable`; too many parked outcomes (or bytes) for a key -> `too_large`;
+    /// `unavailable` (also a park or ack the replicas did not confirm with `WAIT`); too many parked outcomes (or bytes) for a key -> `too_large`;
     /// an id parked with another payload -> `conflict`; an unusable key or id -> `bad_request`.
     static func store(_ error: any Error, operation: String) -> AffinityError {
         switch error {
@@ -23,6 +23,10 @@ extension AffinityError {
             return AffinityError(code: .badRequest, message: error.message, cause: error)
         case let error as RedisError where error.code == .timeout:
             return AffinityError(code: .unavailable, message: "Redis did not answer \(operation) in time", cause: error)
+        case let error as RedisError where error.code == .replication:
+            // parked on the master only: a failover now could lose it, so the worker must not count on it
+            return AffinityError(
+                code: .unavailable, message: "Redis replicas did not confirm \(operation) in time", cause: error)
         case let error as RedisError where error.code == .connection:
             return AffinityError(code: .unavailable, message: "Redis is unreachable (\(operation))", cause: error)
         default:

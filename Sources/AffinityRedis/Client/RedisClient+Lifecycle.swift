@@ -29,9 +29,9 @@ extension RedisClient {
         return commands
     }
 
-    static func readPasswordFile(_ path: String) throws(RedisError) -> String {
+    static func readPasswordFile(_ path: String, what: String = "Redis password file") throws(RedisError) -> String {
         guard let bytes = readFile(path) else {
-            throw RedisError(code: .configuration, message: "cannot read the Redis password file \(path)")
+            throw RedisError(code: .configuration, message: "cannot read the \(what) \(path)")
         }
         var text = Substring(String(decoding: bytes, as: UTF8.self))
         while let last = text.last, last.isWhitespace { text.removeLast() }
@@ -140,7 +140,7 @@ extension RedisClient {
         }
     }
 
-    private func wakeSleeper() {
+    func wakeSleeper() {
         let sleeper = state.withLock { state in
             let sleeper = state.sleeper
             state.sleeper = nil

@@ -22,6 +22,59 @@ extension RedisClient {
         }
     }
 
+    /// Runs `script` as ``evaluate(_:keys:arguments:timeout:)`` does and, when `mustConfirm(reply)` says the
+    /// script wrote something that must survive a failover, sends `WAIT` on the same connection (so that it
+    /// waits for this write). Throws ``RedisError/Code/replication`` when fewer than `replication.replicas`
+    /// replicas confirmed within `replication.timeout`: the write happened on the master but may be lost.
+    public func evaluate(
+        _ script: RedisScript, keys: [String], arguments: [RedisArgument], replication: RedisReplicationRequirement,
+        confirmingWhen mustConfirm: (RedisReply) -> Bool, timeout: Duration? = nil
+    ) async throws -> RedisReply {
+        guard replication.replicas > 0 else {
+            return try await evaluate(script, keys: keys, arguments: arguments, timeout: timeout)
+        }
+        let call = RedisScriptCall(keys: keys, arguments: arguments)
+        let connection = try currentConnection()
+        let reply = try await evaluate(script, call, on: connection, timeout: timeout)
+        guard mustConfirm(reply) else { return reply }
+        let milliseconds = max(1, Int(replication.timeout / .milliseconds(1)))
+        let confirmed = try await send(
+            ["WAIT", String(replication.replicas), String(milliseconds)], on: connection,
+            timeout: (timeout ?? configuration.commandTimeout) + replication.timeout)
+        guard let count = confirmed.integer else {
+            throw RedisError(code: .protocol, message: "WAIT returned \(confirmed)")
+        }
+        guard count >= replication.replicas else {
+            throw RedisError(
+                code: .replication,
+                message: "\(script.name) was written on the master but confirmed by \(count) of "
+                    + "\(replication.replicas) replicas within \(replication.timeout)")
+        }
+        return reply
+    }
+
+    /// `EVALSHA` on `connection`, loading the script again once on `NOSCRIPT`.
+    private func evaluate(
+        _ script: RedisScript, _ call: RedisScriptCall, on connection: RedisConnection, timeout: Duration?
+    ) async throws -> RedisReply {
+        let sha = try await scriptHash(script, timeout: timeout)
+        let first: Result<RedisReply, RedisError>
+        do {
+            first = .success(try await send(Self.evalsha(sha, call), on: connection, timeout: timeout))
+        } catch {
+            first = .failure(error)
+        }
+        switch first {
+        case .success(let reply):
+            return reply
+        case .failure(let error) where error.isNoScript:
+            let reloaded = try await loadScript(script, timeout: timeout)
+            return try await send(Self.evalsha(reloaded, call), on: connection, timeout: timeout)
+        case .failure(let error):
+            throw error
+        }
+    }
+
     /// Runs `script` once per call as one pipeline, with the same `NOSCRIPT` handling as
     /// ``evaluate(_:keys:arguments:timeout:)`` (the calls that hit `NOSCRIPT` are retried once, together).
     public func evaluateAll(
@@ -51,12 +104,12 @@ extension RedisClient {
         return results
     }
 
-    private func scriptHash(_ script: RedisScript, timeout: Duration?) async throws -> String {
+    func scriptHash(_ script: RedisScript, timeout: Duration?) async throws -> String {
         if let sha = state.withLock({ $0.scriptHashes[script.source] }) { return sha }
         return try await loadScript(script, timeout: timeout)
     }
 
-    private func loadScript(_ script: RedisScript, timeout: Duration?) async throws -> String {
+    func loadScript(_ script: RedisScript, timeout: Duration?) async throws -> String {
         let reply = try await send(["SCRIPT", "LOAD", script.source], timeout: timeout)
         guard let sha = reply.string, !sha.isEmpty else {
             throw RedisError(code: .protocol, message: "SCRIPT LOAD of \(script.name) returned \(reply)")
@@ -66,7 +119,7 @@ extension RedisClient {
         return sha
     }
 
-    private static func evalsha(_ sha: String, _ call: RedisScriptCall) -> RedisCommand {
+    static func evalsha(_ sha: String, _ call: RedisScriptCall) -> RedisCommand {
         var command = RedisCommand(["EVALSHA", sha, String(call.keys.count)])
         command.words.append(contentsOf: call.keys.map { ByteBuffer(string: $0) })
         command.words.append(contentsOf: call.arguments.map(\.bytes))

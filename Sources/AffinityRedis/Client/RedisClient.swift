@@ -14,6 +14,11 @@ import Synchronization
 /// Commands sent while no connection is ready fail at once with ``RedisError/Code/connection``; a command
 /// that misses its deadline fails with ``RedisError/Code/timeout`` and the connection is recycled.
 ///
+/// The client knows the topology (``RedisConfiguration/topology``) so that its callers do not: with Sentinel
+/// it asks the sentinels for the master, checks it with `ROLE` and follows failovers (`+switch-master`,
+/// `READONLY`, a lost connection); every new connection is reported as `.connected`, after which callers
+/// write back what Redis may have lost. Redis Cluster URLs are parsed, but ``run()`` refuses them.
+///
 /// ```swift
 /// let client = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:6379/0"), logger: logger)
 /// let group = ServiceGroup(services: [client, ...], logger: logger)   // or run it in a task group
@@ -32,6 +37,8 @@ public final class RedisClient: Service, Sendable {
         var sleeper: CheckedContinuation<Void, Never>?
         var sleepTimer: Scheduled<Void>?
         var scriptHashes: [String: String] = [:]
+        /// With Sentinel: the sentinels in the order to ask them (the last one that answered first).
+        var sentinelOrder: [RedisEndpoint] = []
     }
 
     /// The configuration in use.
@@ -41,6 +48,7 @@ public final class RedisClient: Service, Sendable {
     let logger: Logger
     private let commandCounter = Counter(label: "affinity.redis.commands")
     private let connectCounter = Counter(label: "affinity.redis.connections")
+    let failoverCounter = Counter(label: "affinity.redis.failovers")
 
     /// Creates a client; nothing happens until ``run()``.
     public init(
@@ -53,6 +61,9 @@ public final class RedisClient: Service, Sendable {
         var logger = logger
         logger[metadataKey: "redis.endpoint"] = "\(configuration.endpoint)"
         self.logger = logger
+        if case .sentinel(let settings) = configuration.topology {
+            state.withLock { $0.sentinelOrder = settings.sentinels }
+        }
     }
 
     /// Owns the connection until cancelled or until a graceful shutdown: connects, then reconnects with
@@ -62,38 +73,74 @@ public final class RedisClient: Service, Sendable {
     public func run() async throws {
         let sslContext = try makeSSLContext()
         _ = try handshake()
+        switch configuration.topology {
+        case .standalone:
+            break
+        case .sentinel(let settings):
+            _ = try sentinelHandshake(settings)
+        case .cluster:
+            throw RedisError(
+                code: .configuration,
+                message: "Redis Cluster (redis-cluster://) is not supported by this version; "
+                    + "use redis:// for one server or redis-sentinel:// for a Sentinel-managed master")
+        }
         defer { finish() }
         await withTaskCancellationOrGracefulShutdownHandler {
-            var backoff = RedisReconnectBackoff(configuration: configuration.reconnect)
-            var random = SystemRandomNumberGenerator()
-            while !isStopping {
-                let generation = state.withLock { state in
-                    state.generation += 1
-                    return state.generation
+            await withTaskGroup(of: Void.self) { group in
+                if case .sentinel(let settings) = configuration.topology {
+                    group.addTask { await self.followFailovers(settings, sslContext: sslContext) }
                 }
-                do {
-                    let connection = try await RedisConnection.connect(
-                        configuration: configuration, sslContext: sslContext, handshake: try handshake(),
-                        eventLoop: eventLoopGroup.any(), generation: generation, logger: logger)
-                    backoff.reset()
-                    connectCounter.increment()
-                    guard publish(connection) else {
-                        connection.closeGracefully()
-                        try? await connection.channel.closeFuture.get()
-                        break
-                    }
-                    logger.info("connected to redis", metadata: ["redis.generation": "\(generation)"])
-                    try? await connection.channel.closeFuture.get()
-                    unpublish(connection, reason: await connection.closeReason())
-                } catch {
-                    logger.info("cannot connect to redis", metadata: ["error.message": "\(error)"])
-                    emit(.connectFailed(RedisChannelHandler.redisError(error)))
-                }
-                guard !isStopping else { break }
-                await sleep(for: backoff.nextDelay(using: &random))
+                await maintainConnection(sslContext: sslContext)
+                group.cancelAll()
             }
         } onCancelOrGracefulShutdown: {
             self.stop()
+        }
+    }
+
+    /// Connects, then reconnects with back-off whenever the connection is lost, until stopping.
+    private func maintainConnection(sslContext: NIOSSLContext?) async {
+        var backoff = RedisReconnectBackoff(configuration: configuration.reconnect)
+        var random = SystemRandomNumberGenerator()
+        while !isStopping {
+            let generation = state.withLock { state in
+                state.generation += 1
+                return state.generation
+            }
+            do {
+                let connection = try await openConnection(sslContext: sslContext, generation: generation)
+                backoff.reset()
+                connectCounter.increment()
+                guard publish(connection) else {
+                    connection.closeGracefully()
+                    try? await connection.channel.closeFuture.get()
+                    break
+                }
+                logger.info(
+                    "connected to redis",
+                    metadata: ["redis.generation": "\(generation)", "redis.server": "\(connection.endpoint)"])
+                try? await connection.channel.closeFuture.get()
+                unpublish(connection, reason: await connection.closeReason())
+            } catch {
+                logger.info("cannot connect to redis", metadata: ["error.message": "\(error)"])
+                emit(.connectFailed(RedisChannelHandler.redisError(error)))
+            }
+            guard !isStopping else { break }
+            await sleep(for: backoff.nextDelay(using: &random))
+        }
+    }
+
+    /// Opens a ready connection to the server the topology names: the configured one, or the master the
+    /// sentinels name (checked with `ROLE`).
+    private func openConnection(sslContext: NIOSSLContext?, generation: Int) async throws -> RedisConnection {
+        switch configuration.topology {
+        case .sentinel(let settings):
+            return try await connectToMaster(settings, sslContext: sslContext, generation: generation)
+        case .standalone, .cluster:
+            return try await RedisConnection.connect(
+                to: RedisEndpoint(host: configuration.host, port: configuration.port), configuration: configuration,
+                sslContext: sslContext, handshake: try handshake(), eventLoop: eventLoopGroup.any(),
+                generation: generation, logger: logger)
         }
     }
 
@@ -127,7 +174,15 @@ public final class RedisClient: Service, Sendable {
     /// Sends one command and returns its reply. An error reply throws a ``RedisError`` with code
     /// ``RedisError/Code/server`` and the server's text; errors nested in arrays stay `.error` elements.
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RedisReply {
-        let connection = try currentConnection()
+        try await send(command, on: try currentConnection(), timeout: timeout)
+    }
+
+    /// ``send(_:timeout:)`` on one particular connection (a `WAIT` must follow its write on the same one).
+    func send(
+        _ command: RedisCommand, on connection: RedisConnection, timeout: Duration?
+    ) async throws(RedisError)
+        -> RedisReply
+    {
         commandCounter.increment()
         let reply: RedisReply
         do {
@@ -140,6 +195,7 @@ public final class RedisClient: Service, Sendable {
         if case .error(let text) = reply {
             let error = RedisError(code: .server, message: text)
             countError(error)
+            noteServerError(error, on: connection)
             throw error
         }
         return reply
@@ -164,6 +220,7 @@ public final class RedisClient: Service, Sendable {
             case .success(.error(let text)):
                 let error = RedisError(code: .server, message: text)
                 countError(error)
+                noteServerError(error, on: connection)
                 return .failure(error)
             case .success(let reply):
                 return .success(reply)
@@ -174,7 +231,7 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
-    private func currentConnection() throws(RedisError) -> RedisConnection {
+    func currentConnection() throws(RedisError) -> RedisConnection {
         guard let connection = state.withLock({ $0.connection }) else {
             throw RedisError(code: .connection, message: "not connected to redis at \(configuration.endpoint)")
         }

@@ -12,6 +12,12 @@ struct RedisRequest: Sendable {
 /// The outbound user event that asks the handler to close once the commands in flight are answered.
 struct RedisGracefulClose: Sendable {}
 
+/// The outbound user event that closes the connection at once (the server is no longer the one to talk to):
+/// the commands in flight fail with ``RedisError/Code/connection`` and `reason`.
+struct RedisImmediateClose: Sendable {
+    var reason: String
+}
+
 /// The channel handler of one Redis connection: formats commands with hiredis, reads replies with hiredis's
 /// reader and lets ``RedisConnectionStateMachine`` pair them, run the handshake and enforce deadlines.
 ///
@@ -35,6 +41,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private let handshakeTimeout: TimeAmount
     private let deadlineCheckInterval: TimeAmount
     private let logger: Logger
+    private let onPush: (@Sendable (RedisReply) -> Void)?
     private var deadlineTimer: RepeatedTask?
     private var closeCause: RedisError?
     private var activated = false
@@ -43,9 +50,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// never becomes ready; `closedPromise` receives the reason the connection ended.
     init(
         handshake: [RedisCommand], endpoint: String, readyPromise: EventLoopPromise<Void>,
-        closedPromise: EventLoopPromise<RedisError>,
+        closedPromise: EventLoopPromise<RedisError>, onPush: (@Sendable (RedisReply) -> Void)? = nil,
         handshakeTimeout: TimeAmount, deadlineCheckInterval: TimeAmount, maximumReplyBytes: Int, logger: Logger
     ) {
+        self.onPush = onPush
         self.stateMachine = RedisConnectionStateMachine(handshake: handshake, endpoint: endpoint)
         self.reader = RedisReplyReader(maximumBufferedBytes: maximumReplyBytes)
         self.readyPromise = readyPromise
@@ -129,6 +137,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if let event = event as? RedisImmediateClose {
+            promise?.succeed(())
+            close(context: context, cause: RedisError(code: .connection, message: event.reason))
+            return
+        }
         guard event is RedisGracefulClose else {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
@@ -152,6 +165,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         do {
             try reader.feed(unwrapInboundIn(data))
             while let reply = try reader.next() {
+                if let onPush, Self.isPubSubMessage(reply) {
+                    onPush(reply)
+                    continue
+                }
                 handle(stateMachine.replyReceived(reply), context: context)
             }
         } catch {
@@ -222,6 +239,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         requests.forEach { $0.promise.fail(error) }
         readyPromise.fail(error)
         closedPromise.succeed(closeCause ?? error)
+    }
+
+    /// Whether `reply` is a message of a subscribed connection (`message`, `pmessage`) rather than the reply to
+    /// a command: those arrive unasked.
+    static func isPubSubMessage(_ reply: RedisReply) -> Bool {
+        guard let elements = reply.array, let kind = elements.first?.string else { return false }
+        return kind == "message" || kind == "pmessage"
     }
 
     /// Maps any error of the pipeline to a ``RedisError`` with the right code.

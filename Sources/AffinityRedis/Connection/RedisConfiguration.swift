@@ -34,9 +34,11 @@ public struct RedisConfiguration: Sendable {
         }
     }
 
-    /// Host name or IP address of the server.
+    /// Which servers the client talks to: one server, a Sentinel-managed master or a Redis Cluster.
+    public var topology: RedisTopology
+    /// Host name or IP address of the server (``RedisTopology/standalone``; the first listed host otherwise).
     public var host: String
-    /// TCP port.
+    /// TCP port (``RedisTopology/standalone``; the first listed host's otherwise).
     public var port: Int
     /// ACL user name (`AUTH user password`); `nil` for the default user.
     public var username: String?
@@ -63,6 +65,7 @@ public struct RedisConfiguration: Sendable {
     /// Creates a configuration for `host:port` with defaults (no auth, database 0, plain TCP, 5 s connect
     /// timeout, 2 s command timeout).
     public init(host: String = "127.0.0.1", port: Int = 6379) {
+        self.topology = .standalone
         self.host = host
         self.port = port
         self.username = nil
@@ -77,24 +80,41 @@ public struct RedisConfiguration: Sendable {
         self.maximumReplyBytes = 512 * 1024 * 1024
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]` or `rediss://...` (TLS, verification on).
+    /// Parses a Redis URL (TLS verification on for the `rediss` forms):
     ///
-    /// User and password may be percent-encoded; an IPv6 host goes in brackets (`redis://[::1]:6379`). The
-    /// port defaults to 6379.
+    /// - `redis://[[user]:password@]host[:port][/db]`, `rediss://...`: one server (port 6379 by default);
+    /// - `redis-sentinel://[[user]:password@]sentinel1[:port][,sentinel2[:port]...][/db]#masterName`,
+    ///   `rediss-sentinel://...`: a master managed by Sentinel (sentinel port 26379 by default; the credentials
+    ///   are the data nodes'; with `rediss-sentinel` both the sentinels and the data nodes speak TLS);
+    /// - `redis-cluster://[[user]:password@]seed1[:port][,seed2[:port]...]`, `rediss-cluster://...`: a Redis
+    ///   Cluster through its seed nodes (no database: a cluster has only database 0).
+    ///
+    /// User and password may be percent-encoded; an IPv6 host goes in brackets (`redis://[::1]:6379`).
     public init(url: String) throws(RedisError) {
         self.init()
-        let scheme: Substring
-        let rest: Substring
-        if let range = url.firstRange(of: "://") {
-            scheme = url[..<range.lowerBound]
-            rest = url[range.upperBound...]
-        } else {
-            throw Self.invalid(url, "it has no scheme (expected redis:// or rediss://)")
+        guard let schemeRange = url.firstRange(of: "://") else {
+            throw Self.invalid(
+                url, "it has no scheme (expected redis://, rediss://, redis-sentinel:// or redis-cluster://)")
         }
-        switch scheme.lowercased() {
-        case "redis": tls = nil
-        case "rediss": tls = TLS()
-        default: throw Self.invalid(url, "the scheme must be redis or rediss")
+        let scheme = url[..<schemeRange.lowerBound].lowercased()
+        let kind: Kind
+        switch scheme {
+        case "redis": kind = .standalone
+        case "rediss": (kind, tls) = (.standalone, TLS())
+        case "redis-sentinel": kind = .sentinel
+        case "rediss-sentinel": (kind, tls) = (.sentinel, TLS())
+        case "redis-cluster": kind = .cluster
+        case "rediss-cluster": (kind, tls) = (.cluster, TLS())
+        default:
+            throw Self.invalid(
+                url,
+                "the scheme must be redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster")
+        }
+        var rest = url[schemeRange.upperBound...]
+        var fragment: Substring?
+        if let hash = rest.firstIndex(of: "#") {
+            fragment = rest[rest.index(after: hash)...]
+            rest = rest[..<hash]
         }
         let withoutQuery = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         let authorityEnd = withoutQuery.firstIndex(of: "/") ?? withoutQuery.endIndex
@@ -114,40 +134,87 @@ public struct RedisConfiguration: Sendable {
             }
         }
 
+        let defaultPort = kind == .sentinel ? 26379 : 6379
+        var endpoints: [RedisEndpoint] = []
+        for part in authority.split(separator: ",", omittingEmptySubsequences: false) {
+            endpoints.append(try Self.endpoint(part, defaultPort: defaultPort, url))
+        }
+        if kind == .standalone && endpoints.count > 1 {
+            throw Self.invalid(url, "only redis-sentinel:// and redis-cluster:// take several hosts")
+        }
+        host = endpoints[0].host
+        port = endpoints[0].port
+        if !path.isEmpty {
+            guard let value = Int(path), value >= 0 else {
+                throw Self.invalid(url, "the path must be a database number")
+            }
+            guard kind != .cluster || value == 0 else {
+                throw Self.invalid(url, "a Redis Cluster has only database 0")
+            }
+            database = value
+        }
+        switch kind {
+        case .standalone:
+            guard fragment == nil else { throw Self.invalid(url, "only redis-sentinel:// takes a #master name") }
+            topology = .standalone
+        case .sentinel:
+            guard let fragment, !fragment.isEmpty else {
+                throw Self.invalid(url, "it needs the master name after # (redis-sentinel://host:26379/0#mymaster)")
+            }
+            topology = .sentinel(
+                RedisSentinelSettings(masterName: try Self.percentDecoded(fragment, url), sentinels: endpoints))
+        case .cluster:
+            guard fragment == nil else { throw Self.invalid(url, "only redis-sentinel:// takes a #master name") }
+            topology = .cluster(seeds: endpoints)
+        }
+    }
+
+    private enum Kind { case standalone, sentinel, cluster }
+
+    /// Parses `host[:port]` or `[ipv6][:port]`.
+    private static func endpoint(
+        _ text: Substring, defaultPort: Int, _ url: String
+    ) throws(RedisError) -> RedisEndpoint {
+        var host: String
         var portText: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { throw Self.invalid(url, "unclosed [ in the host") }
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let after = authority[authority.index(after: close)...]
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw Self.invalid(url, "unclosed [ in the host") }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let after = text[text.index(after: close)...]
             if after.hasPrefix(":") {
                 portText = after.dropFirst()
             } else if !after.isEmpty {
                 throw Self.invalid(url, "unexpected text after the IPv6 address")
             }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = String(authority[..<colon])
-            portText = authority[authority.index(after: colon)...]
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
         } else {
-            host = String(authority)
+            host = String(text)
         }
-        guard !host.isEmpty else { throw Self.invalid(url, "the host is missing") }
+        guard !host.isEmpty else { throw Self.invalid(url, "a host is missing") }
+        var port = defaultPort
         if let portText {
             guard let value = Int(portText), (1...65535).contains(value) else {
                 throw Self.invalid(url, "the port must be a number from 1 to 65535")
             }
             port = value
         }
-        if !path.isEmpty {
-            guard let value = Int(path), value >= 0 else {
-                throw Self.invalid(url, "the path must be a database number")
-            }
-            database = value
-        }
+        return RedisEndpoint(host: host, port: port)
     }
 
-    /// `host:port`, for logs and error messages (never the credentials).
+    /// Where the client connects, for logs and error messages (never the credentials): `host:port`; with
+    /// Sentinel `sentinel master mymaster via h1:26379,h2:26379`; for a cluster `cluster via h1:6379,...`.
     public var endpoint: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        switch topology {
+        case .standalone:
+            return RedisEndpoint(host: host, port: port).description
+        case .sentinel(let sentinel):
+            return "sentinel master \(sentinel.masterName) via "
+                + sentinel.sentinels.map(\.description).joined(separator: ",")
+        case .cluster(let seeds):
+            return "cluster via " + seeds.map(\.description).joined(separator: ",")
+        }
     }
 
     private static func invalid(_ url: String, _ reason: String) -> RedisError {

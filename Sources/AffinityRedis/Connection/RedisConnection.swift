@@ -8,16 +8,20 @@ import NIOSSL
 struct RedisConnection: Sendable {
     let channel: any Channel
     let generation: Int
+    /// The server this connection is to.
+    let endpoint: RedisEndpoint
     let closed: EventLoopFuture<RedisError>
 
-    /// Opens a connection and completes the `AUTH`/`SELECT` handshake, or throws a ``RedisError``.
+    /// Opens a connection to `endpoint` and completes the `AUTH`/`SELECT` handshake, or throws a
+    /// ``RedisError``. `onPush` receives the pub/sub messages of a subscribed connection (on the event loop).
     static func connect(
-        configuration: RedisConfiguration, sslContext: NIOSSLContext?, handshake: [RedisCommand],
-        eventLoop: any EventLoop, generation: Int, logger: Logger
+        to endpoint: RedisEndpoint, configuration: RedisConfiguration, sslContext: NIOSSLContext?,
+        handshake: [RedisCommand], eventLoop: any EventLoop, generation: Int, logger: Logger,
+        onPush: (@Sendable (RedisReply) -> Void)? = nil
     ) async throws(RedisError) -> RedisConnection {
         let readyPromise = eventLoop.makePromise(of: Void.self)
         let closedPromise = eventLoop.makePromise(of: RedisError.self)
-        let serverName = configuration.tls?.serverName ?? (isIPAddress(configuration.host) ? nil : configuration.host)
+        let serverName = configuration.tls?.serverName ?? (isIPAddress(endpoint.host) ? nil : endpoint.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -30,8 +34,8 @@ struct RedisConnection: Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         RedisChannelHandler(
-                            handshake: handshake, endpoint: configuration.endpoint, readyPromise: readyPromise,
-                            closedPromise: closedPromise,
+                            handshake: handshake, endpoint: endpoint.description, readyPromise: readyPromise,
+                            closedPromise: closedPromise, onPush: onPush,
                             handshakeTimeout: TimeAmount(configuration.connectTimeout),
                             deadlineCheckInterval: TimeAmount(configuration.deadlineCheckInterval),
                             maximumReplyBytes: configuration.maximumReplyBytes, logger: logger))
@@ -39,10 +43,10 @@ struct RedisConnection: Sendable {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
         } catch {
             let redisError = RedisError(
-                code: .connection, message: "cannot connect to \(configuration.endpoint): \(error)", cause: error)
+                code: .connection, message: "cannot connect to \(endpoint): \(error)", cause: error)
             readyPromise.fail(redisError)
             closedPromise.succeed(redisError)
             throw redisError
@@ -53,7 +57,8 @@ struct RedisConnection: Sendable {
             channel.close(promise: nil)
             throw RedisChannelHandler.redisError(error)
         }
-        return RedisConnection(channel: channel, generation: generation, closed: closedPromise.futureResult)
+        return RedisConnection(
+            channel: channel, generation: generation, endpoint: endpoint, closed: closedPromise.futureResult)
     }
 
     /// Why the connection ended; waits until it has.
@@ -93,6 +98,11 @@ struct RedisConnection: Sendable {
             }
         }
         return results
+    }
+
+    /// Closes at once: the commands in flight fail with ``RedisError/Code/connection``.
+    func closeNow(reason: String) {
+        channel.triggerUserOutboundEvent(RedisImmediateClose(reason: reason), promise: nil)
     }
 
     /// Closes once the commands in flight are answered; new commands fail.

@@ -6,7 +6,9 @@
 public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// The stable category of a ``RedisError``.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Sendable { case connection, timeout, server, `protocol`, tls, configuration }
+        private enum Value: String, Sendable {
+            case connection, timeout, server, `protocol`, tls, configuration, replication
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -22,6 +24,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let tls = Code(.tls)
         /// The URL or another setting is invalid.
         public static let configuration = Code(.configuration)
+        /// A write was not confirmed by the required number of replicas (`WAIT`) in time: it may be lost in a
+        /// failover.
+        public static let replication = Code(.replication)
 
         /// The stable text of the code, e.g. `timeout`.
         public var description: String { value.rawValue }

@@ -22,15 +22,23 @@ public struct RedisRouteStore: Sendable {
     public let client: RedisClient
     /// The prefix of every key, `affinity:` by default.
     public let prefix: String
+    /// How many replicas must confirm a park or an acknowledgement (`WAIT`) before it is reported done; a
+    /// short confirmation throws ``RedisError/Code/replication``.
+    public let replication: RedisReplicationRequirement
     let logger: Logger
 
     /// The longest process instance key or replica id accepted.
     public static let maximumIdentifierLength = 256
 
-    /// Creates a store on `client` with keys under `prefix`.
-    public init(client: RedisClient, prefix: String = "affinity:", logger: Logger) {
+    /// Creates a store on `client` with keys under `prefix`; parks and acknowledgements wait for
+    /// `replication`.
+    public init(
+        client: RedisClient, prefix: String = "affinity:", replication: RedisReplicationRequirement = .none,
+        logger: Logger
+    ) {
         self.client = client
         self.prefix = prefix
+        self.replication = replication
         self.logger = logger
     }
 
@@ -82,7 +90,8 @@ public struct RedisRouteStore: Sendable {
         let keys = try instanceKeys(key)
         let reply = try await client.evaluate(
             RouteScripts.acknowledge, keys: [keys.parked, keys.outcomes, keys.acknowledged, keys.bytes],
-            arguments: [RedisArgument(id), milliseconds(parkTTL)])
+            arguments: [RedisArgument(id), milliseconds(parkTTL)], replication: replication,
+            confirmingWhen: { _ in true })
         guard let removed = reply.integer else { throw unexpected("acknowledge", reply) }
         return removed == 1
     }
@@ -243,7 +252,7 @@ public struct RedisRouteStore: Sendable {
                 RedisArgument(id), RedisArgument(payload), RedisArgument(try identifier(replica)),
                 milliseconds(parkTTL), RedisArgument(max(0, maximumParkedPerKey)),
                 RedisArgument(max(0, maximumParkedBytesPerKey)),
-            ])
+            ], replication: replication, confirmingWhen: Self.parkedSomething)
         guard let elements = reply.array, let kind = elements.first?.string, elements.count == 2 else {
             throw unexpected(operation, reply)
         }
@@ -280,6 +289,13 @@ public struct RedisRouteStore: Sendable {
 }
 
 extension RedisRouteStore {
+    /// Whether a reply of the route-or-park script stands for a park (new or repeated), which replicas must
+    /// confirm: a duplicate's first copy may not have reached them either.
+    static func parkedSomething(_ reply: RedisReply) -> Bool {
+        let kind = reply.array?.first?.string
+        return kind == "parked" || kind == "duplicate"
+    }
+
     struct InstanceKeys {
         var route: String
         var parked: String

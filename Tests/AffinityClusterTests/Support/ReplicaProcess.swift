@@ -110,14 +110,20 @@ final class ClusterEnvironment: Sendable {
     let directory: URL
     private let replicas = Mutex<[ReplicaProcess]>([])
 
-    init(redis: RedisServerProcess, pki: TestPKI, authority: TestPKI.Authority, directory: URL) {
+    /// The `--redis-url` the replicas get.
+    let redisURL: String
+
+    /// `redisURL` defaults to `redis://` at `redis`.
+    init(
+        redis: RedisServerProcess, pki: TestPKI, authority: TestPKI.Authority, directory: URL,
+        redisURL: String? = nil
+    ) {
         self.redis = redis
         self.pki = pki
         self.authority = authority
         self.directory = directory
+        self.redisURL = redisURL ?? "redis://127.0.0.1:\(redis.port)"
     }
-
-    var redisURL: String { "redis://127.0.0.1:\(redis.port)" }
 
     /// Launches a replica without waiting for it. `identity` defaults to a certificate from the cluster CA.
     func launch(

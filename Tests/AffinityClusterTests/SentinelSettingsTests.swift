@@ -1,0 +1,46 @@
+import AffinityTestSupport
+import Foundation
+import Testing
+
+extension ClusterTests {
+    /// Bad Redis topology settings stop `affinity-server` at start with one clear line (exit 2).
+    @Suite("Redis topology settings")
+    struct SentinelSettingsTests {
+        @Test(arguments: [
+            (["--redis-url", "redis-sentinel://127.0.0.1:1/0"], "needs the master name after #"),
+            (["--redis-url", "redis-cluster://127.0.0.1:1"], "Redis Cluster (redis-cluster://) is not supported"),
+            (
+                ["--redis-url", "redis://127.0.0.1:1", "--redis-sentinel-password-file", "PASSWORD"],
+                "needs a redis-sentinel://"
+            ),
+            (
+                ["--redis-url", "redis-sentinel://127.0.0.1:1#m", "--redis-sentinel-password-file", "/nonexistent"],
+                "cannot read"
+            ),
+            (["--redis-url", "redis-sentinel://127.0.0.1:1,#m"], "a host is missing"),
+        ])
+        func badTopologySettingsStopWithOneLine(arguments: [String], expected: String) async throws {
+            try await withTemporaryDirectory { directory in
+                let password = directory.appendingPathComponent("password")
+                try "secret\n".write(to: password, atomically: true, encoding: .utf8)
+                let process = Process()
+                process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
+                process.arguments = ["--port", "0"] + arguments.map { $0 == "PASSWORD" ? password.path : $0 }
+                process.environment = [:]
+                let log = directory.appendingPathComponent("stderr")
+                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+                process.standardError = try FileHandle(forWritingTo: log)
+                process.standardOutput = FileHandle.nullDevice
+                try process.run()
+                let deadline = ContinuousClock.now + .seconds(20)
+                while process.isRunning && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                #expect(process.terminationStatus == 2, "\(text)")
+                #expect(text.split(separator: "\n").count == 1, "\(text)")
+                #expect(text.contains(expected), "\(text)")
+            }
+        }
+    }
+}
