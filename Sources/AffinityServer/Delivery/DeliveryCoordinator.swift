@@ -55,9 +55,7 @@ final class DeliveryCoordinator: Sendable {
         if broadcastToLegacyClients, let legacy { await legacy.broadcast(outcome) }
         metrics.outcomesReceived.increment()
         let started = ContinuousClock.now
-        var logger = self.logger
-        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
-        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
+        let logger = deliveryLogger(for: outcome)
         do {
             let status = try await route(outcome, logger: logger)
             let elapsed = ContinuousClock.now - started
@@ -86,9 +84,7 @@ final class DeliveryCoordinator: Sendable {
     func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
         activeDeliveries.add(1, ordering: .relaxed)
         defer { activeDeliveries.subtract(1, ordering: .relaxed) }
-        var logger = self.logger
-        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
-        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
+        let logger = deliveryLogger(for: outcome)
         let result = try await deliverLocallyFirst(outcome, logger: logger) { excluded throws(AffinityError) in
             switch try await store.park(outcome: outcome, ifRoutedTo: replicaID) {
             case .parked:
@@ -102,6 +98,17 @@ final class DeliveryCoordinator: Sendable {
         }
         logger.trace("forwarded outcome answered", metadata: ["affinity.result": "\(result)"])
         return result
+    }
+
+    /// The logger of one delivery, with the outcome's key and id as metadata. Every message a delivery logs is
+    /// at debug or trace, so at info and above the metadata is left out: setting it costs a copy of the
+    /// handler's metadata (and `StreamLogHandler` formats all of it again) for every outcome.
+    private func deliveryLogger(for outcome: Outcome) -> Logger {
+        var logger = self.logger
+        guard logger.logLevel <= .debug else { return logger }
+        logger[metadataKey: "affinity.key"] = "\(outcome.key)"
+        logger[metadataKey: "affinity.outcome"] = "\(outcome.id)"
+        return logger
     }
 
     private func route(_ outcome: Outcome, logger: Logger) async throws(AffinityError) -> DeliveryStatus {
