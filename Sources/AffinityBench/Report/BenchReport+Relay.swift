@@ -13,7 +13,8 @@ extension BenchReport {
             let saturated = runs.compactMap { $0.relay(layout) }
             metrics.append(
                 SummaryMetric(
-                    name: "\(prefix).outcomes_per_second", unit: "outcomes/s", perRun: saturated.map(\.outcomesPerSecond)))
+                    name: "\(prefix).outcomes_per_second", unit: "outcomes/s",
+                    perRun: saturated.map(\.outcomesPerSecond)))
             metrics += latencyMetrics(prefix: prefix, saturated.map(\.latency))
             metrics.append(
                 SummaryMetric(
