@@ -86,7 +86,7 @@ public struct BenchRunner: Sendable {
             status("run \(result.run): \(layout.rawValue): starting processes")
             let replicas = try await ReplicaSet.start(
                 layout, serverPath: server, certificates: certificates, directory: directory,
-                eventLoopThreads: configuration.replicaEventLoopThreads)
+                eventLoopThreads: configuration.replicaEventLoopThreads, cpu: configuration.replicaCPU)
             defer { replicas.stop() }
             let topology = try await LoadTopology.open(
                 ports: replicas.replicas.map(\.port), clientsPerReplica: configuration.clientsPerReplica,
@@ -139,12 +139,17 @@ public struct BenchRunner: Sendable {
             await topology.closeAll()
             try replicas.checkAlive()
         }
+        if phases.contains(.relay) {
+            for layout in [ReplicaSet.Layout.memory, .single] {
+                try await runRelay(layout, &result, server: server, certificates: certificates, directory: directory)
+            }
+        }
         if phases.contains(.idle) {
             status(
                 "run \(result.run): idle: \(configuration.idleConnections) connections to one replica (cluster mode)")
             let replicas = try await ReplicaSet.start(
                 .single, serverPath: server, certificates: certificates, directory: directory,
-                eventLoopThreads: configuration.replicaEventLoopThreads)
+                eventLoopThreads: configuration.replicaEventLoopThreads, cpu: configuration.replicaCPU)
             defer { replicas.stop() }
             let idle = try await IdleConnectionProbe(
                 connections: configuration.idleConnections, parallelConnects: 64, settle: .seconds(1)
@@ -154,8 +159,73 @@ public struct BenchRunner: Sendable {
         }
     }
 
-    private func lifecycle(_ topology: LoadTopology, _ keys: KeySource, _ progress: LoadProgress) -> OutcomeLifecycle {
-        OutcomeLifecycle(topology: topology, keys: keys, progress: progress, payloadBytes: configuration.payloadBytes)
+    /// The `relay` phase on `layout` (one replica): `concurrency` keys subscribed first, then the closed loop
+    /// and the fixed-rate run send outcome after outcome on them; the keys are unsubscribed at the end.
+    private func runRelay(
+        _ layout: ReplicaSet.Layout, _ result: inout RunResult, server: String, certificates: PeerCertificates?,
+        directory: URL
+    ) async throws {
+        let name = BenchReport.relayPrefix(layout)
+        status("run \(result.run): \(name): starting processes")
+        let replicas = try await ReplicaSet.start(
+            layout, serverPath: server, certificates: certificates, directory: directory,
+            eventLoopThreads: configuration.replicaEventLoopThreads, cpu: configuration.replicaCPU)
+        defer { replicas.stop() }
+        let topology = try await LoadTopology.open(
+            ports: replicas.replicas.map(\.port), clientsPerReplica: configuration.clientsPerReplica,
+            workersPerReplica: configuration.workersPerReplica)
+        let keys = KeySource()
+        var counts = CorrectnessCounts()
+        do {
+            let subscriptions = try await RelaySubscriptions.subscribe(
+                count: configuration.concurrency, topology: topology, keys: keys)
+            status("run \(result.run): \(name): closed loop on \(configuration.concurrency) subscribed keys")
+            let closed = LoadProgress()
+            let throughput = try await ClosedLoopLoad(
+                lifecycle: lifecycle(topology, keys, closed, relay: subscriptions),
+                concurrency: configuration.concurrency, warmup: configuration.warmup, duration: configuration.duration
+            ).run(replicas: replicas)
+            counts.sent += closed.sent.load(ordering: .relaxed)
+            counts.notDelivered += closed.notDelivered.load(ordering: .relaxed)
+            result.relay.append(throughput)
+            status(
+                "run \(result.run): \(name): \(BenchReport.format(throughput.outcomesPerSecond)) outcomes/s, "
+                    + "\(BenchReport.format(throughput.replicaCPUMicrosecondsPerOutcome ?? 0)) µs replica CPU each")
+            status("run \(result.run): \(name): fixed rate \(BenchReport.format(configuration.relayRate)) outcomes/s")
+            let open = LoadProgress()
+            let fixed = try await OpenLoopLoad(
+                lifecycle: lifecycle(topology, keys, open, relay: subscriptions), rate: configuration.relayRate,
+                warmup: configuration.warmup, duration: configuration.duration, slots: configuration.concurrency
+            ).run(replicas: replicas)
+            counts.sent += open.sent.load(ordering: .relaxed)
+            counts.notDelivered += open.notDelivered.load(ordering: .relaxed)
+            result.relayFixedRate.append(fixed)
+            status(
+                "run \(result.run): \(name): fixed rate \(BenchReport.format(fixed.replicaCPUMicrosecondsPerOutcome ?? 0)) "
+                    + "µs replica CPU each")
+            try await subscriptions.unsubscribeAll()
+        } catch {
+            result.correctness = result.correctness + counts + topology.clientCounts
+            await topology.closeAll()
+            throw error
+        }
+        let observed = topology.clientCounts
+        counts.received += observed.received
+        counts.lost += observed.lost
+        counts.wrongClient += observed.wrongClient
+        counts.duplicates += observed.duplicates
+        counts.corrupted += observed.corrupted
+        counts.protocolErrors += observed.protocolErrors
+        result.correctness = result.correctness + counts
+        await topology.closeAll()
+        try replicas.checkAlive()
+    }
+
+    private func lifecycle(
+        _ topology: LoadTopology, _ keys: KeySource, _ progress: LoadProgress, relay: RelaySubscriptions? = nil
+    ) -> OutcomeLifecycle {
+        OutcomeLifecycle(
+            topology: topology, keys: keys, progress: progress, payloadBytes: configuration.payloadBytes, relay: relay)
     }
 
     private func setup(server: String, redisVersion: String) -> BenchReport.Setup {

@@ -23,7 +23,7 @@ struct AffinityBenchCommand: AsyncParsableCommand {
             (an outcome lost or misdelivered, a process died); missed targets are reported, not errors.
             """)
 
-    @Option(help: "Comma-separated phases: memory, single, cluster, half-load, idle, or all.")
+    @Option(help: "Comma-separated phases: memory, single, cluster, half-load, relay, idle, or all.")
     var phases: String = "all"
     @Option(help: "Independent runs (fresh processes each); medians are reported. Default 3 (1 with --quick).")
     var runs: Int?
@@ -50,6 +50,13 @@ struct AffinityBenchCommand: AsyncParsableCommand {
     var replicaEventLoopThreads: String?
     @Option(help: "Event loop threads of the load generator itself (this process). Default 1.")
     var loadEventLoopThreads: Int?
+    @Option(help: "Outcomes per second of the relay phase's fixed-rate run. Default 4000.")
+    var relayRate: Double?
+    @Option(
+        help:
+            "Pin every replica to this CPU (taskset -c); start the bench itself under taskset -c <another CPU>. Default: not pinned."
+    )
+    var replicaCpu: Int?
     @Flag(help: "A short smoke run: one run, 1 s windows, lower concurrency, 500 idle connections.")
     var quick = false
     @Flag(help: "Print the report as JSON on stdout (progress stays on stderr).")
@@ -120,6 +127,8 @@ struct AffinityBenchCommand: AsyncParsableCommand {
         if let idleConnections { configuration.idleConnections = idleConnections }
         configuration.binDirectory = binDir
         if let loadEventLoopThreads { configuration.loadEventLoopThreads = loadEventLoopThreads }
+        if let relayRate { configuration.relayRate = relayRate }
+        configuration.replicaCPU = replicaCpu
         if let replicaEventLoopThreads {
             if replicaEventLoopThreads == "default" {
                 configuration.replicaEventLoopThreads = nil

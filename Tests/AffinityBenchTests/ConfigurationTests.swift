@@ -62,5 +62,7 @@ struct ConfigurationTests {
         refused({ $0.phases = [] }, mentioning: "no phase")
         refused({ $0.replicaEventLoopThreads = 0 }, mentioning: "--replica-event-loop-threads")
         refused({ $0.loadEventLoopThreads = 0 }, mentioning: "--load-event-loop-threads")
+        refused({ $0.relayRate = 0 }, mentioning: "--relay-rate")
+        refused({ $0.replicaCPU = -1 }, mentioning: "--replica-cpu")
     }
 }

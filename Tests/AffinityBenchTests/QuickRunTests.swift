@@ -25,7 +25,7 @@ struct QuickRunTests {
 
         #expect(report.passed)
         #expect(report.failure == nil)
-        #expect(report.setup.phases == ["memory", "single", "cluster", "half-load", "idle"])
+        #expect(report.setup.phases == ["memory", "single", "cluster", "half-load", "relay", "idle"])
         let counts = report.correctness
         #expect(counts.sent > 0)
         #expect(counts.received == counts.sent)
@@ -63,6 +63,19 @@ struct QuickRunTests {
             #expect(half.outcomes > 0 && half.latency.count > 0)
         }
 
+        // The relay: pre-subscribed keys, on the embedded store and with Redis, saturated and at a fixed rate.
+        for layout in [ReplicaSet.Layout.memory, .single] {
+            let saturated = try #require(run.relay(layout), "no relay result for \(layout)")
+            #expect(saturated.outcomes > 0 && saturated.latency.count > 0)
+            #expect((saturated.replicaCPUMicrosecondsPerOutcome ?? 0) > 0)
+            let fixed = try #require(run.relayFixedRate(layout), "no fixed-rate relay result for \(layout)")
+            #expect(fixed.targetRate == 4000)
+            #expect(fixed.outcomes > 0 && fixed.latency.count > 0)
+            #expect((fixed.replicaCPUMicrosecondsPerOutcome ?? 0) > 0)
+        }
+        // A relayed outcome on a subscribed key costs the replica no Redis command.
+        #expect(run.relay(.single)?.redisCommandsPerOutcome == 0)
+
         let idle = try #require(run.idle)
         #expect(idle.connections == 500)
         #expect(idle.rssBeforeKiB > 0 && idle.rssAfterKiB > 0)
@@ -71,10 +84,11 @@ struct QuickRunTests {
         for name in [
             "memory.outcomes_per_second", "single.redis_commands_per_outcome", "cluster.latency_p999",
             "cluster_to_single_ratio", "half_load.cluster.latency_p99", "idle.kib_per_connection",
+            "relay.memory.replica_cpu_us_per_outcome", "relay.redis.fixed_rate_cpu_ratio",
         ] {
             #expect(names.contains(name), "missing metric \(name)")
         }
-        #expect(report.targets.count == 6)
+        #expect(report.targets.count == 10)
     }
 
     @Test("invalid options exit 64, a missing server exits 1, each with a clear message")

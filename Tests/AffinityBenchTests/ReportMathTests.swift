@@ -147,6 +147,66 @@ struct ReportMathTests {
         #expect(table.contains("result: OK"))
     }
 
+    @Test("relay: CPU per outcome at saturation and at the fixed rate, their ratio inside each run, the targets")
+    func relayMetrics() throws {
+        func latency(_ p99: Double) -> LatencySummary {
+            LatencySummary(count: 10, p50Ms: p99 / 2, p99Ms: p99, p999Ms: p99 * 2, maxMs: p99 * 3)
+        }
+        // Saturation: `outcomes` in 2 s with `cpu` replica CPU seconds; fixed rate: 4000 outcomes in 1 s.
+        func run(_ number: Int, outcomes: Int, cpu: Double, fixedCPU: Double) -> RunResult {
+            var run = RunResult(run: number)
+            for layout in [ReplicaSet.Layout.memory, .single] {
+                run.relay.append(
+                    ThroughputResult(
+                        layout: layout, concurrency: 64, outcomes: outcomes, seconds: 2, latency: latency(1),
+                        forwardedFraction: 0, redisCommands: layout == .memory ? nil : ["evalsha": 0],
+                        cpuSeconds: (replicas: cpu, redis: 0, bench: cpu / 2)))
+                run.relayFixedRate.append(
+                    OpenLoopResult(
+                        layout: layout, targetRate: 4000, achievedRate: 4000, outcomes: 4000, latency: latency(0.5),
+                        cpuSeconds: (replicas: fixedCPU, redis: 0, bench: 0.1)))
+            }
+            return run
+        }
+        // µs per outcome at saturation: 10, 20, 12; at the fixed rate: 10, 25, 20; ratios 1.0, 1.25, 1.67.
+        let runs = [
+            run(1, outcomes: 100_000, cpu: 1.0, fixedCPU: 0.04),
+            run(2, outcomes: 50_000, cpu: 1.0, fixedCPU: 0.1),
+            run(3, outcomes: 100_000, cpu: 1.2, fixedCPU: 0.08),
+        ]
+        #expect(runs[0].relay(.memory)?.replicaCPUMicrosecondsPerOutcome == 10)
+        #expect(runs[0].relay(.memory)?.outcomesPerSecond == 50_000)
+        #expect(runs[1].relayFixedRate(.single)?.replicaCPUMicrosecondsPerOutcome == 25)
+        #expect(runs[1].relayFixedRateCPURatio(.single) == 1.25)
+        #expect(RunResult(run: 9).relayFixedRateCPURatio(.memory) == nil)
+
+        let setup = BenchReport.Setup(
+            phases: ["relay"], runs: 3, warmupSeconds: 1, durationSeconds: 2, concurrency: 64, clientsPerReplica: 4,
+            workersPerReplica: 2, payloadBytes: 128, idleConnections: 1, cpus: 2, server: "s", redisVersion: "r")
+        let report = BenchReport(setup: setup, runs: runs, failure: nil)
+        for prefix in ["relay.memory", "relay.redis"] {
+            #expect(report.median("\(prefix).outcomes_per_second") == 50_000)
+            #expect(report.median("\(prefix).replica_cpu_us_per_outcome") == 12)
+            #expect(report.median("\(prefix).fixed_rate.replica_cpu_us_per_outcome") == 20)
+            #expect(report.median("\(prefix).fixed_rate.achieved_rate") == 4000)
+            // The median of the per-run ratios (1.25), not 20 / 12 from the medians.
+            #expect(report.median("\(prefix).fixed_rate_cpu_ratio") == 1.25)
+        }
+        #expect(report.median("relay.redis.redis_commands_per_outcome") == 0)
+        #expect(report.median("relay.memory.redis_commands_per_outcome") == nil)
+        let verdicts = Dictionary(uniqueKeysWithValues: report.targets.map { ($0.metric, $0.passed) })
+        #expect(verdicts["relay.memory.replica_cpu_us_per_outcome"] == true)
+        #expect(verdicts["relay.redis.fixed_rate_cpu_ratio"] == true)
+        #expect(report.targets.count == 4)
+
+        let slower = BenchReport(
+            setup: setup, runs: [run(1, outcomes: 50_000, cpu: 1.0, fixedCPU: 0.2)], failure: nil)
+        let missed = Dictionary(uniqueKeysWithValues: slower.targets.map { ($0.metric, $0.passed) })
+        #expect(missed["relay.redis.replica_cpu_us_per_outcome"] == false)
+        #expect(missed["relay.memory.fixed_rate_cpu_ratio"] == false)
+        #expect(slower.passed)
+    }
+
     @Test("a lost or misdelivered outcome fails the report, a missed target does not")
     func correctnessFailsTheReport() {
         var run = RunResult(run: 1)

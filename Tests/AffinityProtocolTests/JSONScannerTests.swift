@@ -32,6 +32,21 @@ struct JSONScannerTests {
         #expect(object["missing"] == nil)
     }
 
+    @Test func findsDuplicateNamesInSmallAndLargeObjects() throws {
+        rejects(#"{"type":"ack","id":"1","type":"ack"}"#)
+        // Around and past the size where the names go into a set: a duplicate of the first, of one before and
+        // of one after the switch, and of the last is refused; distinct names are accepted.
+        for count in [15, 16, 17, 40] {
+            let names = (0..<count).map { "m\($0)" }
+            let members = names.map { #""\#($0)":\#($0.count)"# }
+            let object = try scan("{" + members.joined(separator: ",") + "}")
+            #expect(object.members.map(\.name) == names)
+            for duplicate in [0, 14, 16, count - 1] where duplicate < count {
+                rejects("{" + (members + ["\"m\(duplicate)\":0"]).joined(separator: ",") + "}")
+            }
+        }
+    }
+
     @Test func keepsNestedValuesByteForByte() throws {
         let variables = "{ \"s\" : \"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\" ,\n\t\"n\": -1.5e+10 , \"e\":[] , \"o\":{} }"
         let object = try scan("{\"variables\":\(variables)}")

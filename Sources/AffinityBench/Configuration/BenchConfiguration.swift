@@ -2,8 +2,8 @@ import Foundation
 
 /// What the benchmark runs: phases, durations, load shape and where the executables are.
 public struct BenchConfiguration: Sendable, Equatable {
-    /// The phases, in the fixed order `memory, single, cluster, half-load, idle` (half-load runs right after
-    /// the closed loop of each layout it measures).
+    /// The phases, in the fixed order `memory, single, cluster, half-load, relay, idle` (half-load runs right
+    /// after the closed loop of each layout it measures).
     public var phases: [BenchPhase] = BenchPhase.allCases
     /// Independent runs (fresh processes each); the report gives the median of each number.
     public var runs = 3
@@ -30,6 +30,11 @@ public struct BenchConfiguration: Sendable, Equatable {
     /// Event loop threads of the load generator (the bench process). One by default: a life cycle's
     /// connections then share one thread and never wake another, so the load costs little CPU.
     public var loadEventLoopThreads = 1
+    /// Outcomes per second of the `relay` phase's fixed-rate run (after its closed loop, same processes).
+    public var relayRate = 4000.0
+    /// The CPU every replica is pinned to (started through `taskset -c`), nil: not pinned. With the
+    /// benchmark itself started under `taskset -c <other CPU>`, replica and load never share a core.
+    public var replicaCPU: Int?
 
     /// The defaults (documented in docs/BENCHMARKS.md).
     public init() {}
@@ -100,6 +105,12 @@ public struct BenchConfiguration: Sendable, Equatable {
         }
         guard (1...64).contains(loadEventLoopThreads) else {
             throw BenchError(.invalidArgument, "--load-event-loop-threads must be 1...64")
+        }
+        guard relayRate >= 1, relayRate <= 1_000_000 else {
+            throw BenchError(.invalidArgument, "--relay-rate must be 1...1000000")
+        }
+        if let replicaCPU, !(0...4095).contains(replicaCPU) {
+            throw BenchError(.invalidArgument, "--replica-cpu must be 0...4095")
         }
     }
 

@@ -8,6 +8,9 @@ public enum BenchPhase: String, CaseIterable, Codable, Sendable {
     case cluster
     /// Open loop at half of the peak measured by `single` and `cluster` in the same run.
     case halfLoad = "half-load"
+    /// Pre-subscribed keys, many outcomes per subscription, one replica, on the embedded store and with
+    /// Redis: closed loop at saturation, then a fixed rate (`relay.memory`, `relay.redis`).
+    case relay
     /// Server RSS per idle connection (one replica in cluster mode with Redis).
     case idle
 }

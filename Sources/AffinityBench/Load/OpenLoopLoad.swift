@@ -24,6 +24,7 @@ struct OpenLoopLoad {
         var windowStartCompleted = 0
         var windowStart = start
         var skipped = 0
+        var cpuAtWindowStart: CPUSnapshot?
         // Stay below the server's subscriptions-per-connection limit (1000 by default): an arrival that
         // finds this many outcomes in flight is skipped and counted, not started.
         let maxInFlight = lifecycle.topology.clients.count * 900
@@ -35,6 +36,7 @@ struct OpenLoopLoad {
                     if arrival == warmupArrivals {
                         windowStart = now
                         windowStartCompleted = progress.completed.load(ordering: .relaxed)
+                        cpuAtWindowStart = CPUSnapshot.take(replicas)
                     }
                     let number = arrival
                     arrival += 1
@@ -51,16 +53,25 @@ struct OpenLoopLoad {
             }
             await lifecycle.drain(timeout: .seconds(30))
         }
+        // CPU from the window's first arrival until its last outcome was answered.
+        let cpuAtEnd = CPUSnapshot.take(replicas)
         if let failure = progress.firstFailure { throw failure }
         try replicas.checkAlive()
         _ = windowStart
         let elapsed = Self.seconds(duration)
         let outcomes = progress.completed.load(ordering: .relaxed) - windowStartCompleted
+        let cpu = cpuAtWindowStart.map { start in
+            (
+                replicas: cpuAtEnd.replicas - start.replicas, redis: cpuAtEnd.redis - start.redis,
+                bench: cpuAtEnd.bench - start.bench
+            )
+        }
         return OpenLoopResult(
             layout: replicas.layout, targetRate: rate, achievedRate: elapsed > 0 ? Double(outcomes) / elapsed : 0,
-            outcomes: outcomes, skippedArrivals: skipped, latency: recorder.summary(),
+            outcomes: outcomes, skippedArrivals: skipped + progress.noFreeSubscription.load(ordering: .relaxed),
+            latency: recorder.summary(),
             localLatency: replicas.layout == .cluster ? recorder.summary(.local) : nil,
-            forwardedLatency: replicas.layout == .cluster ? recorder.summary(.forwarded) : nil)
+            forwardedLatency: replicas.layout == .cluster ? recorder.summary(.forwarded) : nil, cpuSeconds: cpu)
     }
 
     private static func seconds(_ duration: Duration) -> Double {

@@ -8,6 +8,8 @@ final class LoadProgress: Sendable {
     let forwarded = Atomic<Int>(0)
     let notDelivered = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
+    /// Arrivals of the relay phase's fixed-rate run that found every subscription busy (not started).
+    let noFreeSubscription = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     private let failure = Mutex<BenchError?>(nil)
 
@@ -28,31 +30,58 @@ final class LoadProgress: Sendable {
 /// The life cycle of one outcome as the benchmark runs it, the unit every number is divided by:
 /// the client subscribes to a fresh key, a worker delivers an outcome for it and waits for `delivered`
 /// (the client received and acked it meanwhile; the latency is recorded at the client), then the client
-/// unsubscribes.
+/// unsubscribes. With `relay` (the `relay` phase) the key is one of the pre-subscribed ones: one outcome
+/// on a subscription that stays, no subscribe or unsubscribe.
 struct OutcomeLifecycle: Sendable {
     let topology: LoadTopology
     let keys: KeySource
     let progress: LoadProgress
     let payloadPadding: String
+    let relay: RelaySubscriptions?
 
-    init(topology: LoadTopology, keys: KeySource, progress: LoadProgress, payloadBytes: Int) {
+    init(
+        topology: LoadTopology, keys: KeySource, progress: LoadProgress, payloadBytes: Int,
+        relay: RelaySubscriptions? = nil
+    ) {
         self.topology = topology
         self.keys = keys
         self.progress = progress
         self.payloadPadding = String(repeating: "x", count: max(0, payloadBytes - 80))
+        self.relay = relay
     }
 
     /// Runs one outcome; a fatal error (connection lost, stalled) stops the whole load and closes its
     /// connections so that nothing waits forever. Returns false once the load is stopping.
     func run(slot: Int, sequence: Int, recorder: LatencyRecorder) async -> Bool {
         if progress.stopping.load(ordering: .relaxed) { return false }
-        progress.inFlight.add(1, ordering: .relaxed)
-        defer { progress.inFlight.subtract(1, ordering: .relaxed) }
+        if let relay {
+            guard let subscription = relay.acquire() else {
+                progress.noFreeSubscription.add(1, ordering: .relaxed)
+                return true
+            }
+            defer { relay.release(subscription) }
+            return await deliver(
+                id: "relay-\(subscription.key.value)-\(relay.nextNumber())", key: subscription.key,
+                client: subscription.client, worker: subscription.worker, forwarded: subscription.forwarded,
+                subscribes: false, recorder: recorder)
+        }
         let (client, worker, forwarded) = topology.pair(slot: slot, sequence: sequence)
         let key = keys.take()
-        let id = "bench-\(key.value)"
+        return await deliver(
+            id: "bench-\(key.value)", key: key, client: client, worker: worker, forwarded: forwarded,
+            subscribes: true, recorder: recorder)
+    }
+
+    /// One outcome `id` for `key` from `worker` to `client`, subscribing before and unsubscribing after
+    /// when `subscribes`.
+    private func deliver(
+        id: String, key: ProcessInstanceKey, client: BenchConnection, worker: BenchConnection, forwarded: Bool,
+        subscribes: Bool, recorder: LatencyRecorder
+    ) async -> Bool {
+        progress.inFlight.add(1, ordering: .relaxed)
+        defer { progress.inFlight.subtract(1, ordering: .relaxed) }
         do {
-            try await client.subscribe(key)
+            if subscribes { try await client.subscribe(key) }
             let variables = Array(
                 #"{"orderId":"\#(id)","status":"approved","total":42.5,"note":"\#(payloadPadding)"}"#.utf8)
             let outcome = try Outcome(id: id, key: key, variables: variables)
@@ -67,7 +96,7 @@ struct OutcomeLifecycle: Sendable {
                 // The server answered an error frame: not delivered (counted), the load goes on.
                 _ = client.inbox.settle(key: key.value)
                 progress.notDelivered.add(1, ordering: .relaxed)
-                try await client.unsubscribe(key)
+                if subscribes { try await client.unsubscribe(key) }
                 return true
             }
             if status == .delivered {
@@ -79,7 +108,7 @@ struct OutcomeLifecycle: Sendable {
                 _ = client.inbox.settle(key: key.value)
                 progress.notDelivered.add(1, ordering: .relaxed)
             }
-            try await client.unsubscribe(key)
+            if subscribes { try await client.unsubscribe(key) }
             return true
         } catch let error as BenchError {
             await stop(error)

@@ -37,10 +37,11 @@ public final class ReplicaSet: Sendable {
     }
 
     /// Starts the layout's processes in `directory` and waits until every replica listens (and, in cluster
-    /// mode, is registered in Redis). On failure everything started so far is killed.
+    /// mode, is registered in Redis). With `cpu`, every replica runs pinned to that CPU (`taskset -c`, which
+    /// execs the server: the process id stays the server's). On failure everything started so far is killed.
     public static func start(
         _ layout: Layout, serverPath: String, certificates: PeerCertificates?, directory: URL,
-        eventLoopThreads: Int? = nil
+        eventLoopThreads: Int? = nil, cpu: Int? = nil
     ) async throws -> ReplicaSet {
         var redis: RedisServer?
         var started: [Replica] = []
@@ -66,8 +67,13 @@ public final class ReplicaSet: Sendable {
                         "--peer-tls-ca", certificates.authorityPath,
                     ]
                 }
+                var executable = serverPath
+                if let cpu {
+                    executable = try ExecutableLocator.onPath("taskset", package: "util-linux")
+                    arguments = ["-c", "\(cpu)", serverPath] + arguments
+                }
                 let process = try ChildProcess(
-                    name: "affinity-server \(id)", executable: serverPath, arguments: arguments,
+                    name: "affinity-server \(id)", executable: executable, arguments: arguments,
                     logFile: directory.appendingPathComponent("\(layout.rawValue)-\(id).log"))
                 started.append(Replica(id: id, port: 0, process: process))
                 let log = try await process.waitForLog("affinity.port=")

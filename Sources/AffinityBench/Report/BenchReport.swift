@@ -91,7 +91,7 @@ public struct BenchReport: Codable, Sendable, Equatable {
     }
 
     /// `<prefix>.<name>_p50`, `_p99` and (with `p999`) `_p999` of one latency per run.
-    private static func latencyMetrics(
+    static func latencyMetrics(
         prefix: String, name: String = "latency", p999: Bool = true, _ summaries: [LatencySummary]
     ) -> [SummaryMetric?] {
         var metrics = [
@@ -175,13 +175,14 @@ public struct BenchReport: Codable, Sendable, Equatable {
                     forwarded: results.compactMap(\.forwardedLatency))
             }
         }
+        metrics += relayMetrics(of: runs)
         let idle = runs.compactMap(\.idle)
         metrics.append(
             SummaryMetric(name: "idle.kib_per_connection", unit: "KiB", perRun: idle.map(\.perConnectionKiB)))
         return metrics.compactMap { $0 }
     }
 
-    /// The targets of issue #4, for the metrics that were measured.
+    /// The targets of issues #4 and #16, for the metrics that were measured.
     static func targets(from metrics: [SummaryMetric]) -> [TargetResult] {
         func median(_ name: String) -> Double? { metrics.first { $0.name == name }?.median }
         var targets: [TargetResult] = []
@@ -214,6 +215,6 @@ public struct BenchReport: Codable, Sendable, Equatable {
                     target: "< 30 KiB server RSS per idle connection", metric: "idle.kib_per_connection",
                     value: perConnection, comparison: "<", threshold: 30))
         }
-        return targets
+        return targets + relayTargets(from: metrics)
     }
 }

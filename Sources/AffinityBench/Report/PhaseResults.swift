@@ -114,11 +114,17 @@ public struct OpenLoopResult: Codable, Sendable, Equatable {
     public var localLatency: LatencySummary?
     /// The same, for the outcomes forwarded to the client's replica (cluster layouts).
     public var forwardedLatency: LatencySummary?
+    /// CPU time of all replicas from the window's first arrival until its last outcome was answered, per
+    /// outcome of the window, microseconds.
+    public var replicaCPUMicrosecondsPerOutcome: Double?
+    /// The same for the load generator (this process).
+    public var benchCPUMicrosecondsPerOutcome: Double?
 
     /// Creates a result.
     public init(
         layout: ReplicaSet.Layout, targetRate: Double, achievedRate: Double, outcomes: Int, skippedArrivals: Int = 0,
-        latency: LatencySummary, localLatency: LatencySummary? = nil, forwardedLatency: LatencySummary? = nil
+        latency: LatencySummary, localLatency: LatencySummary? = nil, forwardedLatency: LatencySummary? = nil,
+        cpuSeconds: (replicas: Double, redis: Double, bench: Double)? = nil
     ) {
         self.layout = layout
         self.targetRate = targetRate
@@ -128,6 +134,10 @@ public struct OpenLoopResult: Codable, Sendable, Equatable {
         self.latency = latency
         self.localLatency = localLatency
         self.forwardedLatency = forwardedLatency
+        if let cpuSeconds, outcomes > 0 {
+            replicaCPUMicrosecondsPerOutcome = cpuSeconds.replicas * 1e6 / Double(outcomes)
+            benchCPUMicrosecondsPerOutcome = cpuSeconds.bench * 1e6 / Double(outcomes)
+        }
     }
 }
 
@@ -159,6 +169,11 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var throughput: [ThroughputResult] = []
     /// Open-loop results at half of the peak, by layout.
     public var halfLoad: [OpenLoopResult] = []
+    /// The `relay` phase at saturation (pre-subscribed keys), by layout: `memory` (the embedded store) and
+    /// `single` (Redis).
+    public var relay: [ThroughputResult] = []
+    /// The `relay` phase at the fixed rate (`--relay-rate`), on the same processes, by layout.
+    public var relayFixedRate: [OpenLoopResult] = []
     /// The idle-connection measurement.
     public var idle: IdleResult?
     /// What the load observed about every outcome of this run.
@@ -177,6 +192,25 @@ public struct RunResult: Codable, Sendable, Equatable {
     /// The open-loop result of `layout`.
     public func halfLoad(_ layout: ReplicaSet.Layout) -> OpenLoopResult? {
         halfLoad.first { $0.layout == layout }
+    }
+
+    /// The relay phase's saturated result of `layout`.
+    public func relay(_ layout: ReplicaSet.Layout) -> ThroughputResult? {
+        relay.first { $0.layout == layout }
+    }
+
+    /// The relay phase's fixed-rate result of `layout`.
+    public func relayFixedRate(_ layout: ReplicaSet.Layout) -> OpenLoopResult? {
+        relayFixedRate.first { $0.layout == layout }
+    }
+
+    /// Replica CPU per outcome of the relay at the fixed rate over the same at saturation, in this run (the
+    /// issue #16 check that batching does not need saturation: at most 1.5).
+    public func relayFixedRateCPURatio(_ layout: ReplicaSet.Layout) -> Double? {
+        guard let saturated = relay(layout)?.replicaCPUMicrosecondsPerOutcome, saturated > 0,
+            let fixed = relayFixedRate(layout)?.replicaCPUMicrosecondsPerOutcome
+        else { return nil }
+        return fixed / saturated
     }
 
     /// Three replicas' throughput over one replica's (cluster mode with Redis), measured in this run.

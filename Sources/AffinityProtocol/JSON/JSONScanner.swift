@@ -65,10 +65,16 @@ public struct JSONScanner {
 
     // MARK: - Grammar
 
+    /// Up to this many top-level members, a duplicate name is found by comparing with the names read so far:
+    /// no hashing and no set to allocate for the few members of every protocol message. Past it, a set of the
+    /// names keeps a large object linear.
+    static let linearDuplicateCheckLimit = 16
+
     private mutating func scanTopLevelObject() throws(AffinityError) -> [ScannedJSONObject.Member] {
         index += 1  // "{"
         var members: [ScannedJSONObject.Member] = []
-        var names = Set<String>()
+        // Built only for an object with more than `linearDuplicateCheckLimit` members.
+        var names: Set<String>?
         skipWhitespace()
         if peek() == UInt8(ascii: "}") {
             index += 1
@@ -83,7 +89,16 @@ public struct JSONScanner {
             index += 1
             skipWhitespace()
             let value = try scanValue(depth: 1)
-            guard names.insert(name).inserted else {
+            let duplicate: Bool
+            if members.count < Self.linearDuplicateCheckLimit {
+                duplicate = members.contains { $0.name == name }
+            } else {
+                var set = names ?? Set(members.map(\.name))
+                names = nil  // the set is uniquely referenced: the insert does not copy it
+                duplicate = !set.insert(name).inserted
+                names = set
+            }
+            guard !duplicate else {
                 throw AffinityError.badRequest("duplicate member \"\(name)\"")
             }
             members.append(.init(name: name, value: value))

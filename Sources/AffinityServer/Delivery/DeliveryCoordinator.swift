@@ -11,7 +11,8 @@ final class DeliveryCoordinator: Sendable {
     private let forwarder: (any OutcomeForwarder)?
     private let registry: ConnectionRegistry
     private let replicaID: String
-    private let ackTimeout: Duration
+    /// The ack timeouts of the live deliveries, one timer per few milliseconds of deadlines.
+    private let ackTimeouts: AckTimeouts
     private let metrics: AffinityMetrics
     private let logger: Logger
     /// Sends every outcome workers deliver here to the legacy protocol's clients (with `--legacy-protocol`).
@@ -34,7 +35,7 @@ final class DeliveryCoordinator: Sendable {
         self.forwarder = forwarder
         self.registry = registry
         self.replicaID = replicaID
-        self.ackTimeout = ackTimeout
+        self.ackTimeouts = AckTimeouts(timeout: ackTimeout)
         self.metrics = metrics
         self.logger = logger
     }
@@ -148,7 +149,7 @@ final class DeliveryCoordinator: Sendable {
             took.remove(subscriber.connectionID)
             delivery.subscriberLost(subscriber.connectionID)
         }
-        let delivered = await delivery.waitForDecision(timeout: ackTimeout)
+        let delivered = await delivery.waitForDecision(timeouts: ackTimeouts)
         if delivery.handedToPoll.load(ordering: .acquiring) {
             awaitingHTTPAck.withLock { waiting in
                 if waiting[reference]?.delivery === delivery { waiting[reference] = nil }

@@ -55,14 +55,21 @@ final class PendingDelivery: Sendable {
     }
 
     /// Waits until the outcome was acked (returns true) or must be parked (false): every
-    /// subscriber gone, `timeout` passed, or the waiting task was cancelled.
-    ///
-    /// The timeout is a timer on a NIO event loop, cancelled (and freed) as soon as the decision is in: a
-    /// `Task.sleep` would keep a timer alive for the whole ack timeout after every delivery.
+    /// subscriber gone, `timeout` passed, or the waiting task was cancelled. A delivery of a replica uses
+    /// ``waitForDecision(timeouts:)`` with the replica's ``AckTimeouts``.
     func waitForDecision(timeout: Duration) async -> Bool {
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
-            _ = self.apply { $0.timedOut() }
-        }
+        await waitForDecision(timeouts: AckTimeouts(timeout: timeout))
+    }
+
+    /// Waits until the outcome was acked (returns true) or must be parked (false): every subscriber gone,
+    /// the ack timeout of `timeouts` passed, or the waiting task was cancelled.
+    ///
+    /// The timeout is an event-loop timer shared with the deliveries whose deadlines are close (see
+    /// ``AckTimeouts``), left as soon as the decision is in: a `Task.sleep` would keep a timer alive for the
+    /// whole ack timeout after every delivery, and a timer of its own per delivery costs more than the rest
+    /// of the wait.
+    func waitForDecision(timeouts: AckTimeouts) async -> Bool {
+        let slot = timeouts.start(self)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
@@ -73,11 +80,16 @@ final class PendingDelivery: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            _ = self.apply { $0.timedOut() }
+            self.timedOut()
         }
-        timer.cancel()
+        timeouts.stop(self, in: slot)
         if case .delivered = attemptState { return true }
         return false
+    }
+
+    /// The ack timeout passed (or the waiting task was cancelled).
+    func timedOut() {
+        _ = apply { $0.timedOut() }
     }
 
     /// The delivery is done with the store: whatever an ack asked to remove is removed.
