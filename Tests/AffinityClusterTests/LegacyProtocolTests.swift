@@ -32,7 +32,11 @@ extension ClusterTests {
                         let count = Double(placement.filter { $0 == index }.count)
                         try await waitForMetric(of: replica, #"affinity_legacy_connections{role="client"}"#, atLeast: count)
                     }
-                    try await waitForMetric(of: replicas[0], "affinity_legacy_peer_replicas", atLeast: 2)
+                    // every replica knows that the two others hold legacy clients (the directory is read every second):
+                    // r1's legacy worker and r2's v1 worker broadcast to them
+                    for replica in replicas {
+                        try await waitForMetric(of: replica, "affinity_legacy_peer_replicas", atLeast: 2)
+                    }
                     try await withClusterSocket(port: ports[2]) { subscriber in
                         _ = try await subscriber.hello(role: .client, clientId: "v1-front")
                         try await subscribe(subscriber, to: [v1Key])
