@@ -6,7 +6,15 @@ import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct PublisherTests {
     @Test func failsFastWithUnavailableWhenNoReplicaIsReachable() async throws {
-        let urls = [webSocketURL(port: try unusedPort()), webSocketURL(port: try unusedPort())]
+        // ports held bound without a listener: refused for the whole test, and no other test can take them
+        try await withRefusingPort { first in
+            try await withRefusingPort { second in
+                try await publishFailsFast(urls: [webSocketURL(port: first), webSocketURL(port: second)])
+            }
+        }
+    }
+
+    private func publishFailsFast(urls: [String]) async throws {
         let publisher = OutcomePublisher(configuration: testConnection(urls), logger: quietLogger)
         try await withRunning(publisher) {
             try await Task.sleep(for: .milliseconds(300))  // several refused attempts

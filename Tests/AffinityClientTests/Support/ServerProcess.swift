@@ -112,11 +112,16 @@ func withServerProcess<T: Sendable>(
     return try await body(server)
 }
 
-/// A loopback port nobody listens on (bound, then released).
+/// A loopback port that was free a moment ago (bound, then released), for a process that must bind it itself.
 func unusedPort() throws -> Int {
     let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketFD >= 0 else { throw TestFailure("socket() failed") }
     defer { close(socketFD) }
+    return try boundPort(of: socketFD)
+}
+
+/// Binds `socketFD` to a free loopback port and returns the port.
+private func boundPort(of socketFD: Int32) throws -> Int {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -133,6 +138,15 @@ func unusedPort() throws -> Int {
     }
     guard named == 0 else { throw TestFailure("getsockname() failed") }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A loopback port that refuses connections while `body` runs: a socket is bound to it but never listens,
+/// so the port stays taken (no other process or test can listen on it meanwhile) and a connect is refused.
+func withRefusingPort<T>(_ body: (Int) async throws -> T) async throws -> T {
+    let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socketFD >= 0 else { throw TestFailure("socket() failed") }
+    defer { close(socketFD) }
+    return try await body(try boundPort(of: socketFD))
 }
 
 /// Text appended from a file handle's callback and read by the test.
