@@ -22,6 +22,11 @@ final class ConnectionRegistry: Sendable {
         self.drainSignal = drainSignal
     }
 
+    /// Whether `key` has a local subscriber (without building the list).
+    func hasSubscribers(of key: ProcessInstanceKey) -> Bool {
+        state.withLock { $0.subscribers[key]?.isEmpty == false }
+    }
+
     func subscribers(of key: ProcessInstanceKey) -> [any OutcomeSubscriber] {
         state.withLock { state in state.subscribers[key].map { Array($0.values) } ?? [] }
     }

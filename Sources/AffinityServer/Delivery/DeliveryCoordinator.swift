@@ -277,7 +277,7 @@ final class DeliveryCoordinator: Sendable {
     func unsubscribe(_ connection: ConnectionID, keys: [ProcessInstanceKey], route: Route?) async {
         registry.remove(connection, for: keys)
         guard let route else { return }
-        for key in keys where registry.subscribers(of: key).isEmpty {
+        for key in keys where !registry.hasSubscribers(of: key) {
             let ids = store.isShared ? acknowledgedOutcomes.ids(of: key) : []
             do {
                 try await store.unsubscribe(key: key, route: route, acknowledged: ids)
