@@ -223,19 +223,7 @@ extension ClusterTests {
                         #expect(try await first.next() == .unsubscribed(key: key))
                         _ = try await answers
                     }
-                    try await withClusterSocket(port: try r2.port) { next in
-                        _ = try await next.hello(role: .client, clientId: "front-b")
-                        try await subscribe(next, to: [key])
-                        async let answers = deliver([turn2], through: worker, window: 1)
-                        let message = try await next.next()
-                        #expect(message == .outcome(turn2), "the next turn got \(message)")
-                        if case .outcome(let received) = message { next.send(.ack(id: received.id)) }
-                        if message != .outcome(turn2) {
-                            #expect(try await next.next() == .outcome(turn2))
-                            next.send(.ack(id: turn2.id))
-                        }
-                        #expect(try await answers == ["turn-2": "delivered"])
-                    }
+                    try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
                 }
             }
         }
@@ -269,20 +257,26 @@ extension ClusterTests {
                     }
                     // the worker sends turn 1 again (its result was lost, the job was handed out twice)
                     #expect(try await deliver([turn1], through: worker, window: 1) == ["turn-1": "delivered"])
-                    try await withClusterSocket(port: try r2.port) { next in
-                        _ = try await next.hello(role: .client, clientId: "front-b")
-                        try await subscribe(next, to: [key])
-                        async let answers = deliver([turn2], through: worker, window: 1)
-                        let message = try await next.next()
-                        #expect(message == .outcome(turn2), "the next turn got \(message)")
-                        if case .outcome(let received) = message { next.send(.ack(id: received.id)) }
-                        if message != .outcome(turn2) {
-                            #expect(try await next.next() == .outcome(turn2))
-                            next.send(.ack(id: turn2.id))
-                        }
-                        #expect(try await answers == ["turn-2": "delivered"])
-                    }
+                    try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
                 }
+            }
+        }
+
+        /// The key's next subscriber (another front-end, on the replica at `port`) receives `turn` from `worker`,
+        /// and nothing before it (a stale outcome of the previous turn would come first).
+        func expectNextTurnGetsOnly(_ turn: Outcome, port: Int, worker: ClusterSocket) async throws {
+            try await withClusterSocket(port: port) { next in
+                _ = try await next.hello(role: .client, clientId: "front-b")
+                try await subscribe(next, to: [turn.key])
+                async let answers = deliver([turn], through: worker, window: 1)
+                let message = try await next.next()
+                #expect(message == .outcome(turn), "the next turn got \(message)")
+                if case .outcome(let received) = message { next.send(.ack(id: received.id)) }
+                if message != .outcome(turn) {
+                    #expect(try await next.next() == .outcome(turn))
+                    next.send(.ack(id: turn.id))
+                }
+                #expect(try await answers == [turn.id: "delivered"])
             }
         }
     }
