@@ -147,12 +147,12 @@ private func authArguments(_ password: String?) -> [String] {
     password.map { ["--no-auth-warning", "-a", $0] } ?? []
 }
 
-/// Runs `body` with a master, a replica and three sentinels on free loopback ports (from `freePort`), configured in a temporary
+/// Runs `body` with a master, a replica and three sentinels on free loopback ports, configured in a temporary
 /// directory; kills them all afterwards. `password` protects the data nodes, `sentinelPassword` the
 /// sentinels.
 public func withRedisSentinelDeployment<T>(
     password: String? = nil, sentinelPassword: String? = nil, downAfter: Duration = .milliseconds(1000),
-    tls: RedisSentinelDeployment.TLSFiles? = nil, freePort: () async throws -> Int = freeLoopbackPort,
+    tls: RedisSentinelDeployment.TLSFiles? = nil,
     _ body: (RedisSentinelDeployment) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
@@ -164,16 +164,16 @@ public func withRedisSentinelDeployment<T>(
                     "--tls-auth-clients", "no", "--tls-replication", "yes",
                 ]
             } ?? []
-        let masterPort = try await freePort()
+        let masterPort = try await freeLoopbackPort()
         let master = RedisServerProcess(
             port: masterPort, directory: directory, extraArguments: passwordArguments + tlsArguments, tls: tls != nil)
         let replica = RedisServerProcess(
-            port: try await freePort(), directory: directory,
+            port: try await freeLoopbackPort(), directory: directory,
             extraArguments: passwordArguments + tlsArguments + ["--replicaof", "127.0.0.1", String(masterPort)],
             tls: tls != nil)
         var sentinels: [RedisServerProcess] = []
         for _ in 0..<3 {
-            let port = try await freePort()
+            let port = try await freeLoopbackPort()
             let configuration = directory.appendingPathComponent("sentinel-\(port).conf")
             var lines = [
                 "port \(port)", "bind 127.0.0.1", "dir \(directory.path)",

@@ -2,6 +2,7 @@ public import AffinityRedis
 public import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A throwaway `redis-server` on a free loopback port, started from PATH; tests fail (never skip) without it.
 public final class RedisServerProcess: @unchecked Sendable {
@@ -109,18 +110,26 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 
     private func waitUntilListening() async throws {
+        guard let pid = process?.processIdentifier else { throw FixtureError("redis-server was not started") }
+        let logFile = directory.appendingPathComponent("redis-\(port).log")
+        // a server logs the first once it listens, a sentinel the second
+        let readyMarkers = ["Ready to accept connections", "Sentinel ID is"]
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: port).get()
+            let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+            // Only our process's own line says it listens; a connection alone could reach another server
+            // that holds the port while ours failed to bind it.
+            let ready = log.split(whereSeparator: \.isNewline).contains { line in
+                line.hasPrefix("\(pid):") && readyMarkers.contains { line.contains($0) }
+            }
+            if ready,
+                let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connect(host: "127.0.0.1", port: port).get()
             {
                 try? await channel.close()
                 return
             }
             guard process?.isRunning == true else {
-                let log =
-                    (try? String(contentsOf: directory.appendingPathComponent("redis-\(port).log"), encoding: .utf8))
-                    ?? ""
                 throw FixtureError("redis-server exited at start; log:\n\(log)")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -146,15 +155,26 @@ public struct FixtureError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+/// A free TCP port on 127.0.0.1 for a server that must be told its port before it starts: below the kernel's
+/// ephemeral range (32768 and up), so that no socket bound to port 0 (another test's server, a client's
+/// local end) is handed it meanwhile, and never handed out twice in this test process (suites run in
+/// parallel). A port bound to 0 and released could be taken by another suite's server before ours binds it,
+/// and ours would then exit while the other answered in its place.
 public func freeLoopbackPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        .bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
-    return port
+    for _ in 0..<500 {
+        let candidate = Int.random(in: 20_000..<32_000)
+        guard handedOutPorts.withLock({ $0.insert(candidate).inserted }) else { continue }
+        if let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: candidate).get()
+        {
+            try await channel.close()
+            return candidate
+        }
+    }
+    throw FixtureError("no free loopback port in 20000..<32000")
 }
+
+private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// A fresh temporary directory, removed after `body`.
 public func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {

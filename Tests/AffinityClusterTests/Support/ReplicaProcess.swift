@@ -146,7 +146,7 @@ final class ClusterEnvironment: Sendable {
         if let fixedPeerPort {
             peerPort = fixedPeerPort
         } else {
-            peerPort = try await freeClusterPort()
+            peerPort = try await freeLoopbackPort()
         }
         let log = directory.appendingPathComponent("\(id)-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -196,28 +196,13 @@ func withClusterEnvironment<T>(
     try await withTestPKI { pki in
         let authority = try await offloaded { try pki.makeAuthority("cluster") }
         let redis = RedisServerProcess(
-            port: try await freeClusterPort(), directory: pki.directory, extraArguments: redisArguments, tls: false)
+            port: try await freeLoopbackPort(), directory: pki.directory, extraArguments: redisArguments, tls: false)
         try await redis.start()
         defer { redis.stop() }
         let environment = ClusterEnvironment(redis: redis, pki: pki, authority: authority, directory: pki.directory)
         defer { environment.killAll() }
         return try await body(environment)
     }
-}
-
-/// A free loopback port BELOW the kernel's ephemeral range (32768 and up), so that no other test that binds
-/// port 0 (and may restart its server on that port) can be handed the same port while the cluster uses it.
-func freeClusterPort() async throws -> Int {
-    for _ in 0..<200 {
-        let candidate = Int.random(in: 20_000..<32_000)
-        if let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: candidate).get()
-        {
-            try await channel.close()
-            return candidate
-        }
-    }
-    throw FixtureError("no free loopback port in 20000..<32000")
 }
 
 /// Runs blocking work (openssl, waiting for a process) on a Dispatch thread instead of the test's small

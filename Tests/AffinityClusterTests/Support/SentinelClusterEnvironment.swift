@@ -11,7 +11,7 @@ func withSentinelClusterEnvironment<T>(
 ) async throws -> T {
     try await withTestPKI { pki in
         let authority = try await offloaded { try pki.makeAuthority("cluster") }
-        return try await withRedisSentinelDeployment(downAfter: downAfter, freePort: freeClusterPort) { deployment in
+        return try await withRedisSentinelDeployment(downAfter: downAfter) { deployment in
             let environment = ClusterEnvironment(
                 redis: deployment.nodes[0], pki: pki, authority: authority, directory: pki.directory,
                 redisURL: deployment.url)
