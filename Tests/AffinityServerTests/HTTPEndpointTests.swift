@@ -50,7 +50,7 @@ struct HTTPEndpointTests {
                         #expect(acked.status == .noContent)
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                try await waitUntil { server.metric("affinity_subscriptions") == 1 }
                 try await withHTTP(server.port) { http in
                     let posted = try await http.post(
                         "/v1/outcomes", body: ByteBuffer(string: #"{"id":"live","key":"555","variables":{}}"#))
@@ -168,7 +168,8 @@ struct HTTPEndpointTests {
                         #expect(polled.status == .serviceUnavailable)
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // the poll is waiting (subscribed) before the drain starts; a fixed sleep raced a loaded machine
+                try await waitUntil { server.metric("affinity_subscriptions") == 1 }
                 let started = ContinuousClock.now
                 await server.beginShutdown()
                 try await group.waitForAll()

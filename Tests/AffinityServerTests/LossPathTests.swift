@@ -89,7 +89,8 @@ struct LossPathTests {
                         polled.set("\(response.status.code) \(text(response))")
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // the poll waits (subscribed) before the outcome comes; a fixed sleep raced a loaded machine
+                try await waitUntil { server.metric("affinity_subscriptions") == 1 }
                 group.addTask {
                     try await withHTTP(server.port) { http in
                         let response = try await post(http, id: "live")
@@ -126,7 +127,7 @@ struct LossPathTests {
                         text(try await http.get("/v1/outcomes/\(key)?timeout=10"))
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                try await waitUntil { server.metric("affinity_subscriptions") == 1 }
                 let answer = try await withHTTP(server.port) { http in text(try await post(http, id: "unacked")) }
                 #expect(answer == #"{"status":"parked"}"#)
                 #expect(try await group.next()?.contains(#""id":"unacked""#) == true)

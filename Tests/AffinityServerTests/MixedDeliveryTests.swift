@@ -39,7 +39,8 @@ struct MixedDeliveryTests {
                             polled.set("\(response.status.code) \(response.body.map { String(buffer: $0) } ?? "")")
                         }
                     }
-                    try await Task.sleep(for: .milliseconds(300))
+                    // the poll waits (subscribed, next to the WebSocket client) before the outcome comes
+                    try await waitUntil { server.metric("affinity_subscriptions") == 2 }
                     try await withSocket(server) { worker in
                         try await worker.hello(.worker)
                         worker.send(.outcome(try outcome("mixed")))
