@@ -14,7 +14,7 @@ struct ForwardingAttemptTests {
 
     @Test func parkedHereIsOfferedToLocalSubscribers() {
         var attempt = ForwardingAttempt(maximumForwards: 3)
-        #expect(attempt.routed(.parked) == .finish(.parked, offerParkedCopy: true))
+        #expect(attempt.routed(.parked(duplicate: false)) == .finish(.parked, offerParkedCopy: true))
     }
 
     @Test func anAcknowledgedOutcomeIsAnsweredDeliveredAndNotHandedOut() {
@@ -34,7 +34,7 @@ struct ForwardingAttemptTests {
         _ = attempt.routed(.routed(r2))
         #expect(attempt.forwarded(.notTaken) == .park(ifRoutedTo: "r2"))
         // parked for the dead owner's key: its next subscriber takes it wherever it subscribes
-        #expect(attempt.parked(.parked) == .finish(.parked, offerParkedCopy: false))
+        #expect(attempt.parked(.parked(duplicate: false)) == .finish(.parked, offerParkedCopy: false))
     }
 
     @Test func aParkFindingTheIdAcknowledgedAnswersDelivered() {
@@ -48,9 +48,9 @@ struct ForwardingAttemptTests {
         var attempt = ForwardingAttempt(maximumForwards: 3)
         _ = attempt.routed(.routed(r2))
         _ = attempt.forwarded(.notTaken)
-        #expect(attempt.parked(.rerouted(r3)) == .forward(r3))
+        #expect(attempt.parked(.routed(r3)) == .forward(r3))
         #expect(attempt.forwarded(.notTaken) == .park(ifRoutedTo: "r3"))
-        #expect(attempt.parked(.parked) == .finish(.parked, offerParkedCopy: false))
+        #expect(attempt.parked(.parked(duplicate: false)) == .finish(.parked, offerParkedCopy: false))
     }
 
     @Test func aRouteThatKeepsMovingEndsAfterTheMaximumOfForwards() {
@@ -60,7 +60,7 @@ struct ForwardingAttemptTests {
         while case .forward(let route) = action {
             forwards += 1
             #expect(attempt.forwarded(.notTaken) == .park(ifRoutedTo: route.replicaID))
-            action = attempt.parked(.rerouted(route == r2 ? r3 : r2))
+            action = attempt.parked(.routed(route == r2 ? r3 : r2))
         }
         #expect(forwards == 3)
         #expect(action == .routeKeepsMoving)
@@ -70,6 +70,6 @@ struct ForwardingAttemptTests {
         var attempt = ForwardingAttempt(maximumForwards: 0)
         #expect(attempt.routed(.routed(r2)) == .forward(r2))
         _ = attempt.forwarded(.notTaken)
-        #expect(attempt.parked(.rerouted(r3)) == .routeKeepsMoving)
+        #expect(attempt.parked(.routed(r3)) == .routeKeepsMoving)
     }
 }

@@ -21,7 +21,7 @@ struct InMemoryOutcomeStoreTests {
     @Test func parkThenSubscribeReturnsInOrderWithoutRemoving() async throws {
         let store = InMemoryOutcomeStore(parkTTL: .seconds(60))
         for id in ["a", "b", "c"] {
-            #expect(try await store.routeOrPark(outcome: outcome(id), localReplica: "r1") == .parked)
+            #expect(try await store.routeOrPark(outcome: outcome(id), localReplica: "r1") == .parked(duplicate: false))
         }
         #expect(try await ids(store) == ["a", "b", "c"])
         #expect(try await ids(store) == ["a", "b", "c"])
@@ -37,11 +37,11 @@ struct InMemoryOutcomeStoreTests {
         #expect(
             try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1")
                 == .routed(Route(replicaID: "r2", clientID: "x")))
-        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r2") == .parked)
-        #expect(try await store.park(outcome: outcome("b"), ifRoutedTo: "r2") == .parked)
+        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r2") == .parked(duplicate: false))
+        #expect(try await store.park(outcome: outcome("b"), ifRoutedTo: "r2") == .parked(duplicate: false))
         #expect(
             try await store.park(outcome: outcome("c"), ifRoutedTo: "r9")
-                == .rerouted(Route(replicaID: "r2", clientID: "x")))
+                == .routed(Route(replicaID: "r2", clientID: "x")))
     }
 
     @Test func unsubscribeOnlyRemovesItsOwnRoute() async throws {
@@ -111,9 +111,9 @@ extension InMemoryOutcomeStoreTests {
 
     @Test func sameIDSamePayloadIsIdempotentAndAnotherPayloadConflicts() async throws {
         let store = InMemoryOutcomeStore(parkTTL: .seconds(60))
-        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked)
-        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked)
-        #expect(try await store.park(outcome: outcome("a"), ifRoutedTo: "r1") == .parked)
+        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked(duplicate: false))
+        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked(duplicate: true))
+        #expect(try await store.park(outcome: outcome("a"), ifRoutedTo: "r1") == .parked(duplicate: true))
         #expect(store.parkedCount == 1)
         let other = try Outcome(id: "a", key: key, variables: Array(#"{"other":1}"#.utf8))
         await #expect(throws: AffinityError.self) {
@@ -122,7 +122,7 @@ extension InMemoryOutcomeStoreTests {
         do {
             _ = try await store.park(outcome: other, ifRoutedTo: "r1")
             Issue.record("expected conflict")
-        } catch let error as AffinityError {
+        } catch {
             #expect(error.code == .conflict)
         }
         #expect(try await ids(store) == ["a"])
@@ -149,7 +149,7 @@ extension InMemoryOutcomeStoreTests {
         for id in ["a", "b", "c"] { try await store.acknowledge(key: key, id: id) }
         #expect(try await store.routeOrPark(outcome: outcome("c"), localReplica: "r1") == .alreadyAcknowledged)
         #expect(try await store.routeOrPark(outcome: outcome("b"), localReplica: "r1") == .alreadyAcknowledged)
-        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked)
+        #expect(try await store.routeOrPark(outcome: outcome("a"), localReplica: "r1") == .parked(duplicate: false))
     }
 
     @Test func refreshReportsKeysWithParkedOutcomes() async throws {
@@ -190,7 +190,7 @@ extension InMemoryOutcomeStoreTests {
         #expect(try await ids(store) == ["a", "b"])
         try await store.acknowledge(key: key, id: "a")
         #expect(store.parkedBytes == 2 * frame)
-        #expect(try await store.routeOrPark(outcome: outcome("e", key: other), localReplica: "r1") == .parked)
+        #expect(try await store.routeOrPark(outcome: outcome("e", key: other), localReplica: "r1") == .parked(duplicate: false))
     }
 }
 

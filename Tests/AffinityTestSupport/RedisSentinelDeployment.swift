@@ -1,5 +1,5 @@
 public import AffinityRedis
-public import Foundation
+import Foundation
 
 /// A Sentinel-managed Redis on loopback: a master, one replica (`--replicaof`) and three sentinels
 /// (`redis-server <conf> --sentinel`, quorum 2, a node counts as down after `downAfter`), all real processes

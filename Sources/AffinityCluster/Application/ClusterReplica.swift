@@ -37,10 +37,11 @@ public func buildClusterReplica(
     var configuration = configuration
     configuration.routeRefreshInterval = max(cluster.routeTTL / 3, .milliseconds(100))
     let redis = RedisClient(configuration: cluster.redis, logger: logger)
-    let routes = RedisRouteStore(
-        client: redis, prefix: cluster.keyPrefix, replication: cluster.replication, logger: logger)
+    let keys = RedisKeySchema(prefix: cluster.keyPrefix)
+    let records = RedisReplicaRecords(client: redis, keys: keys, logger: logger)
     let store = RedisOutcomeStore(
-        routes: routes, routeTTL: cluster.routeTTL, parkTTL: configuration.parkTTL,
+        client: redis, keys: keys, replication: cluster.replication, routeTTL: cluster.routeTTL,
+        parkTTL: configuration.parkTTL,
         maxParkedPerKey: configuration.maxParkedPerKey, maxParkedBytesPerKey: configuration.maxParkedBytesPerKey,
         logger: logger)
     let credentials = try PeerTLSCredentials(
@@ -51,7 +52,7 @@ public func buildClusterReplica(
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials, logger: logger, metricsFactory: metrics.factory)
     let forwarder = PeerOutcomeForwarder(
-        pool: pool, routes: routes, localReplica: configuration.replicaID,
+        pool: pool, records: records, localReplica: configuration.replicaID,
         timeout: configuration.ackTimeout + .seconds(5), logger: logger)
     let legacyDirectory =
         configuration.legacyProtocol
@@ -75,7 +76,7 @@ public func buildClusterReplica(
         logger: logger, metricsFactory: metrics.factory)
     let localReplica = application.localReplica
     let registry = ReplicaRegistry(
-        routes: routes, replicaID: configuration.replicaID, peerAddress: cluster.advertiseAddress,
+        records: records, replicaID: configuration.replicaID, peerAddress: cluster.advertiseAddress,
         ttl: cluster.registrationTTL, instanceNonce: instanceID,
         identify: { address in try? await pool.identify(address, timeout: .seconds(2)) },
         onRegistered: { localReplica.setRegistered(true) }, logger: logger)

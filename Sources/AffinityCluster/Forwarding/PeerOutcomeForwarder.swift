@@ -1,6 +1,6 @@
 public import AffinityPeer
 public import AffinityProtocol
-public import AffinityRedis
+import AffinityRedis
 public import AffinityServer
 import Foundation
 public import Logging
@@ -14,7 +14,7 @@ import Synchronization
 /// still points at that owner, else forwards to the new owner. A `not_owner` answer is such a failure too.
 public final class PeerOutcomeForwarder: OutcomeForwarder {
     private let pool: PeerConnectionPool
-    private let routes: RedisRouteStore
+    private let records: RedisReplicaRecords
     private let localReplica: String
     private let timeout: Duration
     private let logger: Logger
@@ -24,17 +24,17 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
     ///
     /// - Parameters:
     ///   - pool: The peer connections (run it as a service).
-    ///   - routes: The Redis store holding the replica registry.
+    ///   - records: The replicas' registrations in Redis.
     ///   - localReplica: This replica's id (sent as the origin).
     ///   - timeout: How long to wait for the owner's answer; above the owner's ack timeout.
     ///   - addressLifetime: How long a looked-up address is reused.
     ///   - logger: The logger.
     public init(
-        pool: PeerConnectionPool, routes: RedisRouteStore, localReplica: String, timeout: Duration,
+        pool: PeerConnectionPool, records: RedisReplicaRecords, localReplica: String, timeout: Duration,
         addressLifetime: Duration = .seconds(2), logger: Logger
     ) {
         self.pool = pool
-        self.routes = routes
+        self.records = records
         self.localReplica = localReplica
         self.timeout = timeout
         self.logger = logger
@@ -92,7 +92,7 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
         if let cached = cache.withLock({ $0.address(of: replicaID, at: .now) }) { return cached }
         let text: String?
         do {
-            text = try await routes.lookupReplica(id: replicaID)
+            text = try await records.peerAddress(of: replicaID)
         } catch {
             throw .store(error, operation: "lookupReplica")
         }

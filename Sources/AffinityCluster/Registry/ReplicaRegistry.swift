@@ -1,5 +1,5 @@
 public import AffinityPeer
-public import AffinityRedis
+import AffinityRedis
 public import Logging
 public import ServiceLifecycle
 
@@ -17,7 +17,7 @@ public import ServiceLifecycle
 /// On graceful shutdown it deregisters. Place it before the application in the service group so it stops
 /// after the drain.
 public struct ReplicaRegistry: Service {
-    private let routes: RedisRouteStore
+    private let records: RedisReplicaRecords
     private let replicaID: String
     private let peerAddress: PeerAddress
     private let ttl: Duration
@@ -33,12 +33,12 @@ public struct ReplicaRegistry: Service {
     ///   - identify: asks a peer address who answers there (nil: nobody answered).
     ///   - onRegistered: called once the first registration succeeded (readiness).
     public init(
-        routes: RedisRouteStore, replicaID: String, peerAddress: PeerAddress, ttl: Duration,
+        records: RedisReplicaRecords, replicaID: String, peerAddress: PeerAddress, ttl: Duration,
         instanceNonce: String = PeerServerConfiguration.randomInstanceID(),
         identify: @escaping @Sendable (PeerAddress) async -> PeerIdentity? = { _ in nil },
         onRegistered: @escaping @Sendable () -> Void = {}, logger: Logger
     ) {
-        self.routes = routes
+        self.records = records
         self.replicaID = replicaID
         self.peerAddress = peerAddress
         self.ttl = ttl
@@ -50,7 +50,7 @@ public struct ReplicaRegistry: Service {
 
     /// Registers, heartbeats until graceful shutdown, then deregisters.
     public func run() async throws {
-        let events = routes.client.connectionEvents()
+        let events = records.client.connectionEvents()
         guard try await registerWhenReachable() else { return }
         do {
             try await cancelWhenGracefulShutdown {
@@ -77,7 +77,7 @@ public struct ReplicaRegistry: Service {
             // cancelled by the graceful shutdown
         }
         do {
-            let removed = try await routes.deregisterReplica(id: replicaID, instanceNonce: nonce)
+            let removed = try await records.deregister(id: replicaID, instanceNonce: nonce)
             logger.info("deregistered replica", metadata: ["affinity.registry.removed": "\(removed)"])
         } catch {
             logger.warning("deregistering failed; the entry expires by itself", metadata: ["error.message": "\(error)"])
@@ -88,9 +88,9 @@ public struct ReplicaRegistry: Service {
     private func registerWhenReachable() async throws -> Bool {
         var waitingSince: ContinuousClock.Instant?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if routes.client.isConnected {
+            if records.client.isConnected {
                 do {
-                    switch try await routes.register(
+                    switch try await records.register(
                         id: replicaID, peerAddress: peerAddress.description, instanceNonce: nonce, ttl: ttl)
                     {
                     case .registered:
@@ -147,7 +147,7 @@ public struct ReplicaRegistry: Service {
                 "affinity.replica": "\(replicaID)", "affinity.peer": "\(address)",
                 "affinity.peer.answered_as": "\(identity.replicaID)/\(identity.instanceID.prefix(8))",
             ])
-        switch try await routes.register(
+        switch try await records.register(
             id: replicaID, peerAddress: peerAddress.description, instanceNonce: nonce, ttl: ttl, replacing: previous)
         {
         case .registered: return true
@@ -159,7 +159,7 @@ public struct ReplicaRegistry: Service {
     /// decides as at start.
     private func register() async throws {
         var waitingSince: ContinuousClock.Instant?
-        switch try await routes.register(
+        switch try await records.register(
             id: replicaID, peerAddress: peerAddress.description, instanceNonce: nonce, ttl: ttl)
         {
         case .registered:
@@ -174,9 +174,9 @@ public struct ReplicaRegistry: Service {
     }
 
     private func heartbeat() async throws {
-        guard routes.client.isConnected else { return }
+        guard records.client.isConnected else { return }
         do {
-            switch try await routes.heartbeat(id: replicaID, instanceNonce: nonce, ttl: ttl) {
+            switch try await records.heartbeat(id: replicaID, instanceNonce: nonce, ttl: ttl) {
             case .refreshed:
                 return
             case .expired:

@@ -1,7 +1,7 @@
 /// A change of the client's connection, delivered by ``RedisClient/connectionEvents()``.
 ///
 /// After a `.connected` that follows a `.disconnected`, Redis may have restarted empty: replicas write back
-/// their routes (``RedisRouteStore/refreshRoutes(_:routeTTL:)``) and re-register.
+/// their routes and re-register.
 public enum RedisConnectionEvent: Sendable {
     /// A connection is established and ready (handshake done). `generation` counts connections from 1.
     case connected(generation: Int)

@@ -101,7 +101,7 @@ final class DeliveryCoordinator: Sendable {
                 return .parked
             case .alreadyAcknowledged:
                 return .delivered
-            case .rerouted(let route):
+            case .routed(let route):
                 return .notOwner(route)
             }
         }
@@ -337,7 +337,7 @@ final class DeliveryCoordinator: Sendable {
             case .alreadyAcknowledged:
                 _ = delivery.acknowledged(by: poll)
                 return false
-            case .rerouted:
+            case .routed:
                 delivery.subscriberLost(poll)
                 return false
             }

@@ -48,7 +48,7 @@ struct ForwardingAttempt {
     func start() -> Action { .routeOrPark }
 
     /// The store's answer to ``Action/routeOrPark``.
-    mutating func routed(_ result: RouteOrParkResult) -> Action {
+    mutating func routed(_ result: ParkResult) -> Action {
         switch result {
         case .parked: return .finish(.parked, offerParkedCopy: true)
         case .alreadyAcknowledged: return .finish(.delivered, offerParkedCopy: false)
@@ -69,12 +69,12 @@ struct ForwardingAttempt {
     }
 
     /// The store's answer to ``Action/park(ifRoutedTo:)``.
-    mutating func parked(_ result: ConditionalParkResult) -> Action {
+    mutating func parked(_ result: ParkResult) -> Action {
         forwardingTo = nil
         switch result {
         case .parked: return .finish(.parked, offerParkedCopy: false)
         case .alreadyAcknowledged: return .finish(.delivered, offerParkedCopy: false)
-        case .rerouted(let route):
+        case .routed(let route):
             forwardsLeft -= 1
             guard forwardsLeft > 0 else { return .routeKeepsMoving }
             return forward(to: route)

@@ -129,7 +129,7 @@ public final class InMemoryOutcomeStore: OutcomeStore {
 
     public func acknowledge(key: ProcessInstanceKey, id: String) async throws(AffinityError) {
         acknowledgedOutcomes.insert(ParkedOutcomeReference(key: key, id: id))
-        state.withLock { state in
+        _ = state.withLock { state in
             state.removeParked(key: key, id: id)
         }
     }
@@ -146,26 +146,22 @@ public final class InMemoryOutcomeStore: OutcomeStore {
         }
     }
 
-    public func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> RouteOrParkResult {
-        let result: Result<RouteOrParkResult, AffinityError> = state.withLock { state in
-            if isAcknowledged(outcome, in: &state) { return .success(.alreadyAcknowledged) }
-            if let route = state.routes[outcome.key], route.replicaID != localReplica {
-                return .success(.routed(route))
-            }
-            return append(outcome, to: &state).map { .parked }
-        }
-        return try result.get()
+    public func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> ParkResult {
+        try parkUnlessRoutedElsewhere(outcome, replicaID: localReplica)
     }
 
-    public func park(
-        outcome: Outcome, ifRoutedTo replicaID: String
-    ) async throws(AffinityError) -> ConditionalParkResult {
-        let result: Result<ConditionalParkResult, AffinityError> = state.withLock { state in
+    public func park(outcome: Outcome, ifRoutedTo replicaID: String) async throws(AffinityError) -> ParkResult {
+        try parkUnlessRoutedElsewhere(outcome, replicaID: replicaID)
+    }
+
+    /// Both parking operations: the route if it points at a replica other than `replicaID`, else a park.
+    private func parkUnlessRoutedElsewhere(_ outcome: Outcome, replicaID: String) throws(AffinityError) -> ParkResult {
+        let result: Result<ParkResult, AffinityError> = state.withLock { state in
             if isAcknowledged(outcome, in: &state) { return .success(.alreadyAcknowledged) }
             if let route = state.routes[outcome.key], route.replicaID != replicaID {
-                return .success(.rerouted(route))
+                return .success(.routed(route))
             }
-            return append(outcome, to: &state).map { .parked }
+            return append(outcome, to: &state).map { .parked(duplicate: $0) }
         }
         return try result.get()
     }
@@ -220,7 +216,8 @@ public final class InMemoryOutcomeStore: OutcomeStore {
         acknowledgedOutcomes.contains(ParkedOutcomeReference(outcome))
     }
 
-    private func append(_ outcome: Outcome, to state: inout State) -> Result<Void, AffinityError> {
+    /// Parks `outcome`; `true` when it was parked already with the same variables.
+    private func append(_ outcome: Outcome, to state: inout State) -> Result<Bool, AffinityError> {
         let now = ContinuousClock.now
         let expired = state.dropExpired(of: outcome.key, now: now)
         if expired > 0 { onExpired(expired) }
@@ -233,7 +230,7 @@ public final class InMemoryOutcomeStore: OutcomeStore {
                         message: "outcome \(outcome.id) is parked already with other variables; the first is kept",
                         ref: outcome.id))
             }
-            return .success(())
+            return .success(true)
         }
         let bytes = outcome.frameByteCount
         guard list.count < maxParkedPerKey else {
@@ -267,6 +264,6 @@ public final class InMemoryOutcomeStore: OutcomeStore {
             ParkedOutcome(outcome: outcome, bytes: bytes, expiresAt: now + parkTTL))
         state.parkedCount += 1
         state.parkedBytes += bytes
-        return .success(())
+        return .success(false)
     }
 }

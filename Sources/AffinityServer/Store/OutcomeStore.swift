@@ -35,11 +35,11 @@ public protocol OutcomeStore: Sendable {
     /// Check-and-park: when a route exists and points at a replica other than `localReplica`,
     /// returns it; otherwise appends `outcome` to the key's parked list (TTL = park TTL). The same id with
     /// the same payload parks once; with another payload it throws `conflict`.
-    func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> RouteOrParkResult
+    func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> ParkResult
 
     /// For a failed forward: parks `outcome` only if the route of its key still points at
-    /// `replicaID` (or there is none), else returns the new route.
-    func park(outcome: Outcome, ifRoutedTo replicaID: String) async throws(AffinityError) -> ConditionalParkResult
+    /// `replicaID` (or there is none), else returns the new route (`routed`).
+    func park(outcome: Outcome, ifRoutedTo replicaID: String) async throws(AffinityError) -> ParkResult
 
     /// Writes these routes (again) where they are absent or still ours, refreshing their TTLs; used while
     /// subscriptions live and after the store comes back from an outage. Returns the keys among them that

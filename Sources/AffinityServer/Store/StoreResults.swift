@@ -1,22 +1,15 @@
 public import AffinityProtocol
 
-/// The answer of ``OutcomeStore/routeOrPark(outcome:localReplica:)``.
-public enum RouteOrParkResult: Sendable, Hashable {
-    /// A route points at another replica; forward the outcome there.
+/// The answer of both parking operations, ``OutcomeStore/routeOrPark(outcome:localReplica:)`` and
+/// ``OutcomeStore/park(outcome:ifRoutedTo:)`` (one script in Redis, one answer type all the way up).
+public enum ParkResult: Sendable, Hashable {
+    /// The key's route points at another replica (for `park(outcome:ifRoutedTo:)`: the route moved there):
+    /// forward the outcome to it. The route names the subscribed client too.
     case routed(Route)
-    /// The outcome was parked for a later subscriber (or was already, with the same payload).
-    case parked
+    /// The outcome is parked for the key's next subscriber; `duplicate`: it was parked already, with the
+    /// same payload (a worker's retry), and is kept once.
+    case parked(duplicate: Bool)
     /// A client acknowledged this outcome id already: it is not parked again (never handed to anyone twice).
-    case alreadyAcknowledged
-}
-
-/// The answer of ``OutcomeStore/park(outcome:ifRoutedTo:)``.
-public enum ConditionalParkResult: Sendable, Hashable {
-    /// The outcome was parked (the route still pointed at the given replica, or there was none).
-    case parked
-    /// The route moved meanwhile; forward to this one instead.
-    case rerouted(Route)
-    /// A client acknowledged this outcome id already: nothing was parked.
     case alreadyAcknowledged
 }
 

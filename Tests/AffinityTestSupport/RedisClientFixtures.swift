@@ -1,11 +1,10 @@
-import AffinityRedis
-import AffinityTestSupport
+public import AffinityRedis
 import Foundation
-import Logging
+public import Logging
 
 /// Runs a ``RedisClient`` for `body` (its `run()` in a task group), waiting first for the connection unless
 /// `waitForConnection` is false; cancels it afterwards.
-func withRedisClient<T: Sendable>(
+public func withRedisClient<T: Sendable>(
     _ configuration: RedisConfiguration, waitForConnection: Bool = true,
     _ body: @Sendable (RedisClient) async throws -> T
 ) async throws -> T {
@@ -23,7 +22,7 @@ func withRedisClient<T: Sendable>(
 
 /// Waits for the first event that matches, failing after `timeout`.
 @discardableResult
-func waitFor(
+public func waitFor(
     _ events: AsyncStream<RedisConnectionEvent>, timeout: Duration,
     _ matches: @escaping @Sendable (RedisConnectionEvent) -> Bool
 ) async throws -> RedisConnectionEvent {
@@ -44,7 +43,8 @@ func waitFor(
     }
 }
 
-func testLogger(_ label: String) -> Logger {
+/// A logger for tests: silent unless `AFFINITY_TEST_LOG_LEVEL` names a level.
+public func testLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
     logger.logLevel =
         ProcessInfo.processInfo.environment["AFFINITY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }

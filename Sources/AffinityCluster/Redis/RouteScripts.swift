@@ -1,5 +1,8 @@
-/// The Lua scripts of ``RedisRouteStore``. Each runs atomically on Redis and touches the keys of one process
-/// instance (one hash tag, so one Redis Cluster slot) or one replica.
+import AffinityRedis
+
+/// The Lua scripts of the cluster's Redis schema (``RedisOutcomeStore``, ``RedisReplicaRecords``). Each runs
+/// atomically on Redis and touches the keys of one process instance (one hash tag, so one Redis Cluster slot)
+/// or one replica.
 ///
 /// Keys of process instance K: `route` is a hash {replica, client} with the route TTL; `parked` is a list of
 /// outcome ids in arrival order, `outcomes` a hash id -> payload and `bytes` the sum of their payload sizes,
@@ -100,31 +103,29 @@ enum RouteScripts {
             """)
 
     /// KEYS: route, parked, outcomes, acknowledged, bytes. ARGV: id, payload, replica, park TTL (ms), maximum
-    /// parked per key, maximum parked bytes per key.
-    /// An id a client acknowledged already answers {'acknowledged', 0}. If the route points at a replica other
-    /// than ARGV[3], returns {'route', owner}. Otherwise parks the outcome once per id and returns
-    /// {'parked', here}, {'duplicate', here} for the same id with the same payload, or {'conflict', here} for
-    /// the same id with another payload (here = 1 when the route points at ARGV[3]); {'full', count} or
-    /// {'full-bytes', bytes} when the key already holds its maximum.
+    /// parked per key, maximum parked bytes per key. Both parking operations (route-or-park and park after a
+    /// failed forward) are this one script:
+    /// an id a client acknowledged already answers {'acknowledged'}; a route to a replica other than ARGV[3]
+    /// answers {'route', owner, client}; otherwise the outcome is parked once per id: {'parked'}, or
+    /// {'duplicate'} for the same id with the same payload, {'conflict'} for the same id with another payload,
+    /// {'full', count} or {'full-bytes', bytes} when the key already holds its maximum.
     static let routeOrPark = RedisScript(
         name: "affinity.route-or-park",
         source: """
             if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then
-              return {'acknowledged', 0}
+              return {'acknowledged'}
             end
-            local owner = redis.call('HGET', KEYS[1], 'replica')
-            if owner and owner ~= ARGV[3] then
-              return {'route', owner}
+            local owner = redis.call('HMGET', KEYS[1], 'replica', 'client')
+            if owner[1] and owner[1] ~= ARGV[3] then
+              return {'route', owner[1], owner[2] or ''}
             end
-            local here = 0
-            if owner then here = 1 end
             local existing = redis.call('HGET', KEYS[3], ARGV[1])
             if existing then
-              if existing ~= ARGV[2] then return {'conflict', here} end
+              if existing ~= ARGV[2] then return {'conflict'} end
               redis.call('PEXPIRE', KEYS[2], ARGV[4])
               redis.call('PEXPIRE', KEYS[3], ARGV[4])
               redis.call('PEXPIRE', KEYS[5], ARGV[4])
-              return {'duplicate', here}
+              return {'duplicate'}
             end
             local count = redis.call('LLEN', KEYS[2])
             if count >= tonumber(ARGV[5]) then
@@ -140,7 +141,7 @@ enum RouteScripts {
             redis.call('PEXPIRE', KEYS[2], ARGV[4])
             redis.call('PEXPIRE', KEYS[3], ARGV[4])
             redis.call('PEXPIRE', KEYS[5], ARGV[4])
-            return {'parked', here}
+            return {'parked'}
             """)
 
     /// KEYS: route, parked. ARGV: replica, client, route TTL (ms). Sets or refreshes the route only if it is

@@ -1,54 +1,51 @@
+import AffinityCluster
+import AffinityProtocol
 import AffinityRedis
+import AffinityServer
 import AffinityTestSupport
 import Foundation
-import NIOCore
 import Testing
 
 /// `WAIT` behind parks and acknowledgements, against a real master, replica and three sentinels.
 @Suite("Redis replication confirmation (WAIT)", .serialized)
 struct RedisReplicationWaitTests {
-    let park = Duration.seconds(300)
-
-    /// Parks and acks are confirmed by the replica; without a replica a park fails with `replication` after
-    /// the WAIT timeout (it is on the master, but nobody may promise it survives); a routed outcome wrote
-    /// nothing and waits for nobody.
+    /// Parks and acks are confirmed by the replica; without a replica a park fails `unavailable` (caused by
+    /// the client's `replication` error) after the WAIT timeout (it is on the master, but nobody may promise
+    /// it survives); a routed outcome wrote nothing and waits for nobody.
     @Test(.timeLimit(.minutes(2)))
     func parksWaitForTheReplicaAndFailShortWithoutIt() async throws {
         try await withRedisSentinelDeployment { deployment in
             let master = try await deployment.currentMaster()
             try await withRedisClient(try deployment.configuration()) { (client: RedisClient) async throws -> Void in
-                let store = RedisRouteStore(
-                    client: client, replication: RedisReplicationRequirement(replicas: 1, timeout: .milliseconds(300)),
-                    logger: testLogger("store"))
-                let parked = try await store.routeOrPark(
-                    key: "1", id: "a", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
-                #expect(parked == .parked(duplicate: false, routedHere: false))
-                #expect(try await store.acknowledge(key: "1", id: "a", parkTTL: park))
-                _ = try await store.subscribe(key: "2", replica: "r2", clientId: "c", routeTTL: .seconds(60))
+                let store = outcomeStore(
+                    client, replication: RedisReplicationRequirement(replicas: 1, timeout: .milliseconds(300)))
+                #expect(try await store.routeOrPark(outcome: outcome(1, "a"), localReplica: "r1") == .parked(duplicate: false))
+                try await store.acknowledge(key: instance(1), id: "a")
+                _ = try await store.subscribe(key: instance(2), route: route("r2"), page: wholePage)
 
                 for replica in deployment.nodes where replica.port != master { replica.stop() }
                 let started = ContinuousClock.now
-                let error = await #expect(throws: RedisError.self) {
-                    try await store.routeOrPark(
-                        key: "1", id: "b", payload: json("{}"), localReplica: "r1", parkTTL: self.park,
-                        maximumParkedPerKey: 10)
+                let error = await #expect(throws: AffinityError.self) {
+                    try await store.routeOrPark(outcome: try outcome(1, "b"), localReplica: "r1")
                 }
-                #expect(error?.code == .replication)
-                #expect(error?.message.contains("confirmed by 0 of 1 replicas") == true, "\(String(describing: error))")
+                #expect(error?.code == .unavailable)
+                #expect((error?.cause as? RedisError)?.code == .replication)
+                #expect(
+                    (error?.cause as? RedisError)?.message.contains("confirmed by 0 of 1 replicas") == true,
+                    "\(String(describing: error))")
                 #expect(ContinuousClock.now - started >= .milliseconds(300))
-                let again = await #expect(throws: RedisError.self) {
-                    try await store.routeOrPark(
-                        key: "1", id: "b", payload: json("{}"), localReplica: "r1", parkTTL: self.park,
-                        maximumParkedPerKey: 10)
+                let again = await #expect(throws: AffinityError.self) {
+                    try await store.routeOrPark(outcome: try outcome(1, "b"), localReplica: "r1")
                 }
-                #expect(again?.code == .replication, "a retried park (a duplicate) is not confirmed either")
-                let ackError = await #expect(throws: RedisError.self) {
-                    try await store.acknowledge(key: "1", id: "b", parkTTL: self.park)
+                #expect(
+                    (again?.cause as? RedisError)?.code == .replication,
+                    "a retried park (a duplicate) is not confirmed either")
+                let ackError = await #expect(throws: AffinityError.self) {
+                    try await store.acknowledge(key: instance(1), id: "b")
                 }
-                #expect(ackError?.code == .replication)
-                let routed = try await store.routeOrPark(
-                    key: "2", id: "c", payload: json("{}"), localReplica: "r1", parkTTL: park, maximumParkedPerKey: 10)
-                #expect(routed == .routed(replica: "r2"))
+                #expect(ackError?.code == .unavailable)
+                #expect((ackError?.cause as? RedisError)?.code == .replication)
+                #expect(try await store.routeOrPark(outcome: outcome(2, "c"), localReplica: "r1") == .routed(route("r2")))
             }
         }
     }
@@ -61,10 +58,7 @@ struct RedisReplicationWaitTests {
             let master = try await deployment.currentMaster()
             let client = RedisClient(configuration: try deployment.configuration(), logger: testLogger("wait"))
             let events = client.connectionEvents()
-            let store = RedisRouteStore(
-                client: client, replication: RedisReplicationRequirement(replicas: 1, timeout: .seconds(1)),
-                logger: testLogger("store"))
-            let parkTTL = park
+            let store = outcomeStore(client, replication: RedisReplicationRequirement(replicas: 1, timeout: .seconds(1)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 defer { group.cancelAll() }
@@ -76,8 +70,8 @@ struct RedisReplicationWaitTests {
                             var confirmed: [Int] = []
                             for index in stride(from: worker, to: 4000, by: 8) {
                                 let done = try? await store.routeOrPark(
-                                    key: String(10_000 + index), id: "job-\(index)", payload: json(#"{"i":\#(index)}"#),
-                                    localReplica: "r1", parkTTL: parkTTL, maximumParkedPerKey: 10)
+                                    outcome: try outcome(10_000 + Int64(index), "job-\(index)", #"{"i":\#(index)}"#),
+                                    localReplica: "r1")
                                 if case .parked = done { confirmed.append(index) }
                                 if index == 1000 { masterNode.stop() }
                             }
@@ -93,7 +87,7 @@ struct RedisReplicationWaitTests {
                 #expect(indices.count > 900, "parks confirmed before the kill: \(indices.count)")
                 var missing: [Int] = []
                 for index in indices {
-                    let page = try await store.parked(key: String(10_000 + index), pageCount: 10, pageBytes: 1 << 20)
+                    let page = try await store.parked(key: instance(10_000 + Int64(index)), page: wholePage)
                     if page.outcomes.map(\.id) != ["job-\(index)"] { missing.append(index) }
                 }
                 #expect(missing.isEmpty, "confirmed parks lost in the failover: \(missing)")
