@@ -61,12 +61,6 @@ struct PeerDeliveryErrorClassificationTests {
         #expect(self.classify(RPCError(code: status, message: "x")) == expected)
     }
 
-    @Test("an unavailable answer from the peer's handler is a failure, not an unreachable peer")
-    func handlerFailure() {
-        let error = RPCError(code: .unavailable, message: "x", metadata: PeerDeliveryService.handlerFailureMetadata)
-        #expect(self.classify(error) == .failed)
-    }
-
     @Test("errors that are not from gRPC are failures")
     func otherErrors() {
         struct Other: Error {}

@@ -26,11 +26,11 @@ struct PeerDeliveryStreamStateTests {
 
     /// Enqueues and returns the id, the start flag and the woken writer's batch.
     private func enqueue(
-        _ state: inout State, _ name: String, now: ContinuousClock.Instant = .now
+        _ state: inout State, _ name: String
     )
         -> (id: UInt64, start: Bool, wake: (writer: String, batch: [Affinity_Peer_V1_DeliverRequest])?)?
     {
-        guard case .enqueued(let id, let start, let wake) = state.enqueue(self.request(name), now: now) else {
+        guard case .enqueued(let id, let start, let wake) = state.enqueue(self.request(name)) else {
             return nil
         }
         return (id, start, wake)
@@ -129,7 +129,7 @@ struct PeerDeliveryStreamStateTests {
         _ = state.takeBatch(writer: "w")
         #expect(state.attach(a, waiter: "caller-a") == nil)
         let lost = PeerDeliveryError(code: .unreachable, message: "connection lost")
-        let (waiters, writer) = state.streamEnded(with: .failure(lost), unsupportedUntil: nil)
+        let (waiters, writer) = state.streamEnded(with: .failure(lost), )
         #expect(waiters == ["caller-a"])
         #expect(writer == nil)
         // b's caller had not attached yet: it finds the failure.
@@ -144,32 +144,15 @@ struct PeerDeliveryStreamStateTests {
         #expect(next.id > b)
     }
 
-    @Test("a peer without the stream: open requests go unary, later ones too until the retry instant")
-    func unsupportedFallsBackToUnary() throws {
-        var state = State()
-        let start = ContinuousClock.now
-        let a = try #require(self.enqueue(&state, "a", now: start)).id
-        #expect(state.attach(a, waiter: "caller-a") == nil)
-        let retry = start + .seconds(30)
-        let (waiters, _) = state.streamEnded(with: .useUnary, unsupportedUntil: retry)
-        #expect(waiters == ["caller-a"])
-        guard case .unary = state.enqueue(self.request("b"), now: start + .seconds(1)) else {
-            Issue.record("expected unary before the retry instant")
-            return
-        }
-        let again = try #require(self.enqueue(&state, "c", now: retry))
-        #expect(again.start)
-    }
-
-    @Test("retiring lets queued requests be written, sends later ones unary, and retires for good")
+    @Test("retiring lets queued requests be written, refuses later ones (the pool looks up the new connection), and retires for good")
     func retire() throws {
         var state = State()
         _ = try #require(self.enqueue(&state, "a"))
         let (writer, open) = state.retire()
         #expect(open)
         #expect(writer == nil)
-        guard case .unary = state.enqueue(self.request("b"), now: .now) else {
-            Issue.record("expected unary on a closing stream")
+        guard case .connectionRetired = state.enqueue(self.request("b")) else {
+            Issue.record("expected a refusal on a closing stream")
             return
         }
         guard case .write(let batch) = state.takeBatch(writer: "w") else {
@@ -182,8 +165,8 @@ struct PeerDeliveryStreamStateTests {
             return
         }
         _ = state.streamEnded(
-            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
-        guard case .unary = state.enqueue(self.request("c"), now: .now) else {
+            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), )
+        guard case .connectionRetired = state.enqueue(self.request("c")) else {
             Issue.record("a retired stream never starts again")
             return
         }
@@ -202,12 +185,12 @@ struct PeerDeliveryStreamStateTests {
             return
         }
         #expect(state.peerDraining() == "w1")
-        guard case .unary = state.enqueue(self.request("b"), now: .now) else {
+        guard case .peerDraining = state.enqueue(self.request("b")) else {
             Issue.record("a draining stream takes no new requests")
             return
         }
         _ = state.streamEnded(
-            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
+            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), )
         // After the drain the next request opens a new stream (the peer's replacement).
         let next = try #require(self.enqueue(&state, "c"))
         #expect(next.start)
@@ -236,7 +219,7 @@ struct PeerDeliveryStreamStateTests {
             return
         }
         _ = state.streamEnded(
-            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), unsupportedUntil: nil)
+            with: .failure(PeerDeliveryError(code: .unreachable, message: "closed")), )
         #expect(try #require(self.enqueue(&state, "b")).start)
         _ = state.takeBatch(writer: "w2")
         guard case .wait = state.takeBatch(writer: "w2") else {

@@ -56,7 +56,6 @@ struct PeerDeliveryStreamTests {
             #expect(order.first != "job-0")
             #expect(order != (0..<200).map { "job-\($0)" })
             #expect(clientMetrics.counterTotal(label: "affinity_peer_streams_opened_total") == 1)
-            #expect(clientMetrics.counterTotal(label: "affinity_peer_forwards_unary_total") == 0)
         }
     }
 
@@ -77,7 +76,7 @@ struct PeerDeliveryStreamTests {
             }
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
-                    _ = try await pool.ping(address)
+                    _ = try await pool.identify(address)
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             let start = ContinuousClock.now
@@ -173,40 +172,6 @@ struct PeerDeliveryStreamTests {
                 #expect(codes.allSatisfy { $0 == .unreachable }, "\(codes)")
                 #expect(elapsed < .seconds(10), "took \(elapsed)")
             }
-        }
-    }
-
-    @Test("a peer without DeliverStream (the previous version) gets every forward with the unary Deliver")
-    func fallbackToUnary() async throws {
-        try await withClusterCredentials { serverCredentials, clientCredentials in
-            let handler = RecordingHandler { outcome in outcome.id == "job-1" ? .parked : .delivered }
-            let clientMetrics = TestMetrics()
-            try await withPeerServer(credentials: serverCredentials, handler: handler, servesDeliverStream: false) {
-                _, address async throws in
-                try await withPeerPool(credentials: clientCredentials, metrics: clientMetrics) { pool async throws in
-                    // The first forwards race the stream's UNIMPLEMENTED answer: they are re-sent with Deliver.
-                    let statuses = try await withThrowingTaskGroup(of: PeerDeliveryStatus.self) { group in
-                        for number in 0..<20 {
-                            group.addTask { try await pool.deliver(sampleOutcome(number), to: address) }
-                        }
-                        return try await group.reduce(into: [PeerDeliveryStatus]()) { $0.append($1) }
-                    }
-                    #expect(statuses.filter { $0 == .parked }.count == 1)
-                    #expect(statuses.filter { $0 == .delivered }.count == 19)
-                    for number in 20..<25 {
-                        #expect(try await pool.deliver(sampleOutcome(number), to: address) == .delivered)
-                    }
-                    var malformed = sampleOutcome(99)
-                    malformed.key = "0"
-                    let error = await #expect(throws: PeerDeliveryError.self) {
-                        try await pool.deliver(malformed, to: address)
-                    }
-                    #expect(error?.code == .rejected)
-                }
-            }
-            #expect(Set(await handler.outcomes.map(\.id)).count == 25)
-            #expect(clientMetrics.counterTotal(label: "affinity_peer_streams_opened_total") == 1)
-            #expect(clientMetrics.counterTotal(label: "affinity_peer_forwards_unary_total") == 26)
         }
     }
 

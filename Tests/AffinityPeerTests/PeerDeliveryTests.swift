@@ -14,7 +14,7 @@ struct PeerDeliveryTests {
                     let outcome = sampleOutcome(7)
                     let status = try await pool.deliver(outcome, to: address, timeout: .seconds(5))
                     #expect(status == .delivered)
-                    #expect(try await pool.ping(address) == "replica-server")
+                    #expect(try await pool.identify(address).replicaID == "replica-server")
                 }
             }
             let received = await handler.outcomes
@@ -88,7 +88,7 @@ struct PeerDeliveryTests {
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
                     // Warm the connection up so that the deadline measures the handler only.
-                    _ = try await pool.ping(address)
+                    _ = try await pool.identify(address)
                     let start = ContinuousClock.now
                     let error = await #expect(throws: PeerDeliveryError.self) {
                         try await pool.deliver(sampleOutcome(), to: address, deadline: .now + .milliseconds(300))

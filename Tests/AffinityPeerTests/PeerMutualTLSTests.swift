@@ -76,9 +76,13 @@ struct PeerMutualTLSTests {
                     request.originReplica = "anonymous"
                     var options = CallOptions.defaults
                     options.timeout = .seconds(3)
+                    request.requestID = 1
+                    let sent = request
                     let error = await #expect(throws: RPCError.self) {
-                        try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(
-                            request, options: options)
+                        try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliverStream(
+                            options: options,
+                            requestProducer: { writer in try await writer.write(sent) },
+                            onResponse: { response in for try await _ in response.messages {} })
                     }
                     #expect(error?.code == .unavailable, "\(String(describing: error))")
                 }

@@ -97,12 +97,13 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
             throw .store(error, operation: "lookupReplica")
         }
         guard let text else {
+            if let gone = cache.withLock({ $0.unregistered(replicaID) }) { pool.removePeer(gone) }
             throw AffinityError(code: .unavailable, message: "replica \(replicaID) is not registered (gone?)")
         }
         guard let address = PeerAddress(parsing: text) else {
             throw AffinityError(code: .unavailable, message: "replica \(replicaID) registered an unusable address")
         }
-        cache.withLock { $0.store(address, for: replicaID, at: .now) }
+        if let moved = cache.withLock({ $0.store(address, for: replicaID, at: .now) }) { pool.removePeer(moved) }
         return address
     }
 }

@@ -19,9 +19,6 @@ public struct PeerClientConfiguration: Sendable {
     public var reconnectInitialBackoff: Duration
     /// The longest delay between reconnect attempts.
     public var reconnectMaximumBackoff: Duration
-    /// Whether forwards go over one long-lived `DeliverStream` per peer (falling back to `Deliver` for a
-    /// peer that does not serve it); off, every forward is one unary `Deliver`.
-    public var usesDeliverStream: Bool
 
     /// Creates a configuration.
     ///
@@ -34,7 +31,6 @@ public struct PeerClientConfiguration: Sendable {
     ///   - keepaliveInterval: Keepalive ping interval while RPCs are open (default 10 s).
     ///   - reconnectInitialBackoff: The first reconnect delay (default 100 ms).
     ///   - reconnectMaximumBackoff: The largest reconnect delay (default 2 s).
-    ///   - usesDeliverStream: Forward over `DeliverStream` (default `true`).
     public init(
         replicaID: String,
         expectedServerName: String? = nil,
@@ -43,8 +39,7 @@ public struct PeerClientConfiguration: Sendable {
         maxConnectionIdleTime: Duration = .seconds(300),
         keepaliveInterval: Duration? = .seconds(10),
         reconnectInitialBackoff: Duration = .milliseconds(100),
-        reconnectMaximumBackoff: Duration = .seconds(2),
-        usesDeliverStream: Bool = true
+        reconnectMaximumBackoff: Duration = .seconds(2)
     ) {
         self.replicaID = replicaID
         self.expectedServerName = expectedServerName
@@ -54,6 +49,5 @@ public struct PeerClientConfiguration: Sendable {
         self.keepaliveInterval = keepaliveInterval
         self.reconnectInitialBackoff = reconnectInitialBackoff
         self.reconnectMaximumBackoff = reconnectMaximumBackoff
-        self.usesDeliverStream = usesDeliverStream
     }
 }

@@ -108,8 +108,8 @@ public final class PeerConnectionPool: Service, Sendable {
         }
     }
 
-    /// Closes the connection to a peer that left (drained, crashed, removed from the registry); forwards in
-    /// flight to it finish first. The next forward to the same address opens a new connection.
+    /// Closes the connection to a peer that left (its replica deregistered, or registered another address);
+    /// forwards in flight to it finish first. The next forward to the same address opens a new connection.
     public func removePeer(_ address: PeerAddress) {
         let removed = self.table.withLock { $0.remove(address) }
         if let removed {
@@ -172,11 +172,6 @@ public final class PeerConnectionPool: Service, Sendable {
         try await self.deliver(outcome, to: address, deadline: .now + (timeout ?? self.configuration.defaultTimeout))
     }
 
-    /// Checks that a peer answers, and returns its replica id.
-    public func ping(_ address: PeerAddress, timeout: Duration? = nil) async throws(PeerDeliveryError) -> String {
-        try await identify(address, timeout: timeout).replicaID
-    }
-
     /// Asks the peer at `address` who it is: its replica id and the instance id of its process.
     public func identify(
         _ address: PeerAddress, timeout: Duration? = nil
@@ -218,49 +213,24 @@ public final class PeerConnectionPool: Service, Sendable {
                     "the outcome (\(size) bytes) exceeds the peer message limit of \(self.configuration.maxRequestBytes) bytes"
             )
         }
-        let link = try self.link(for: address)
         var request = Affinity_Peer_V1_DeliverRequest()
         request.id = outcome.id
         request.key = outcome.key
         request.variables = outcome.variables
         request.originReplica = outcome.originReplica
         request.legacyBroadcast = outcome.legacyBroadcast
-        if self.configuration.usesDeliverStream {
-            let result = try await link.stream.send(request, deadline: deadline) { self.startStream(on: link) }
-            switch result {
+        // A connection retired between the lookup and the send (a TLS reload renewed it, or the pool shuts
+        // down) refuses the request before sending it; the second lookup finds its successor.
+        for _ in 0..<2 {
+            let link = try self.link(for: address)
+            switch try await link.stream.send(request, deadline: deadline, startStream: { self.startStream(on: link) }) {
             case .response(let response):
                 return try PeerDeliveryError.status(of: response, address: address)
-            case .useUnary:
-                break
+            case .connectionRetired:
+                continue
             }
         }
-        return try await self.forwardUnary(request, on: link.client, to: address, deadline: deadline)
-    }
-
-    /// One forward with the unary `Deliver` (the peer does not serve `DeliverStream`, or it is turned off).
-    private func forwardUnary(
-        _ request: Affinity_Peer_V1_DeliverRequest,
-        on client: Client,
-        to address: PeerAddress,
-        deadline: ContinuousClock.Instant
-    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
-        let remaining = deadline - .now
-        guard remaining > .zero else {
-            throw PeerDeliveryError(
-                code: .deadlineExceeded, message: "the deadline passed before the forward to \(address)")
-        }
-        self.metrics.unaryForwards.increment()
-        var options = CallOptions.defaults
-        options.timeout = remaining
-        options.waitForReady = false
-        let response: Affinity_Peer_V1_DeliverResponse
-        do {
-            response = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliver(
-                request, options: options)
-        } catch {
-            throw PeerDeliveryError.classifying(error, address: address)
-        }
-        return try PeerDeliveryError.status(of: response, address: address)
+        throw PeerDeliveryError(code: .unreachable, message: "the connection to \(address) closed before the forward")
     }
 
     /// Hands a peer's stream to ``run()``; fails its requests when the pool no longer runs anything.

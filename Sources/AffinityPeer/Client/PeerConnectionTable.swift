@@ -42,7 +42,7 @@ struct PeerConnectionTable<Connection: AnyObject> {
         return .created(connection, replaced: previous?.connection)
     }
 
-    /// Removes the peer's connection (to be closed by the caller).
+    /// Removes the connection to `address` (the peer left) and returns it, to be closed by the caller.
     mutating func remove(_ address: PeerAddress) -> Connection? {
         self.entries.removeValue(forKey: address)?.connection
     }

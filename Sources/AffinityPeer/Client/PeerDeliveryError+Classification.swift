@@ -10,8 +10,8 @@ import Darwin
 #endif
 
 extension PeerDeliveryError {
-    /// Classifies an error thrown by a forward: transport causes (TLS, refused, unreachable) first, then the
-    /// RPC status.
+    /// Classifies an error that ended a `DeliverStream` (or a `Ping`): transport causes (TLS, refused,
+    /// unreachable) first, then the RPC status.
     static func classifying(_ error: any Error, address: PeerAddress) -> PeerDeliveryError {
         var transport: (code: Code, cause: any Error)?
         var status: RPCError?
@@ -55,9 +55,6 @@ extension PeerDeliveryError {
             .unauthenticated, .outOfRange:
             return PeerDeliveryError(
                 code: .rejected, message: "\(address) rejected the forward: \(status.message)", cause: error)
-        case .unavailable where status.metadata[stringValues: PeerDeliveryService.errorSourceKey].contains("handler"):
-            return PeerDeliveryError(
-                code: .failed, message: "\(address) could neither deliver nor park: \(status.message)", cause: error)
         case .unavailable:
             return PeerDeliveryError(
                 code: .unreachable, message: "\(address) is unavailable: \(status.message)", cause: error)
@@ -69,8 +66,7 @@ extension PeerDeliveryError {
         }
     }
 
-    /// The status in a `Deliver` or `DeliverStream` answer, or the error its failure (stream only) or an
-    /// unknown status stands for, classified like the gRPC status `Deliver` answers in the same case.
+    /// The status in a `DeliverStream` answer, or the error its failure or an unknown status stands for.
     static func status(
         of response: Affinity_Peer_V1_DeliverResponse,
         address: PeerAddress

@@ -12,10 +12,10 @@ import Synchronization
 /// A forward (``send(_:deadline:)``) gets a request id and is queued; the stream's writer writes whatever is
 /// queued in one go; answers come back in completion order and are matched by id. The caller's deadline is
 /// enforced here (a timer on a NIO event loop), and sent to the peer as `timeout_millis` so that the owner
-/// stops waiting too. When the stream or its connection breaks, every open forward fails with the same
-/// classification the unary `Deliver` would get. A peer without `DeliverStream` (an older version) answers
-/// `UNIMPLEMENTED`: its forwards then use `Deliver`, and the stream is tried again after
-/// ``unsupportedRetryInterval``.
+/// stops waiting too. When the stream or its connection breaks, every open forward fails with the
+/// classification of the error (``PeerDeliveryError/classifying(_:address:)``). A peer that shuts down
+/// finishes the stream: forwards sent after its notice fail at once (``PeerDeliveryError/Code/unreachable``)
+/// until the stream ended; the next one opens a new stream.
 ///
 /// The stream is started by the first forward (``PeerConnectionPool`` runs ``run(on:)`` in its task group)
 /// and restarted by the first forward after it ended.
@@ -25,16 +25,13 @@ final class PeerDeliveryStream: Sendable {
     typealias Writer = CheckedContinuation<[Affinity_Peer_V1_DeliverRequest]?, Never>
     typealias State = PeerDeliveryStreamState<Waiter, Writer>
 
-    /// What ``send(_:deadline:)`` returns.
+    /// What ``send(_:deadline:startStream:)`` returns.
     enum SendResult {
         /// The peer's answer.
         case response(Affinity_Peer_V1_DeliverResponse)
-        /// Send the request with the unary `Deliver` instead.
-        case useUnary
+        /// Not sent: this stream's connection is closing; the pool has (or makes) another one for the peer.
+        case connectionRetired
     }
-
-    /// How long a peer that answered `UNIMPLEMENTED` gets unary forwards before the stream is tried again.
-    static let unsupportedRetryInterval: Duration = .seconds(30)
 
     let address: PeerAddress
     private let state = Mutex(State())
@@ -53,8 +50,8 @@ final class PeerDeliveryStream: Sendable {
     ///   - request: The request (its `request_id` and `timeout_millis` are set here).
     ///   - deadline: When to give up.
     ///   - startStream: Called (once, outside the lock) when no stream is open: start ``run(on:)``.
-    /// - Returns: The answer, or ``SendResult/useUnary``.
-    /// - Throws: ``PeerDeliveryError`` (deadline, cancellation, broken stream).
+    /// - Returns: The answer, or ``SendResult/connectionRetired``.
+    /// - Throws: ``PeerDeliveryError`` (deadline, cancellation, broken stream, the peer shuts down).
     func send(
         _ request: Affinity_Peer_V1_DeliverRequest,
         deadline: ContinuousClock.Instant,
@@ -64,11 +61,14 @@ final class PeerDeliveryStream: Sendable {
         let remaining = deadline - now
         var request = request
         request.timeoutMillis = Self.milliseconds(remaining)
-        let action = self.state.withLock { $0.enqueue(request, now: now) }
+        let action = self.state.withLock { $0.enqueue(request) }
         let id: UInt64
         switch action {
-        case .unary:
-            return .useUnary
+        case .connectionRetired:
+            return .connectionRetired
+        case .peerDraining:
+            throw PeerDeliveryError(
+                code: .unreachable, message: "\(self.address) is shutting down and takes no more forwards")
         case .enqueued(let enqueuedID, let start, let wake):
             id = enqueuedID
             if let wake { wake.writer.resume(returning: wake.batch) }
@@ -101,8 +101,6 @@ final class PeerDeliveryStream: Sendable {
             return .response(response)
         case .failure(let error):
             throw error
-        case .useUnary:
-            return .useUnary
         }
     }
 
@@ -112,7 +110,7 @@ final class PeerDeliveryStream: Sendable {
         var options = CallOptions.defaults
         options.timeout = nil
         options.waitForReady = false
-        let ending: (answer: State.Answer, unsupportedUntil: ContinuousClock.Instant?)
+        let ending: State.Answer
         self.metrics.streamsOpened.increment()
         do {
             try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliverStream(
@@ -133,16 +131,8 @@ final class PeerDeliveryStream: Sendable {
                     }
                 }
             )
-            ending = (
-                .failure(PeerDeliveryError(code: .unreachable, message: "\(self.address) closed the delivery stream")),
-                nil
-            )
-        } catch let error as RPCError where error.code == .unimplemented {
-            self.logger.info(
-                "peer does not serve DeliverStream (older version); forwarding with Deliver",
-                metadata: ["affinity.peer.address": "\(self.address)"]
-            )
-            ending = (.useUnary, .now + Self.unsupportedRetryInterval)
+            ending = .failure(
+                PeerDeliveryError(code: .unreachable, message: "\(self.address) closed the delivery stream"))
         } catch {
             let classified = PeerDeliveryError.classifying(error, address: self.address)
             self.logger.debug(
@@ -152,28 +142,26 @@ final class PeerDeliveryStream: Sendable {
                     "error.message": "\(classified.message)",
                 ]
             )
-            ending = (.failure(classified), nil)
+            ending = .failure(classified)
         }
-        self.end(with: ending.answer, unsupportedUntil: ending.unsupportedUntil)
+        self.end(with: ending)
     }
 
     /// Fails every open request with `error` without running a stream (the pool could not start one).
     func fail(_ error: PeerDeliveryError) {
-        self.end(with: .failure(error), unsupportedUntil: nil)
+        self.end(with: .failure(error))
     }
 
-    private func end(with answer: State.Answer, unsupportedUntil: ContinuousClock.Instant?) {
-        let (waiters, writer) = self.state.withLock {
-            $0.streamEnded(with: answer, unsupportedUntil: unsupportedUntil)
-        }
+    private func end(with answer: State.Answer) {
+        let (waiters, writer) = self.state.withLock { $0.streamEnded(with: answer) }
         writer?.resume(returning: nil)
         for waiter in waiters {
             waiter.resume(returning: answer)
         }
     }
 
-    /// Finishes the stream once the requests already queued are written and answered; later sends use the
-    /// unary `Deliver` on this (closing) connection. Called when the connection is being closed.
+    /// Finishes the stream once the requests already queued are written and answered; later sends are
+    /// refused with ``SendResult/connectionRetired``. Called when the connection is being closed.
     ///
     /// - Returns: Whether a stream was open (it ends by itself once its answers are in).
     @discardableResult

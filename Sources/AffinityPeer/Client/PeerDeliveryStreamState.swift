@@ -1,6 +1,6 @@
 /// The bookkeeping of one peer's `DeliverStream`, without I/O: request ids, the requests waiting to be
-/// written, the callers waiting for their answers, and whether a stream is open, closed, or not supported by
-/// the peer (then forwards use the unary `Deliver`).
+/// written, the callers waiting for their answers, and whether a stream is open, closed, finishing because
+/// the peer shuts down, or retired with its connection.
 ///
 /// ``PeerDeliveryStream`` feeds it events under a lock and performs the returned actions (resume a caller,
 /// wake the stream's writer, start a stream) outside the lock. `Waiter` is a caller's continuation and
@@ -8,16 +8,18 @@
 ///
 /// A request's life: ``enqueue(_:now:)`` gives it an id and queues it; the writer takes it with
 /// ``takeBatch(writer:)``; the first of its answer (``complete(_:with:)``), its deadline, its caller's
-/// cancellation or the end of the stream (``streamEnded(with:unsupportedUntil:)``) completes it; the caller
+/// cancellation or the end of the stream (``streamEnded(with:)``) completes it; the caller
 /// collects the result with ``attach(_:waiter:)``, before or after the completion.
 struct PeerDeliveryStreamState<Waiter, Writer> {
     typealias Answer = PeerDeliveryStreamAnswer
 
-    /// What ``enqueue(_:now:)`` decided.
+    /// What ``enqueue(_:)`` decided.
     enum EnqueueAction {
-        /// Send the request with the unary `Deliver` (the peer does not serve the stream, or this stream was
-        /// retired because its connection is closing).
-        case unary
+        /// Not sent: the connection is closing (the pool replaced or dropped it): look the peer's connection
+        /// up again.
+        case connectionRetired
+        /// Not sent: the peer shuts down and finishes this stream; its open requests are still answered.
+        case peerDraining
         /// The request is queued under `id`. `startStream`: no stream is open, start one (which then takes
         /// the queue). `wake`: the idle writer to resume with `batch`.
         case enqueued(id: UInt64, startStream: Bool, wake: (writer: Writer, batch: [Affinity_Peer_V1_DeliverRequest])?)
@@ -48,14 +50,12 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
         case closed
         /// A stream is starting or open.
         case open
-        /// The stream was asked to finish (its connection is closing); later requests go unary.
+        /// The stream was asked to finish (its connection is closing); later requests are refused.
         case closing
-        /// The peer is shutting down and asked to finish the stream; later requests go unary until it ended,
-        /// then a new stream (on a new connection) is tried.
+        /// The peer is shutting down and asked to finish the stream; later requests are refused until it
+        /// ended, then a new stream is tried.
         case draining
-        /// The peer answered `UNIMPLEMENTED`; requests go unary until the instant, then a stream is tried again.
-        case unsupported(until: ContinuousClock.Instant)
-        /// The connection is retired for good: every later request goes unary on it.
+        /// The connection is retired for good: every later request is refused.
         case retired
     }
 
@@ -82,8 +82,8 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
         return false
     }
 
-    /// Gives `request` an id and queues it on the stream, or tells the caller to use `Deliver`.
-    mutating func enqueue(_ request: Affinity_Peer_V1_DeliverRequest, now: ContinuousClock.Instant) -> EnqueueAction {
+    /// Gives `request` an id and queues it on the stream, or says why it cannot be sent on it.
+    mutating func enqueue(_ request: Affinity_Peer_V1_DeliverRequest) -> EnqueueAction {
         var startStream = false
         switch self.phase {
         case .open:
@@ -92,13 +92,10 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
             self.phase = .open
             self.writerCancelled = false
             startStream = true
-        case .unsupported(let until):
-            guard now >= until else { return .unary }
-            self.phase = .open
-            self.writerCancelled = false
-            startStream = true
-        case .closing, .draining, .retired:
-            return .unary
+        case .draining:
+            return .peerDraining
+        case .closing, .retired:
+            return .connectionRetired
         }
         let id = self.nextID
         self.nextID &+= 1
@@ -128,7 +125,7 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
             return .wait
         case .open:
             return .finish
-        case .closed, .closing, .draining, .unsupported, .retired:
+        case .closed, .closing, .draining, .retired:
             return .finish
         }
     }
@@ -178,17 +175,13 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
     }
 
     /// The stream ended: every open request completes with `answer`; the next request starts a new stream,
-    /// unless `unsupportedUntil` is set (the peer answered `UNIMPLEMENTED`; requests go unary until then) or
-    /// the stream was retired. Returns the callers and the idle writer to resume.
-    mutating func streamEnded(
-        with answer: Answer,
-        unsupportedUntil: ContinuousClock.Instant?
-    ) -> (waiters: [Waiter], writer: Writer?) {
+    /// unless the stream was retired. Returns the callers and the idle writer to resume.
+    mutating func streamEnded(with answer: Answer) -> (waiters: [Waiter], writer: Writer?) {
         switch self.phase {
         case .retired, .closing:
             self.phase = .retired
-        case .open, .closed, .draining, .unsupported:
-            self.phase = unsupportedUntil.map { .unsupported(until: $0) } ?? .closed
+        case .open, .closed, .draining:
+            self.phase = .closed
         }
         self.queue.removeAll()
         var waiters: [Waiter] = []
@@ -206,8 +199,8 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
         return (waiters, self.releaseWriter())
     }
 
-    /// The connection is closing (peer removed, TLS renewal, shutdown): requests already queued or sent are
-    /// still written and answered, later ones go unary. Returns the idle writer, to resume with "finish", and
+    /// The connection is closing (TLS renewal, shutdown): requests already queued or sent are still written
+    /// and answered, later ones are refused. Returns the idle writer, to resume with "finish", and
     /// whether a stream is still open (else nothing will end it: it is retired now).
     mutating func retire() -> (writer: Writer?, streamOpen: Bool) {
         switch self.phase {
@@ -216,18 +209,26 @@ struct PeerDeliveryStreamState<Waiter, Writer> {
             return (self.releaseWriter(), true)
         case .closing:
             return (nil, true)
-        case .closed, .unsupported, .retired:
+        case .closed, .retired:
             self.phase = .retired
             return (nil, false)
         }
     }
 
     /// The peer announced that it is shutting down (an answer with request id 0): requests already queued or
-    /// sent are still written and answered, later ones go unary until the stream ended. Returns the idle
+    /// sent are still written and answered, later ones are refused until the stream ended. Returns the idle
     /// writer, to resume with "finish".
     mutating func peerDraining() -> Writer? {
         guard case .open = self.phase else { return nil }
         self.phase = .draining
         return self.releaseWriter()
     }
+}
+
+/// What a forward on a `DeliverStream` gets back (``PeerDeliveryStreamState``).
+enum PeerDeliveryStreamAnswer: Sendable {
+    /// The peer's answer.
+    case response(Affinity_Peer_V1_DeliverResponse)
+    /// The request failed (deadline, cancellation, broken stream) with this classification.
+    case failure(PeerDeliveryError)
 }

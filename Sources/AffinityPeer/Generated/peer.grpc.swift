@@ -1,7 +1,7 @@
 /// The replica-to-replica peer channel of the affinity service (docs/PEER.md).
 ///
 /// A replica that received an outcome for a key whose waiting client is connected to another
-/// replica (the owner, found in Redis) forwards the outcome to the owner with Deliver. The owner
+/// replica (the owner, found in Redis) forwards the outcome to the owner on DeliverStream. The owner
 /// pushes it to its client and answers only once the client acknowledged it (DELIVERED) or once
 /// the outcome is durably parked (PARKED); the forwarding replica passes that status on to the
 /// worker. The channel runs over mutual TLS on its own port: both ends present a certificate
@@ -29,19 +29,6 @@ internal enum Affinity_Peer_V1_PeerDelivery: Sendable {
     internal static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery")
     /// Namespace for method metadata.
     internal enum Method: Sendable {
-        /// Namespace for "Deliver" metadata.
-        internal enum Deliver: Sendable {
-            /// Request type for "Deliver".
-            internal typealias Input = Affinity_Peer_V1_DeliverRequest
-            /// Response type for "Deliver".
-            internal typealias Output = Affinity_Peer_V1_DeliverResponse
-            /// Descriptor for "Deliver".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
-                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "affinity.peer.v1.PeerDelivery"),
-                method: "Deliver",
-                type: .unary
-            )
-        }
         /// Namespace for "DeliverStream" metadata.
         internal enum DeliverStream: Sendable {
             /// Request type for "DeliverStream".
@@ -70,7 +57,6 @@ internal enum Affinity_Peer_V1_PeerDelivery: Sendable {
         }
         /// Descriptors for all methods in the "affinity.peer.v1.PeerDelivery" service.
         internal static let descriptors: [GRPCCore.MethodDescriptor] = [
-            Deliver.descriptor,
             DeliverStream.descriptor,
             Ping.descriptor
         ]
@@ -103,41 +89,19 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// >
     /// > Delivery of outcomes between replicas.
     internal protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
-        /// Handle the "Deliver" method.
-        ///
-        /// > Source IDL Documentation:
-        /// >
-        /// > Delivers one outcome to the replica that owns the key's subscription.
-        /// > 
-        /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-        /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-        /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-        /// > it itself or retries elsewhere).
-        ///
-        /// - Parameters:
-        ///   - request: A streaming request of `Affinity_Peer_V1_DeliverRequest` messages.
-        ///   - context: Context providing information about the RPC.
-        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
-        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
-        ///     to an internal error.
-        /// - Returns: A streaming response of `Affinity_Peer_V1_DeliverResponse` messages.
-        func deliver(
-            request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
-            context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse>
-
         /// Handle the "DeliverStream" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-        /// > carries the request_id it answers, and answers come back in completion order, not request order.
-        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+        /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+        /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+        /// > and answers come back in completion order, not request order. A request that fails on its own
+        /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+        /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+        /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+        /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+        /// > caller sends nothing more on the stream, and its open requests are still answered.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Affinity_Peer_V1_DeliverRequest` messages.
@@ -155,7 +119,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+        /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
         /// > with the receiver's replica id and instance id so that a caller can detect an address reused
         /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
         /// > replica.
@@ -185,41 +149,19 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// >
     /// > Delivery of outcomes between replicas.
     internal protocol ServiceProtocol: Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
-        /// Handle the "Deliver" method.
-        ///
-        /// > Source IDL Documentation:
-        /// >
-        /// > Delivers one outcome to the replica that owns the key's subscription.
-        /// > 
-        /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-        /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-        /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-        /// > it itself or retries elsewhere).
-        ///
-        /// - Parameters:
-        ///   - request: A request containing a single `Affinity_Peer_V1_DeliverRequest` message.
-        ///   - context: Context providing information about the RPC.
-        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
-        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
-        ///     to an internal error.
-        /// - Returns: A response containing a single `Affinity_Peer_V1_DeliverResponse` message.
-        func deliver(
-            request: GRPCCore.ServerRequest<Affinity_Peer_V1_DeliverRequest>,
-            context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.ServerResponse<Affinity_Peer_V1_DeliverResponse>
-
         /// Handle the "DeliverStream" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-        /// > carries the request_id it answers, and answers come back in completion order, not request order.
-        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+        /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+        /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+        /// > and answers come back in completion order, not request order. A request that fails on its own
+        /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+        /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+        /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+        /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+        /// > caller sends nothing more on the stream, and its open requests are still answered.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Affinity_Peer_V1_DeliverRequest` messages.
@@ -237,7 +179,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+        /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
         /// > with the receiver's replica id and instance id so that a caller can detect an address reused
         /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
         /// > replica.
@@ -265,41 +207,19 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// >
     /// > Delivery of outcomes between replicas.
     internal protocol SimpleServiceProtocol: Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
-        /// Handle the "Deliver" method.
-        ///
-        /// > Source IDL Documentation:
-        /// >
-        /// > Delivers one outcome to the replica that owns the key's subscription.
-        /// > 
-        /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-        /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-        /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-        /// > it itself or retries elsewhere).
-        ///
-        /// - Parameters:
-        ///   - request: A `Affinity_Peer_V1_DeliverRequest` message.
-        ///   - context: Context providing information about the RPC.
-        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
-        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
-        ///     to an internal error.
-        /// - Returns: A `Affinity_Peer_V1_DeliverResponse` to respond with.
-        func deliver(
-            request: Affinity_Peer_V1_DeliverRequest,
-            context: GRPCCore.ServerContext
-        ) async throws -> Affinity_Peer_V1_DeliverResponse
-
         /// Handle the "DeliverStream" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-        /// > carries the request_id it answers, and answers come back in completion order, not request order.
-        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+        /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+        /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+        /// > and answers come back in completion order, not request order. A request that fails on its own
+        /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+        /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+        /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+        /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+        /// > caller sends nothing more on the stream, and its open requests are still answered.
         ///
         /// - Parameters:
         ///   - request: A stream of `Affinity_Peer_V1_DeliverRequest` messages.
@@ -318,7 +238,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+        /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
         /// > with the receiver's replica id and instance id so that a caller can detect an address reused
         /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
         /// > replica.
@@ -341,17 +261,6 @@ extension Affinity_Peer_V1_PeerDelivery {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
     internal func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
-        router.registerHandler(
-            forMethod: Affinity_Peer_V1_PeerDelivery.Method.Deliver.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Affinity_Peer_V1_DeliverRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Affinity_Peer_V1_DeliverResponse>(),
-            handler: { request, context in
-                try await self.deliver(
-                    request: request,
-                    context: context
-                )
-            }
-        )
         router.registerHandler(
             forMethod: Affinity_Peer_V1_PeerDelivery.Method.DeliverStream.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Affinity_Peer_V1_DeliverRequest>(),
@@ -380,17 +289,6 @@ extension Affinity_Peer_V1_PeerDelivery.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
-    internal func deliver(
-        request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
-        context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Affinity_Peer_V1_DeliverResponse> {
-        let response = try await self.deliver(
-            request: GRPCCore.ServerRequest(stream: request),
-            context: context
-        )
-        return GRPCCore.StreamingServerResponse(single: response)
-    }
-
     internal func ping(
         request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_PingRequest>,
         context: GRPCCore.ServerContext
@@ -406,19 +304,6 @@ extension Affinity_Peer_V1_PeerDelivery.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
-    internal func deliver(
-        request: GRPCCore.ServerRequest<Affinity_Peer_V1_DeliverRequest>,
-        context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.ServerResponse<Affinity_Peer_V1_DeliverResponse> {
-        return GRPCCore.ServerResponse<Affinity_Peer_V1_DeliverResponse>(
-            message: try await self.deliver(
-                request: request.message,
-                context: context
-            ),
-            metadata: [:]
-        )
-    }
-
     internal func deliverStream(
         request: GRPCCore.StreamingServerRequest<Affinity_Peer_V1_DeliverRequest>,
         context: GRPCCore.ServerContext
@@ -463,46 +348,19 @@ extension Affinity_Peer_V1_PeerDelivery {
     /// >
     /// > Delivery of outcomes between replicas.
     internal protocol ClientProtocol: Sendable {
-        /// Call the "Deliver" method.
-        ///
-        /// > Source IDL Documentation:
-        /// >
-        /// > Delivers one outcome to the replica that owns the key's subscription.
-        /// > 
-        /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-        /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-        /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-        /// > it itself or retries elsewhere).
-        ///
-        /// - Parameters:
-        ///   - request: A request containing a single `Affinity_Peer_V1_DeliverRequest` message.
-        ///   - serializer: A serializer for `Affinity_Peer_V1_DeliverRequest` messages.
-        ///   - deserializer: A deserializer for `Affinity_Peer_V1_DeliverResponse` messages.
-        ///   - options: Options to apply to this RPC.
-        ///   - handleResponse: A closure which handles the response and returns its result to
-        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
-        ///       already finished.
-        /// - Returns: The result of `handleResponse`.
-        func deliver<Result>(
-            request: GRPCCore.ClientRequest<Affinity_Peer_V1_DeliverRequest>,
-            serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_DeliverRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
-            options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result
-        ) async throws -> Result where Result: Sendable
-
         /// Call the "DeliverStream" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-        /// > carries the request_id it answers, and answers come back in completion order, not request order.
-        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+        /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+        /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+        /// > and answers come back in completion order, not request order. A request that fails on its own
+        /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+        /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+        /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+        /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+        /// > caller sends nothing more on the stream, and its open requests are still answered.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Affinity_Peer_V1_DeliverRequest` messages.
@@ -525,7 +383,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+        /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
         /// > with the receiver's replica id and instance id so that a caller can detect an address reused
         /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
         /// > replica.
@@ -568,57 +426,19 @@ extension Affinity_Peer_V1_PeerDelivery {
             self.client = client
         }
 
-        /// Call the "Deliver" method.
-        ///
-        /// > Source IDL Documentation:
-        /// >
-        /// > Delivers one outcome to the replica that owns the key's subscription.
-        /// > 
-        /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-        /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-        /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-        /// > it itself or retries elsewhere).
-        ///
-        /// - Parameters:
-        ///   - request: A request containing a single `Affinity_Peer_V1_DeliverRequest` message.
-        ///   - serializer: A serializer for `Affinity_Peer_V1_DeliverRequest` messages.
-        ///   - deserializer: A deserializer for `Affinity_Peer_V1_DeliverResponse` messages.
-        ///   - options: Options to apply to this RPC.
-        ///   - handleResponse: A closure which handles the response and returns its result to
-        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
-        ///       already finished.
-        /// - Returns: The result of `handleResponse`.
-        internal func deliver<Result>(
-            request: GRPCCore.ClientRequest<Affinity_Peer_V1_DeliverRequest>,
-            serializer: some GRPCCore.MessageSerializer<Affinity_Peer_V1_DeliverRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Affinity_Peer_V1_DeliverResponse>,
-            options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result = { response in
-                try response.message
-            }
-        ) async throws -> Result where Result: Sendable {
-            try await self.client.unary(
-                request: request,
-                descriptor: Affinity_Peer_V1_PeerDelivery.Method.Deliver.descriptor,
-                serializer: serializer,
-                deserializer: deserializer,
-                options: options,
-                onResponse: handleResponse
-            )
-        }
-
         /// Call the "DeliverStream" method.
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-        /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-        /// > carries the request_id it answers, and answers come back in completion order, not request order.
-        /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-        /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-        /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-        /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-        /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+        /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+        /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+        /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+        /// > and answers come back in completion order, not request order. A request that fails on its own
+        /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+        /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+        /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+        /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+        /// > caller sends nothing more on the stream, and its open requests are still answered.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Affinity_Peer_V1_DeliverRequest` messages.
@@ -650,7 +470,7 @@ extension Affinity_Peer_V1_PeerDelivery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+        /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
         /// > with the receiver's replica id and instance id so that a caller can detect an address reused
         /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
         /// > replica.
@@ -688,52 +508,19 @@ extension Affinity_Peer_V1_PeerDelivery {
 // Helpers providing default arguments to 'ClientProtocol' methods.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
-    /// Call the "Deliver" method.
-    ///
-    /// > Source IDL Documentation:
-    /// >
-    /// > Delivers one outcome to the replica that owns the key's subscription.
-    /// > 
-    /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-    /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-    /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-    /// > it itself or retries elsewhere).
-    ///
-    /// - Parameters:
-    ///   - request: A request containing a single `Affinity_Peer_V1_DeliverRequest` message.
-    ///   - options: Options to apply to this RPC.
-    ///   - handleResponse: A closure which handles the response and returns its result to
-    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
-    ///       already finished.
-    /// - Returns: The result of `handleResponse`.
-    internal func deliver<Result>(
-        request: GRPCCore.ClientRequest<Affinity_Peer_V1_DeliverRequest>,
-        options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result = { response in
-            try response.message
-        }
-    ) async throws -> Result where Result: Sendable {
-        try await self.deliver(
-            request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Affinity_Peer_V1_DeliverRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Affinity_Peer_V1_DeliverResponse>(),
-            options: options,
-            onResponse: handleResponse
-        )
-    }
-
     /// Call the "DeliverStream" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-    /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-    /// > carries the request_id it answers, and answers come back in completion order, not request order.
-    /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-    /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-    /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-    /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-    /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+    /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+    /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+    /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+    /// > and answers come back in completion order, not request order. A request that fails on its own
+    /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+    /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+    /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+    /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+    /// > caller sends nothing more on the stream, and its open requests are still answered.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Affinity_Peer_V1_DeliverRequest` messages.
@@ -760,7 +547,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+    /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
     /// > with the receiver's replica id and instance id so that a caller can detect an address reused
     /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
     /// > replica.
@@ -792,56 +579,19 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
-    /// Call the "Deliver" method.
-    ///
-    /// > Source IDL Documentation:
-    /// >
-    /// > Delivers one outcome to the replica that owns the key's subscription.
-    /// > 
-    /// > The caller sets a deadline. Errors: INVALID_ARGUMENT for a malformed request (never retried),
-    /// > FAILED_PRECONDITION when hop_count exceeds the receiver's limit (a routing loop),
-    /// > UNAVAILABLE when the receiver could neither deliver nor park the outcome (the caller parks
-    /// > it itself or retries elsewhere).
-    ///
-    /// - Parameters:
-    ///   - message: request message to send.
-    ///   - metadata: Additional metadata to send, defaults to empty.
-    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
-    ///   - handleResponse: A closure which handles the response and returns its result to
-    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
-    ///       already finished.
-    /// - Returns: The result of `handleResponse`.
-    internal func deliver<Result>(
-        _ message: Affinity_Peer_V1_DeliverRequest,
-        metadata: GRPCCore.Metadata = [:],
-        options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Affinity_Peer_V1_DeliverResponse>) async throws -> Result = { response in
-            try response.message
-        }
-    ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.ClientRequest<Affinity_Peer_V1_DeliverRequest>(
-            message: message,
-            metadata: metadata
-        )
-        return try await self.deliver(
-            request: request,
-            options: options,
-            onResponse: handleResponse
-        )
-    }
-
     /// Call the "DeliverStream" method.
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Delivers many outcomes over one long-lived stream per connection (the caller keeps one open per
-    /// > peer). Every request carries a request_id, unique among the stream's open requests; every answer
-    /// > carries the request_id it answers, and answers come back in completion order, not request order.
-    /// > A request that fails on its own (malformed, hop limit, handler failure, its timeout passed) is
-    /// > answered with a DeliverResponse whose failure is set; the stream stays open. The stream itself
-    /// > fails only for a broken message (not a DeliverRequest, larger than the receiver's limit) or a
-    /// > broken connection; the caller then fails every open request. A receiver from before this RPC
-    /// > answers UNIMPLEMENTED: the caller falls back to Deliver.
+    /// > Delivers outcomes to the replica that owns their keys' subscriptions, over one long-lived stream
+    /// > per connection (the caller keeps one open per peer). Every request carries a request_id, unique
+    /// > among the stream's open requests, and a timeout; every answer carries the request_id it answers,
+    /// > and answers come back in completion order, not request order. A request that fails on its own
+    /// > (malformed, handler failure, its timeout passed) is answered with a DeliverResponse whose failure
+    /// > is set; the stream stays open. The stream itself fails only for a broken message (not a
+    /// > DeliverRequest, larger than the receiver's limit) or a broken connection; the caller then fails
+    /// > every open request. A receiver that shuts down answers request_id 0 without a failure: the
+    /// > caller sends nothing more on the stream, and its open requests are still answered.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -873,7 +623,7 @@ extension Affinity_Peer_V1_PeerDelivery.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Cheap liveness and identity check of a peer over the same connection as Deliver; answers
+    /// > Cheap liveness and identity check of a peer over the same connection as DeliverStream; answers
     /// > with the receiver's replica id and instance id so that a caller can detect an address reused
     /// > by another replica (for example a pod IP handed to a new pod) or by a new process of the same
     /// > replica.

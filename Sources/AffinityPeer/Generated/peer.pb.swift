@@ -11,7 +11,7 @@
 /// The replica-to-replica peer channel of the affinity service (docs/PEER.md).
 ///
 /// A replica that received an outcome for a key whose waiting client is connected to another
-/// replica (the owner, found in Redis) forwards the outcome to the owner with Deliver. The owner
+/// replica (the owner, found in Redis) forwards the outcome to the owner on DeliverStream. The owner
 /// pushes it to its client and answers only once the client acknowledged it (DELIVERED) or once
 /// the outcome is durably parked (PARKED); the forwarding replica passes that status on to the
 /// worker. The channel runs over mutual TLS on its own port: both ends present a certificate
@@ -53,13 +53,11 @@ nonisolated struct Affinity_Peer_V1_DeliverRequest: Sendable {
   /// The replica id of the replica that received the outcome from the worker.
   var originReplica: String = String()
 
-  /// DeliverStream only: the caller's id of this request, unique among the stream's open requests
-  /// and never 0. Ignored by Deliver.
+  /// The caller's id of this request, unique among the stream's open requests and never 0.
   var requestID: UInt64 = 0
 
-  /// DeliverStream only: how long the caller waits for the answer, in milliseconds (0: the
-  /// receiver's default). The receiver cancels the delivery when it passes (the caller has given
-  /// up), like a gRPC deadline on Deliver. Ignored by Deliver, which uses the RPC deadline.
+  /// How long the caller waits for the answer, in milliseconds (0: the receiver's default). The
+  /// receiver cancels the delivery when it passes (the caller has given up), like a gRPC deadline.
   var timeoutMillis: UInt32 = 0
 
   /// The outcome is for the receiver's clients of the legacy protocol (the Node package's, on `/`,
@@ -72,7 +70,7 @@ nonisolated struct Affinity_Peer_V1_DeliverRequest: Sendable {
   init() {}
 }
 
-/// The owner's answer to a Deliver.
+/// The owner's answer to one DeliverRequest.
 nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -87,13 +85,13 @@ nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
   /// The replica id of the receiver, for logs and metrics on the caller's side.
   var replica: String = String()
 
-  /// DeliverStream only: the request_id this answers.
+  /// The request_id this answers (0, with FAILURE_NONE: the receiver shuts down; see DeliverStream).
   var requestID: UInt64 = 0
 
-  /// DeliverStream only: FAILURE_NONE, or why the request failed.
+  /// FAILURE_NONE, or why the request failed.
   var failure: Affinity_Peer_V1_DeliverResponse.Failure = .none
 
-  /// DeliverStream only: a human-readable explanation of the failure.
+  /// A human-readable explanation of the failure.
   var failureMessage: String = String()
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -150,23 +148,20 @@ nonisolated struct Affinity_Peer_V1_DeliverResponse: Sendable {
 
   }
 
-  /// DeliverStream only: why the request failed; the status is then STATUS_UNSPECIFIED. Each
-  /// failure has the meaning of the gRPC status Deliver answers in the same case.
+  /// Why the request failed; the status is then STATUS_UNSPECIFIED.
   nonisolated enum Failure: SwiftProtobuf.Enum, Swift.CaseIterable {
     typealias RawValue = Int
 
     /// The request did not fail.
     case none // = 0
 
-    /// The request is malformed (Deliver: INVALID_ARGUMENT); never retried.
+    /// The request is malformed; never retried.
     case invalidArgument // = 1
 
-    /// The receiver could neither deliver nor park the outcome (Deliver: UNAVAILABLE with the
-    /// affinity-peer-error-source: handler trailer).
+    /// The receiver could neither deliver nor park the outcome.
     case handler // = 3
 
-    /// timeout_millis passed before the receiver had an answer; the delivery was cancelled
-    /// (Deliver: CANCELLED or DEADLINE_EXCEEDED).
+    /// timeout_millis passed before the receiver had an answer; the delivery was cancelled.
     case timeout // = 4
     case UNRECOGNIZED(Int)
 

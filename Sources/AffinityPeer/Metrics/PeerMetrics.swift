@@ -13,7 +13,6 @@ import Synchronization
 /// | `affinity_peer_tls_handshake_failures_total` | counter | `side`: server (a caller was refused), client (a peer server was refused or refused us) |
 /// | `affinity_peer_tls_reloads_total` | counter | `result`: success, failure |
 /// | `affinity_peer_streams_opened_total` | counter | |
-/// | `affinity_peer_forwards_unary_total` | counter | |
 struct PeerMetrics: Sendable {
     let factory: any MetricsFactory
     let tlsReloadSucceeded: Counter
@@ -28,8 +27,6 @@ struct PeerMetrics: Sendable {
     let received: PeerReceivedMetrics
     /// `DeliverStream`s the pool started.
     let streamsOpened: Counter
-    /// Forwards sent with the unary `Deliver` (the peer does not serve `DeliverStream`, or it is turned off).
-    let unaryForwards: Counter
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -50,7 +47,6 @@ struct PeerMetrics: Sendable {
         self.forwards = forwards
         self.received = PeerReceivedMetrics(factory: factory)
         self.streamsOpened = Counter(label: "affinity_peer_streams_opened_total", factory: factory)
-        self.unaryForwards = Counter(label: "affinity_peer_forwards_unary_total", factory: factory)
     }
 
     /// Records one forward's result and latency.

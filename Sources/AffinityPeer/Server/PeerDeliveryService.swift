@@ -19,52 +19,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         case invalid(String)
     }
 
-    func deliver(
-        request: Affinity_Peer_V1_DeliverRequest,
-        context: ServerContext
-    ) async throws -> Affinity_Peer_V1_DeliverResponse {
-        switch self.refusal(of: request, remote: context.remotePeer) {
-        case .invalid(let problem):
-            throw RPCError(code: .invalidArgument, message: problem)
-        case nil:
-            break
-        }
-        let outcome = PeerOutcome(
-            id: request.id,
-            key: request.key,
-            variables: request.variables,
-            originReplica: request.originReplica,
-            legacyBroadcast: request.legacyBroadcast
-        )
-        let caller = Self.caller(of: context)
-        let status: PeerDeliveryStatus
-        do {
-            status = try await self.runHandler(outcome, from: caller, cancellation: context.cancellation)
-        } catch let error as RPCError {
-            self.metrics.received.error.increment()
-            throw error
-        } catch {
-            self.metrics.received.error.increment()
-            self.logger.debug(
-                "peer delivery handler failed",
-                metadata: [
-                    "affinity.key": "\(request.key)", "affinity.outcome": "\(request.id)", "error.message": "\(error)",
-                ]
-            )
-            throw RPCError(
-                code: .unavailable,
-                message: "the owner could neither deliver nor park the outcome",
-                metadata: Self.handlerFailureMetadata,
-                cause: error
-            )
-        }
-        var response = Affinity_Peer_V1_DeliverResponse()
-        response.replica = self.configuration.replicaID
-        self.handled(request, with: status, into: &response)
-        return response
-    }
-
-    /// Puts a handler's status into `response`, records and logs it (`Deliver` and `DeliverStream` alike).
+    /// Puts a handler's status into `response`, records and logs it.
     func handled(
         _ request: Affinity_Peer_V1_DeliverRequest, with status: PeerDeliveryStatus,
         into response: inout Affinity_Peer_V1_DeliverResponse
@@ -103,28 +58,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         return nil
     }
 
-    /// Runs the handler in a child task that is cancelled when gRPC cancels the RPC (the caller's deadline
-    /// passed or it went away): gRPC signals that through the handle, not by cancelling the handler's task.
-    private func runHandler(
-        _ outcome: PeerOutcome,
-        from caller: PeerCaller,
-        cancellation: ServerContext.RPCCancellationHandle
-    ) async throws -> PeerDeliveryStatus {
-        let handler = self.handler
-        return try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
-            group.addTask { try await handler.deliver(outcome, from: caller) }
-            group.addTask {
-                try await cancellation.cancelled
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let status = first else {
-                throw RPCError(code: .cancelled, message: "the caller cancelled the forward or its deadline passed")
-            }
-            return status
-        }
-    }
-
     func ping(
         request: Affinity_Peer_V1_PingRequest, context: ServerContext
     ) async throws -> Affinity_Peer_V1_PingResponse {
@@ -133,11 +66,6 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         response.instance = self.configuration.instanceID
         return response
     }
-
-    /// Trailing metadata that tells the caller the request reached the handler (not a transport failure).
-    static let handlerFailureMetadata: Metadata = [Self.errorSourceKey: "handler"]
-    /// The trailer naming where a failure came from.
-    static let errorSourceKey = "affinity-peer-error-source"
 
     static func caller(of context: ServerContext) -> PeerCaller {
         let transport = context.transportSpecific as? HTTP2ServerTransport.Posix.Context

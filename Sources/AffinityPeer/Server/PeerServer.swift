@@ -103,9 +103,7 @@ public final class PeerServer: Service, Sendable {
             metrics: metrics,
             shutdownNotices: shutdownNotices
         )
-        let services: [any RegistrableRPCService] =
-            configuration.servesDeliverStream ? [service] : [PeerUnaryDeliveryService(service: service)]
-        self.server = GRPCServer(transport: transport, services: services)
+        self.server = GRPCServer(transport: transport, services: [service])
     }
 
     /// How many TCP connections the server has accepted since it started (including refused handshakes).

@@ -15,10 +15,6 @@ public struct PeerServerConfiguration: Sendable {
     public var maxRequestBytes: Int
     /// The longest time a connection may stay idle before the server closes it; `nil` keeps it open.
     public var maxConnectionIdleTime: Duration?
-    /// Whether `DeliverStream` is served. Off, the server answers it `UNIMPLEMENTED` like a replica from
-    /// before the stream, and callers forward with `Deliver` (for rolling-upgrade tests, or to rule the
-    /// stream out when diagnosing).
-    public var servesDeliverStream: Bool
     /// How many deliveries of one `DeliverStream` are handled at once; the stream is not read further
     /// (HTTP/2 flow control holds the caller back) until one of them answered.
     public var maxConcurrentStreamDeliveries: Int
@@ -33,9 +29,8 @@ public struct PeerServerConfiguration: Sendable {
     ///   - replicaID: This replica's id.
     ///   - instanceID: This process's instance id (default: a new random one).
     ///   - maxRequestBytes: The largest request accepted (default 8 MiB).
-    ///   - maxConnectionIdleTime: Idle connections are closed after this (default: never; the pool keeps
-    ///     one connection per peer open and the registry tells it when a peer is gone).
-    ///   - servesDeliverStream: Serve `DeliverStream` (default `true`).
+    ///   - maxConnectionIdleTime: Idle connections are closed after this (default: never; the callers'
+    ///     pools close the connections they no longer use).
     ///   - maxConcurrentStreamDeliveries: Deliveries handled at once per stream (default 1024).
     ///   - defaultStreamRequestTimeout: The timeout of a stream request without one (default 60 s).
     public init(
@@ -45,7 +40,6 @@ public struct PeerServerConfiguration: Sendable {
         instanceID: String = PeerServerConfiguration.randomInstanceID(),
         maxRequestBytes: Int = 8 * 1024 * 1024,
         maxConnectionIdleTime: Duration? = nil,
-        servesDeliverStream: Bool = true,
         maxConcurrentStreamDeliveries: Int = 1024,
         defaultStreamRequestTimeout: Duration = .seconds(60)
     ) {
@@ -55,7 +49,6 @@ public struct PeerServerConfiguration: Sendable {
         self.instanceID = instanceID
         self.maxRequestBytes = maxRequestBytes
         self.maxConnectionIdleTime = maxConnectionIdleTime
-        self.servesDeliverStream = servesDeliverStream
         self.maxConcurrentStreamDeliveries = maxConcurrentStreamDeliveries
         self.defaultStreamRequestTimeout = defaultStreamRequestTimeout
     }

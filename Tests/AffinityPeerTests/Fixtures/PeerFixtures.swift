@@ -58,14 +58,12 @@ func withPeerServer<Result: Sendable>(
     port: Int = 0,
     replicaID: String = "replica-server",
     maxRequestBytes: Int = 8 * 1024 * 1024,
-    servesDeliverStream: Bool = true,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerServer, PeerAddress) async throws -> Result
 ) async throws -> Result {
     let server = try PeerServer(
         configuration: PeerServerConfiguration(
-            host: "127.0.0.1", port: port, replicaID: replicaID, maxRequestBytes: maxRequestBytes,
-            servesDeliverStream: servesDeliverStream),
+            host: "127.0.0.1", port: port, replicaID: replicaID, maxRequestBytes: maxRequestBytes),
         credentials: credentials,
         handler: handler,
         logger: makeTestLogger("peer.server"),
@@ -83,7 +81,6 @@ func withPeerPool<Result: Sendable>(
     expectedServerName: String? = nil,
     replicaID: String = "replica-client",
     maxRequestBytes: Int = 8 * 1024 * 1024,
-    usesDeliverStream: Bool = true,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     _ body: (PeerConnectionPool) async throws -> Result
 ) async throws -> Result {
@@ -94,8 +91,7 @@ func withPeerPool<Result: Sendable>(
             defaultTimeout: .seconds(5),
             maxRequestBytes: maxRequestBytes,
             reconnectInitialBackoff: .milliseconds(20),
-            reconnectMaximumBackoff: .milliseconds(200),
-            usesDeliverStream: usesDeliverStream
+            reconnectMaximumBackoff: .milliseconds(200)
         ),
         credentials: credentials,
         logger: makeTestLogger("peer.pool"),
