@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2Posix
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 import Synchronization
@@ -48,6 +49,7 @@ public final class PeerConnectionPool: Service, Sendable {
     private let openedConnections: PeerConnectionCounter
     private let table: Mutex<PeerConnectionTable<PeerLink>>
     private let jobs: AsyncStream<Job>
+    private let eventLoopGroup: any EventLoopGroup
     private let jobsContinuation: AsyncStream<Job>.Continuation
 
     /// Creates an empty pool.
@@ -57,12 +59,16 @@ public final class PeerConnectionPool: Service, Sendable {
     ///   - credentials: The replica's TLS material, shared with its ``PeerServer``.
     ///   - logger: The logger.
     ///   - metricsFactory: Where metrics go (default: the bootstrapped factory).
+    ///   - eventLoopGroup: The event loops of the peers' connections and of the forwards' deadline timers
+    ///     (default: the process's NIO singleton, which `affinity-server` sizes and shares).
     public init(
         configuration: PeerClientConfiguration,
         credentials: PeerTLSCredentials,
         logger: Logger,
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        self.eventLoopGroup = eventLoopGroup
         self.configuration = configuration
         self.credentials = credentials
         self.logger = logger
@@ -249,7 +255,8 @@ public final class PeerConnectionPool: Service, Sendable {
                 try table.connection(for: address, generation: generation) {
                     PeerLink(
                         client: try self.makeClient(for: address),
-                        stream: PeerDeliveryStream(address: address, logger: self.logger, metrics: self.metrics)
+                        stream: PeerDeliveryStream(
+                            address: address, timers: self.eventLoopGroup, logger: self.logger, metrics: self.metrics)
                     )
                 }
             }
@@ -321,7 +328,8 @@ public final class PeerConnectionPool: Service, Sendable {
         let transport = try HTTP2ClientTransport.Posix(
             target: target,
             transportSecurity: security,
-            config: transportConfig
+            config: transportConfig,
+            eventLoopGroup: self.eventLoopGroup
         )
         return GRPCClient(transport: transport)
     }

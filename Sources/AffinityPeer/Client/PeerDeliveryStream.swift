@@ -34,12 +34,15 @@ final class PeerDeliveryStream: Sendable {
     }
 
     let address: PeerAddress
+    private let timers: any EventLoopGroup
     private let state = Mutex(State())
     private let logger: Logger
     private let metrics: PeerMetrics
 
-    init(address: PeerAddress, logger: Logger, metrics: PeerMetrics) {
+    /// A stream to `address`; the forwards' deadlines are timers on `timers`.
+    init(address: PeerAddress, timers: any EventLoopGroup, logger: Logger, metrics: PeerMetrics) {
         self.address = address
+        self.timers = timers
         self.logger = logger
         self.metrics = metrics
     }
@@ -75,7 +78,7 @@ final class PeerDeliveryStream: Sendable {
             if start { startStream() }
         }
 
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: Self.timeAmount(remaining)) {
+        let timer = self.timers.any().scheduleTask(in: Self.timeAmount(remaining)) {
             self.complete(
                 id,
                 with: .failure(

@@ -12,14 +12,15 @@ enum PeerEventLoopSleep {
         case done
     }
 
-    /// Returns once `duration` has passed; throws `CancellationError` as soon as the task is cancelled.
-    static func sleep(for duration: Duration) async throws {
+    /// Returns once `duration` has passed (a timer on `eventLoop`); throws `CancellationError` as soon as the
+    /// task is cancelled.
+    static func sleep(for duration: Duration, on eventLoop: any EventLoop) async throws {
         let (seconds, attoseconds) = duration.components
         let nanoseconds = max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         let phase = Mutex<Phase>(.pending)
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(nanoseconds))
+                let scheduled = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds))
                 {
                     let fired: CheckedContinuation<Void, any Error>? = phase.withLock { phase in
                         guard case .sleeping(let continuation, _) = phase else { return nil }

@@ -16,3 +16,29 @@ public protocol PeerDeliveryHandler: Sendable {
     /// - Returns: What became of the outcome.
     func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus
 }
+
+/// What the owning replica did with a forwarded outcome.
+public enum PeerDeliveryStatus: Sendable, Hashable {
+    /// The owner's client received the outcome and acknowledged it.
+    case delivered
+    /// The owner parked the outcome durably; the client receives it when it (re)subscribes.
+    case parked
+    /// The receiver does not own the key (the route moved); `owner` is the replica id it believes owns it,
+    /// if it knows one.
+    case notOwner(owner: String?)
+}
+
+/// Who sent a forwarded outcome, as the peer server saw it: the TLS client identity and the socket address.
+public struct PeerCaller: Sendable, Hashable {
+    /// The remote socket address, in gRPC's notation (for example `ipv4:10.0.0.7:51234`).
+    public var remoteAddress: String
+    /// The subject of the client certificate the caller presented (already verified against the CA), if the
+    /// transport exposed it.
+    public var certificateSubject: String?
+
+    /// Creates a caller description.
+    public init(remoteAddress: String, certificateSubject: String?) {
+        self.remoteAddress = remoteAddress
+        self.certificateSubject = certificateSubject
+    }
+}

@@ -1,6 +1,8 @@
 import GRPCCore
 import Logging
 import Metrics
+import NIOCore
+import Synchronization
 
 extension PeerDeliveryService {
     /// Serves one `DeliverStream`: reads requests as they come, handles up to
@@ -126,7 +128,7 @@ extension PeerDeliveryService {
             result = try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
                 group.addTask { try await handler.deliver(outcome, from: caller) }
                 group.addTask {
-                    try await PeerEventLoopSleep.sleep(for: timeout)
+                    try await PeerEventLoopSleep.sleep(for: timeout, on: self.timers.any())
                     return nil
                 }
                 defer { group.cancelAll() }
@@ -152,5 +154,21 @@ extension PeerDeliveryService {
         }
         self.handled(request, with: status, into: &answer)
         return answer
+    }
+}
+
+/// The request ids open on one `DeliverStream` (received, not answered yet): a caller must not reuse one
+/// before its answer, or two answers would carry the same id.
+final class PeerOpenRequestIDs: Sendable {
+    private let ids = Mutex(Set<UInt64>())
+
+    /// Opens `id`; `false` when it is open already.
+    func open(_ id: UInt64) -> Bool {
+        self.ids.withLock { $0.insert(id).inserted }
+    }
+
+    /// Closes `id` (its answer is on the way).
+    func close(_ id: UInt64) {
+        _ = self.ids.withLock { $0.remove(id) }
     }
 }
