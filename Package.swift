@@ -150,6 +150,7 @@ let package = Package(
         .testTarget(
             name: "AffinityServerTests",
             dependencies: [
+                "AffinityTestSupport",
                 "AffinityProtocol",
                 "AffinityServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -286,6 +287,7 @@ let package = Package(
         .testTarget(
             name: "ZeebeClientTests",
             dependencies: [
+                "AffinityTestSupport",
                 "ZeebeClient",
                 "ZeebeTestGateway",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -413,6 +415,7 @@ let package = Package(
         .testTarget(
             name: "AffinityClientTests",
             dependencies: [
+                "AffinityTestSupport",
                 "AffinityClient",
                 "AffinityProtocol",
                 "AffinityServer",
@@ -450,7 +453,8 @@ let package = Package(
         ),
         .testTarget(
             name: "AffinityBenchTests",
-            dependencies: ["AffinityBench"],
+            dependencies: [
+                "AffinityTestSupport","AffinityBench"],
             swiftSettings: swiftSettings
         ),
     ]

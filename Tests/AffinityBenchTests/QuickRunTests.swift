@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Dispatch
 import Foundation
 import Synchronization
@@ -13,7 +14,7 @@ struct QuickRunTests {
         "every phase runs; every outcome reaches its own client; Redis and RSS numbers are real",
         .timeLimit(.minutes(4)))
     func quickRun() async throws {
-        let directory = binaryDirectory()
+        let directory = builtProductsDirectory()
         let executable = directory.appendingPathComponent("affinity-bench").path
         try #require(
             FileManager.default.isExecutableFile(atPath: executable),
@@ -93,7 +94,7 @@ struct QuickRunTests {
 
     @Test("invalid options exit 64, a missing server exits 1, each with a clear message")
     func invalidOptions() async throws {
-        let directory = binaryDirectory()
+        let directory = builtProductsDirectory()
         let executable = directory.appendingPathComponent("affinity-bench").path
         try #require(FileManager.default.isExecutableFile(atPath: executable), "affinity-bench not built")
         let (status, _, errors) = try await runProcess(executable, ["--phases", "warp-speed"])
@@ -104,15 +105,6 @@ struct QuickRunTests {
         #expect(missing == 1)
         #expect(missingErrors.contains("affinity-server not found"), "\(missingErrors)")
     }
-}
-
-/// `$AFFINITY_BIN_DIR` (set by scripts/test.sh), else `<package root>/.build/debug`.
-func binaryDirectory() -> URL {
-    if let directory = ProcessInfo.processInfo.environment["AFFINITY_BIN_DIR"], !directory.isEmpty {
-        return URL(fileURLWithPath: directory)
-    }
-    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug")
 }
 
 /// Runs a process to its end off the cooperative pool; returns its status, stdout and stderr.

@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import AffinityClient
 import AffinityProtocol
 import Foundation

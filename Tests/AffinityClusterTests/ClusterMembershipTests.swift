@@ -87,7 +87,7 @@ extension ClusterTests {
         @Test func clusterModeRequiresPeerTLSFiles() async throws {
             try await withTemporaryDirectory { directory in
                 let process = Process()
-                process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
+                process.executableURL = builtProductsDirectory().appendingPathComponent("affinity-server")
                 process.arguments = ["--redis-url", "redis://127.0.0.1:1", "--port", "0"]
                 process.environment = [:]
                 let log = directory.appendingPathComponent("stderr")

@@ -24,7 +24,7 @@ extension ClusterTests {
                 let password = directory.appendingPathComponent("password")
                 try "secret\n".write(to: password, atomically: true, encoding: .utf8)
                 let process = Process()
-                process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
+                process.executableURL = builtProductsDirectory().appendingPathComponent("affinity-server")
                 process.arguments = ["--port", "0"] + arguments.map { $0 == "PASSWORD" ? password.path : $0 }
                 process.environment = [:]
                 let log = directory.appendingPathComponent("stderr")

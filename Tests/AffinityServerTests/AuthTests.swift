@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import AffinityProtocol
 import AffinityServer
 import Foundation

@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import AffinityProtocol
 import Foundation
 import Testing
@@ -78,7 +79,7 @@ struct ExecutableTests {
 
     @Test func helpListsEveryOption() async throws {
         let process = Process()
-        process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
+        process.executableURL = builtProductsDirectory().appendingPathComponent("affinity-server")
         process.arguments = ["--help"]
         let pipe = Pipe()
         process.standardOutput = pipe

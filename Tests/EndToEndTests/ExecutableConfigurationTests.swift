@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ struct ExecutableConfigurationTests {
         Int32, String
     ) {
         let process = Process()
-        process.executableURL = binaryDirectory().appendingPathComponent(executable)
+        process.executableURL = builtProductsDirectory().appendingPathComponent(executable)
         process.arguments = arguments
         process.environment = environment
         let pipe = Pipe()

@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import GRPCCore
 import Testing
@@ -95,7 +96,7 @@ import ZeebeTestGateway
         var configuration = ZeebeClientConfiguration(host: "127.0.0.1", port: 1)
         configuration.maxAttempts = 2
         configuration.defaultCallTimeout = .seconds(5)
-        try await withZeebeClient(configuration: configuration) { client in
+        _ = try await withZeebeClient(configuration: configuration) { client in
             await #expect {
                 _ = try await client.topology()
             } throws: { error in
@@ -119,7 +120,7 @@ import ZeebeTestGateway
             let topology = try await client.topology()
             #expect(topology.clusterSize == 1)
         }
-        try await withGatewayAndClient(
+        _ = try await withGatewayAndClient(
             gateway: gatewayConfiguration,
             client: { configuration, _ in
                 configuration.basicAuth = BasicAuthCredentials(username: "demo", password: "wrong")
@@ -303,7 +304,7 @@ import ZeebeTestGateway
                 #expect(topology.clusterSize == 1)
             }
             // Without the CA, the gateway's certificate is not trusted.
-            try await withGatewayAndClient(
+            _ = try await withGatewayAndClient(
                 gateway: gatewayConfiguration,
                 client: { configuration, _ in
                     configuration.transportSecurity = .tls(caCertificatePath: nil)

@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import Logging
 import ZeebeClient
@@ -101,10 +102,4 @@ func eventually(
     return try await condition()
 }
 
-/// A temporary directory, removed afterwards.
-func withTemporaryDirectory<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("zeebe-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url)
-}
+

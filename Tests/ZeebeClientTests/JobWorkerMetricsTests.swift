@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import MetricsTestKit
 import Testing
@@ -36,18 +37,8 @@ import ZeebeTestGateway
 }
 
 @Suite struct TestGatewayExecutableTests {
-    /// The built executables: `$AFFINITY_BIN_DIR`, else `<package root>/.build/debug`.
-    static var binDirectory: URL {
-        if let directory = ProcessInfo.processInfo.environment["AFFINITY_BIN_DIR"], !directory.isEmpty {
-            return URL(fileURLWithPath: directory)
-        }
-        return URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug")
-    }
-
     @Test func runsAsAProcessAndPrintsItsPort() async throws {
-        let executable = Self.binDirectory.appendingPathComponent("zeebe-test-gateway")
+        let executable = builtProductsDirectory().appendingPathComponent("zeebe-test-gateway")
         try #require(
             FileManager.default.isExecutableFile(atPath: executable.path),
             "build zeebe-test-gateway first (swift build); looked in \(executable.path)"

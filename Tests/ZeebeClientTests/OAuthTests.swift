@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import Testing
 import ZeebeClient

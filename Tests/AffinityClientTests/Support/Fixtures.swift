@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import AffinityClient
 import AffinityProtocol
 import AffinityServer
@@ -114,11 +115,4 @@ func outcome(_ id: String, _ key: ProcessInstanceKey, _ json: String) throws -> 
 
 func key(_ value: Int64) -> ProcessInstanceKey { ProcessInstanceKey(value)! }
 
-/// Runs `body` with a fresh temporary directory that is removed afterwards.
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-        "affinity-client-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try await body(directory)
-}
+

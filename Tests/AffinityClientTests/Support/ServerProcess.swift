@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -7,22 +8,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// The built `affinity-server` executable: `$AFFINITY_BIN_DIR`, else `<package>/.build/debug`.
-func serverExecutable() throws -> URL {
-    let directory: URL
-    if let bin = ProcessInfo.processInfo.environment["AFFINITY_BIN_DIR"], !bin.isEmpty {
-        directory = URL(fileURLWithPath: bin)
-    } else {
-        directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug")
-    }
-    let url = directory.appendingPathComponent("affinity-server")
-    guard FileManager.default.isExecutableFile(atPath: url.path) else {
-        throw TestFailure("affinity-server is not built at \(url.path): run `swift build --product affinity-server`")
-    }
-    return url
-}
 
 /// One `affinity-server` process; the test kills or terminates it, the fixture reaps it.
 final class ServerProcess: Sendable {
@@ -41,7 +26,7 @@ final class ServerProcess: Sendable {
     /// Starts a replica on `port` (0: a free one) and waits until it listens.
     static func start(replicaID: String, port: Int = 0, extraArguments: [String] = []) async throws -> ServerProcess {
         let process = Process()
-        process.executableURL = try serverExecutable()
+        process.executableURL = try builtExecutable("affinity-server")
         process.arguments =
             [
                 "--host", "127.0.0.1", "--port", String(port), "--replica-id", replicaID, "--drain-timeout", "3s",

@@ -8,17 +8,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// The directory holding the built executables: `$AFFINITY_BIN_DIR` (set by scripts/test.sh),
-/// else `<package root>/.build/debug`.
-func binaryDirectory() -> URL {
-    if let directory = ProcessInfo.processInfo.environment["AFFINITY_BIN_DIR"], !directory.isEmpty {
-        return URL(fileURLWithPath: directory)
-    }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug")
-}
-
 /// One `affinity-server` process in cluster mode, its stderr captured to a file.
 final class ReplicaProcess: Sendable {
     /// The replica id.
@@ -130,7 +119,7 @@ final class ClusterEnvironment: Sendable {
         id: String, identity: TestPKI.Identity? = nil, peerPort fixedPeerPort: Int? = nil,
         arguments extra: [String] = []
     ) async throws -> ReplicaProcess {
-        let executable = binaryDirectory().appendingPathComponent("affinity-server")
+        let executable = builtProductsDirectory().appendingPathComponent("affinity-server")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw FixtureError("affinity-server not built at \(executable.path); run scripts/test.sh or swift build")
         }

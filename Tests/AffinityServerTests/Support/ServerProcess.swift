@@ -1,16 +1,6 @@
+import AffinityTestSupport
 import Foundation
 import Testing
-
-/// The directory holding the built executables: `$AFFINITY_BIN_DIR` (set by scripts/test.sh),
-/// else `<package root>/.build/debug`.
-func binaryDirectory() -> URL {
-    if let directory = ProcessInfo.processInfo.environment["AFFINITY_BIN_DIR"], !directory.isEmpty {
-        return URL(fileURLWithPath: directory)
-    }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug")
-}
 
 /// A running `affinity-server` process with its stderr captured to a file.
 struct ServerProcess: Sendable {
@@ -40,7 +30,7 @@ func runServerBinary(_ arguments: [String], environment: [String: String] = [:])
         let log = directory.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
-        process.executableURL = binaryDirectory().appendingPathComponent("affinity-server")
+        process.executableURL = builtProductsDirectory().appendingPathComponent("affinity-server")
         process.arguments = arguments
         process.environment = environment
         process.standardError = try FileHandle(forWritingTo: log)
@@ -61,7 +51,7 @@ func runServerBinary(_ arguments: [String], environment: [String: String] = [:])
 func withServerProcess<T>(
     _ arguments: [String] = [], environment: [String: String] = [:], _ body: (ServerProcess) async throws -> T
 ) async throws -> T {
-    let executable = binaryDirectory().appendingPathComponent("affinity-server")
+    let executable = builtProductsDirectory().appendingPathComponent("affinity-server")
     guard FileManager.default.isExecutableFile(atPath: executable.path) else {
         throw TestFailure("affinity-server not built at \(executable.path); run scripts/test.sh or swift build first")
     }

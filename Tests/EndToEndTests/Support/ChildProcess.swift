@@ -1,3 +1,4 @@
+import AffinityTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -5,16 +6,6 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The directory of the built executables: `$AFFINITY_BIN_DIR` (set by scripts/test.sh), else
-/// `<package root>/.build/debug`.
-func binaryDirectory() -> URL {
-    if let directory = ProcessInfo.processInfo.environment["AFFINITY_BIN_DIR"], !directory.isEmpty {
-        return URL(fileURLWithPath: directory)
-    }
-    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug")
-}
 
 struct EndToEndFailure: Error, CustomStringConvertible {
     let description: String
@@ -93,7 +84,7 @@ final class ChildProcessSet: Sendable {
         _ executable: String, _ arguments: [String], name: String? = nil, environment: [String: String] = [:],
         port report: PortReport = .affinity
     ) async throws -> ChildProcess {
-        let path = binaryDirectory().appendingPathComponent(executable)
+        let path = builtProductsDirectory().appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: path.path) else {
             throw EndToEndFailure("\(executable) not built at \(path.path); run scripts/test.sh or swift build first")
         }
