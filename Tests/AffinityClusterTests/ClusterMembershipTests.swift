@@ -86,21 +86,9 @@ extension ClusterTests {
         /// Cluster mode without the peer TLS files stops at once with one line naming them.
         @Test func clusterModeRequiresPeerTLSFiles() async throws {
             try await withTemporaryDirectory { directory in
-                let process = Process()
-                process.executableURL = builtProductsDirectory().appendingPathComponent("affinity-server")
-                process.arguments = ["--redis-url", "redis://127.0.0.1:1", "--port", "0"]
-                process.environment = [:]
-                let log = directory.appendingPathComponent("stderr")
-                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-                process.standardError = try FileHandle(forWritingTo: log)
-                process.standardOutput = FileHandle.nullDevice
-                try process.run()
-                let deadline = ContinuousClock.now + .seconds(20)
-                while process.isRunning && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                #expect(process.terminationStatus == 2)
+                let (status, text) = try await runServerExpectingItToStop(
+                    ["--redis-url", "redis://127.0.0.1:1", "--port", "0"], in: directory)
+                #expect(status == 2, "\(text)")
                 #expect(text.split(separator: "\n").count == 1)
                 #expect(text.contains("--peer-tls-cert, --peer-tls-key and --peer-tls-ca"))
             }

@@ -23,21 +23,9 @@ extension ClusterTests {
             try await withTemporaryDirectory { directory in
                 let password = directory.appendingPathComponent("password")
                 try "secret\n".write(to: password, atomically: true, encoding: .utf8)
-                let process = Process()
-                process.executableURL = builtProductsDirectory().appendingPathComponent("affinity-server")
-                process.arguments = ["--port", "0"] + arguments.map { $0 == "PASSWORD" ? password.path : $0 }
-                process.environment = [:]
-                let log = directory.appendingPathComponent("stderr")
-                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-                process.standardError = try FileHandle(forWritingTo: log)
-                process.standardOutput = FileHandle.nullDevice
-                try process.run()
-                let deadline = ContinuousClock.now + .seconds(20)
-                while process.isRunning && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                #expect(process.terminationStatus == 2, "\(text)")
+                let (status, text) = try await runServerExpectingItToStop(
+                    ["--port", "0"] + arguments.map { $0 == "PASSWORD" ? password.path : $0 }, in: directory)
+                #expect(status == 2, "\(text)")
                 #expect(text.split(separator: "\n").count == 1, "\(text)")
                 #expect(text.contains(expected), "\(text)")
             }
