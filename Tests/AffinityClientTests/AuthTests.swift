@@ -1,7 +1,7 @@
-import AffinityTestSupport
 import AffinityClient
 import AffinityProtocol
 import AffinityServer
+import AffinityTestSupport
 import Foundation
 import Testing
 

@@ -1,6 +1,6 @@
-import AffinityTestSupport
 import AffinityClient
 import AffinityProtocol
+import AffinityTestSupport
 import Foundation
 import NIOCore
 import NIOSSL

@@ -25,7 +25,8 @@ extension ClusterTests {
                 try await withClusterSocket(port: try r1.port) { worker in
                     _ = try await worker.hello(role: .worker, clientId: "worker")
                     let unsubscribed = try Outcome(id: "nobody-waits", key: key(1), variables: Array("{}".utf8))
-                    #expect(try await deliver([unsubscribed], through: worker, window: 1) == [unsubscribed.id: "parked"])
+                    #expect(
+                        try await deliver([unsubscribed], through: worker, window: 1) == [unsubscribed.id: "parked"])
 
                     replicaNode.stop()
                     let retried = try Outcome(id: "retried", key: key(2), variables: Array(#"{"n":2}"#.utf8))

@@ -144,7 +144,9 @@ struct PeerDeliveryStreamStateTests {
         #expect(next.id > b)
     }
 
-    @Test("retiring lets queued requests be written, refuses later ones (the pool looks up the new connection), and retires for good")
+    @Test(
+        "retiring lets queued requests be written, refuses later ones (the pool looks up the new connection), and retires for good"
+    )
     func retire() throws {
         var state = State()
         _ = try #require(self.enqueue(&state, "a"))

@@ -1,4 +1,3 @@
-@testable import AffinityPeer
 import AffinityTestSupport
 import Foundation
 import GRPCCore
@@ -6,6 +5,8 @@ import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
 import MetricsTestKit
 import Testing
+
+@testable import AffinityPeer
 
 @Suite("Forwards multiplexed on one DeliverStream per peer")
 struct PeerDeliveryStreamTests {

@@ -1,4 +1,3 @@
-@testable import AffinityPeer
 import AffinityTestSupport
 import Foundation
 import GRPCCore
@@ -6,6 +5,8 @@ import GRPCNIOTransportHTTP2Posix
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import AffinityPeer
 
 @Suite("Peer channel mutual TLS")
 struct PeerMutualTLSTests {

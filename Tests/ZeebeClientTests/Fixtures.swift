@@ -101,5 +101,3 @@ func eventually(
     }
     return try await condition()
 }
-
-

@@ -219,7 +219,8 @@ public struct RedisOutcomeStore: OutcomeStore {
             }
             return .routed(Route(replicaID: owner, clientID: client))
         case ("parked", 1):
-            logger.trace("parked outcome", metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
+            logger.trace(
+                "parked outcome", metadata: ["affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)"])
             return .parked(duplicate: false)
         case ("duplicate", 1):
             return .parked(duplicate: true)
@@ -228,7 +229,8 @@ public struct RedisOutcomeStore: OutcomeStore {
         case ("conflict", 1):
             throw AffinityError(
                 code: .conflict,
-                message: "outcome \(outcome.id) of key \(outcome.key) is parked already with another payload; the first is kept",
+                message:
+                    "outcome \(outcome.id) of key \(outcome.key) is parked already with another payload; the first is kept",
                 ref: outcome.id)
         case ("full", 2):
             Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")]).increment()

@@ -229,7 +229,8 @@ public final class PeerConnectionPool: Service, Sendable {
         // down) refuses the request before sending it; the second lookup finds its successor.
         for _ in 0..<2 {
             let link = try self.link(for: address)
-            switch try await link.stream.send(request, deadline: deadline, startStream: { self.startStream(on: link) }) {
+            switch try await link.stream.send(request, deadline: deadline, startStream: { self.startStream(on: link) })
+            {
             case .response(let response):
                 return try PeerDeliveryError.status(of: response, address: address)
             case .connectionRetired:

@@ -20,8 +20,7 @@ enum PeerEventLoopSleep {
         let phase = Mutex<Phase>(.pending)
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let scheduled = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds))
-                {
+                let scheduled = eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
                     let fired: CheckedContinuation<Void, any Error>? = phase.withLock { phase in
                         guard case .sleeping(let continuation, _) = phase else { return nil }
                         phase = .done

@@ -134,7 +134,8 @@ final class DeliveryCoordinator: Sendable {
         let reference = ParkedOutcomeReference(outcome)
         if acknowledgedOutcomes.contains(reference) {
             logger.debug(
-                "outcome acknowledged already on this replica; not handed out again", metadata: Self.metadata(of: outcome))
+                "outcome acknowledged already on this replica; not handed out again",
+                metadata: Self.metadata(of: outcome))
             return .delivered
         }
         let subscribers = registry.subscribers(of: outcome.key)

@@ -1,7 +1,7 @@
-import AffinityTestSupport
 import AffinityClient
 import AffinityProtocol
 import AffinityServer
+import AffinityTestSupport
 import CoreMetrics
 import Foundation
 import Logging
@@ -114,5 +114,3 @@ func outcome(_ id: String, _ key: ProcessInstanceKey, _ json: String) throws -> 
 }
 
 func key(_ value: Int64) -> ProcessInstanceKey { ProcessInstanceKey(value)! }
-
-

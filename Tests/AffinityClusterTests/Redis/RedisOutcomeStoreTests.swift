@@ -73,7 +73,8 @@ struct RedisOutcomeStoreTests {
             #expect(
                 try await store.routeOrPark(outcome: outcome(7, "j1"), localReplica: "r3")
                     == .routed(route("r1", "client-7")))
-            #expect(try await store.routeOrPark(outcome: outcome(7, "j1"), localReplica: "r1") == .parked(duplicate: false))
+            #expect(
+                try await store.routeOrPark(outcome: outcome(7, "j1"), localReplica: "r1") == .parked(duplicate: false))
         }
     }
 
@@ -83,7 +84,8 @@ struct RedisOutcomeStoreTests {
             let store = outcomeStore(client)
             let first = try outcome(9, "same", #"{"n":1}"#)
             for attempt in 0..<3 {
-                #expect(try await store.routeOrPark(outcome: first, localReplica: "r1") == .parked(duplicate: attempt > 0))
+                #expect(
+                    try await store.routeOrPark(outcome: first, localReplica: "r1") == .parked(duplicate: attempt > 0))
             }
             #expect(try await store.park(outcome: first, ifRoutedTo: "r1") == .parked(duplicate: true))
             let error = await #expect(throws: AffinityError.self) {
@@ -124,7 +126,8 @@ struct RedisOutcomeStoreTests {
         try await withRedisStoreClient { (client: RedisClient, _: RedisServerProcess) async throws -> Void in
             let store = outcomeStore(client)
             for index in 0..<5 {
-                _ = try await store.routeOrPark(outcome: outcome(13, "o\(index)", #"{"i":\#(index)}"#), localReplica: "r1")
+                _ = try await store.routeOrPark(
+                    outcome: outcome(13, "o\(index)", #"{"i":\#(index)}"#), localReplica: "r1")
             }
             let first = try await store.subscribe(
                 key: instance(13), route: route("r1"), page: ParkedPageLimit(count: 2, bytes: 1 << 20))
@@ -149,7 +152,9 @@ struct RedisOutcomeStoreTests {
             let variables = #"{"pad":""# + String(repeating: "x", count: 80) + #""}"#
             let frame = try outcome(14, "a", variables).frame.count
             let store = outcomeStore(client, maxParkedBytesPerKey: 2 * frame + frame / 2)
-            for id in ["a", "b"] { _ = try await store.routeOrPark(outcome: outcome(14, id, variables), localReplica: "r1") }
+            for id in ["a", "b"] {
+                _ = try await store.routeOrPark(outcome: outcome(14, id, variables), localReplica: "r1")
+            }
             let error = await #expect(throws: AffinityError.self) {
                 try await store.routeOrPark(outcome: try outcome(14, "c", variables), localReplica: "r1")
             }
@@ -172,9 +177,11 @@ struct RedisOutcomeStoreTests {
             #expect(error?.code == .tooLarge)
             #expect(error?.message.contains("limit 2") == true)
             // A retried outcome already parked is still accepted at the cap.
-            #expect(try await store.routeOrPark(outcome: outcome(5, "j1"), localReplica: "r1") == .parked(duplicate: true))
+            #expect(
+                try await store.routeOrPark(outcome: outcome(5, "j1"), localReplica: "r1") == .parked(duplicate: true))
             try await store.acknowledge(key: instance(5), id: "j0")
-            #expect(try await store.routeOrPark(outcome: outcome(5, "j2"), localReplica: "r1") == .parked(duplicate: false))
+            #expect(
+                try await store.routeOrPark(outcome: outcome(5, "j2"), localReplica: "r1") == .parked(duplicate: false))
         }
     }
 
@@ -206,9 +213,11 @@ struct RedisOutcomeStoreTests {
             _ = try await store.subscribe(key: instance(8), route: route("r1", "c1"), page: wholePage)
             try await store.unsubscribe(key: instance(8), route: route("r1", "other"), acknowledged: [])
             try await store.unsubscribe(key: instance(8), route: route("r2", "c1"), acknowledged: [])
-            #expect(try await store.routeOrPark(outcome: outcome(8, "j"), localReplica: "r3") == .routed(route("r1", "c1")))
+            #expect(
+                try await store.routeOrPark(outcome: outcome(8, "j"), localReplica: "r3") == .routed(route("r1", "c1")))
             try await store.unsubscribe(key: instance(8), route: route("r1", "c1"), acknowledged: [])
-            #expect(try await store.routeOrPark(outcome: outcome(8, "j"), localReplica: "r3") == .parked(duplicate: false))
+            #expect(
+                try await store.routeOrPark(outcome: outcome(8, "j"), localReplica: "r3") == .parked(duplicate: false))
         }
     }
 
@@ -250,7 +259,8 @@ struct RedisOutcomeStoreTests {
             // Redis restarted empty: every route is written back in one pipeline, even with the script cache gone.
             _ = try await client.send(["FLUSHALL"])
             _ = try await client.send(["SCRIPT", "FLUSH"])
-            let routes = Dictionary(uniqueKeysWithValues: (0..<2000).map { (instance(1000 + Int64($0)), route("r1", "c\($0)")) })
+            let routes = Dictionary(
+                uniqueKeysWithValues: (0..<2000).map { (instance(1000 + Int64($0)), route("r1", "c\($0)")) })
             #expect(try await store.refreshRoutes(routes) == [])
             #expect(try await client.send(["DBSIZE"]) == .integer(2000))
         }
@@ -263,7 +273,8 @@ struct RedisOutcomeStoreTests {
             _ = try await store.routeOrPark(outcome: outcome(2_251_799_813_685_250, "j"), localReplica: "r1")
             let records = RedisReplicaRecords(
                 client: client, keys: RedisKeySchema(prefix: "tenant-a:"), logger: testLogger("records"))
-            _ = try await records.register(id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "n", ttl: .seconds(10))
+            _ = try await records.register(
+                id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "n", ttl: .seconds(10))
             let keys = try await client.send(["KEYS", "*"]).array?.compactMap(\.string).sorted()
             #expect(
                 keys == [

@@ -18,7 +18,8 @@ struct RedisRaceAndRegistryTests {
                     let outcomes = try await withThrowingTaskGroup(of: (ProcessInstanceKey, Bool, Bool).self) { group in
                         for key in keys {
                             group.addTask {
-                                let parked = try await subscriber.subscribe(key: key, route: route("r1"), page: wholePage)
+                                let parked = try await subscriber.subscribe(
+                                    key: key, route: route("r1"), page: wholePage)
                                 return (key, false, parked.outcomes.contains { $0.id == "job-\(key)" })
                             }
                             group.addTask {
@@ -50,13 +51,16 @@ struct RedisRaceAndRegistryTests {
         try await withRedisStoreClient { (client: RedisClient, _: RedisServerProcess) async throws -> Void in
             let records = RedisReplicaRecords(client: client, logger: testLogger("records"))
             #expect(
-                try await records.register(id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
+                try await records.register(
+                    id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
                     == .registered)
             #expect(
-                try await records.register(id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
+                try await records.register(
+                    id: "r1", peerAddress: "10.0.0.1:7443", instanceNonce: "A", ttl: .seconds(10))
                     == .registered)
             #expect(
-                try await records.register(id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
+                try await records.register(
+                    id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
                     == .taken(address: "10.0.0.1:7443", instanceNonce: "A"))
             #expect(try await records.peerAddress(of: "r1") == "10.0.0.1:7443")
             #expect(try await records.peerAddress(of: "r9") == nil)
@@ -67,7 +71,8 @@ struct RedisRaceAndRegistryTests {
             #expect(try await records.deregister(id: "r1", instanceNonce: "A"))
             #expect(try await records.heartbeat(id: "r1", instanceNonce: "A", ttl: .seconds(10)) == .expired)
             #expect(
-                try await records.register(id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
+                try await records.register(
+                    id: "r1", peerAddress: "10.0.0.2:7443", instanceNonce: "B", ttl: .seconds(10))
                     == .registered)
             #expect(try await records.peerAddress(of: "r1") == "10.0.0.2:7443")
             // an instance proven gone is replaced

@@ -19,7 +19,9 @@ struct RedisReplicationWaitTests {
             try await withRedisClient(try deployment.configuration()) { (client: RedisClient) async throws -> Void in
                 let store = outcomeStore(
                     client, replication: RedisReplicationRequirement(replicas: 1, timeout: .milliseconds(300)))
-                #expect(try await store.routeOrPark(outcome: outcome(1, "a"), localReplica: "r1") == .parked(duplicate: false))
+                #expect(
+                    try await store.routeOrPark(outcome: outcome(1, "a"), localReplica: "r1")
+                        == .parked(duplicate: false))
                 try await store.acknowledge(key: instance(1), id: "a")
                 _ = try await store.subscribe(key: instance(2), route: route("r2"), page: wholePage)
 
@@ -45,7 +47,8 @@ struct RedisReplicationWaitTests {
                 }
                 #expect(ackError?.code == .unavailable)
                 #expect((ackError?.cause as? RedisError)?.code == .replication)
-                #expect(try await store.routeOrPark(outcome: outcome(2, "c"), localReplica: "r1") == .routed(route("r2")))
+                #expect(
+                    try await store.routeOrPark(outcome: outcome(2, "c"), localReplica: "r1") == .routed(route("r2")))
             }
         }
     }
@@ -58,7 +61,8 @@ struct RedisReplicationWaitTests {
             let master = try await deployment.currentMaster()
             let client = RedisClient(configuration: try deployment.configuration(), logger: testLogger("wait"))
             let events = client.connectionEvents()
-            let store = outcomeStore(client, replication: RedisReplicationRequirement(replicas: 1, timeout: .seconds(1)))
+            let store = outcomeStore(
+                client, replication: RedisReplicationRequirement(replicas: 1, timeout: .seconds(1)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 defer { group.cancelAll() }
