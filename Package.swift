@@ -453,8 +453,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AffinityBenchTests",
-            dependencies: [
-                "AffinityTestSupport","AffinityBench"],
+            dependencies: ["AffinityBench", "AffinityTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]
