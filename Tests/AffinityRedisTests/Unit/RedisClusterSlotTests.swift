@@ -22,7 +22,8 @@ struct RedisClusterSlotTests {
             RedisClusterSlot.slot(forKey: "affinity:{2251799813685249}:\($0)")
         }
         #expect(Set(slots).count == 1)
-        #expect(RedisClusterSlot.slot(forKey: "affinity:{1}:route") != RedisClusterSlot.slot(forKey: "affinity:{2}:route"))
+        #expect(
+            RedisClusterSlot.slot(forKey: "affinity:{1}:route") != RedisClusterSlot.slot(forKey: "affinity:{2}:route"))
     }
 
     @Test func routesCommandsByTheirFirstKey() {
@@ -128,7 +129,8 @@ struct RedisClusterSlotMapTests {
 
     @Test func picksTheTLSPortAndTheAnnouncedEndpoint() throws {
         let reply: RedisReply = .array([
-            Self.shard([0, 100, 200, 16383], [Self.node(7000, role: "master", endpoint: "redis-0.internal", tlsPort: 7443)]),
+            Self.shard(
+                [0, 100, 200, 16383], [Self.node(7000, role: "master", endpoint: "redis-0.internal", tlsPort: 7443)]),
             Self.shard([101, 199], [Self.node(7001, role: "master", ip: "", endpoint: "?")]),
         ])
         let secure = try RedisClusterSlotMap.parse(shardsReply: reply, useTLSPort: true, replyingHost: "10.1.1.1")
@@ -141,7 +143,8 @@ struct RedisClusterSlotMapTests {
 
     @Test func aPartialMapLeavesSlotsWithoutMaster() throws {
         let map = try RedisClusterSlotMap.parse(
-            shardsReply: .array([Self.shard([0, 99], [Self.node(7000, role: "master")])]), useTLSPort: false, replyingHost: "x")
+            shardsReply: .array([Self.shard([0, 99], [Self.node(7000, role: "master")])]), useTLSPort: false,
+            replyingHost: "x")
         #expect(map.assignedSlotCount == 100)
         #expect(map.master(forSlot: 100) == nil)
     }
