@@ -3,7 +3,8 @@ import Foundation
 
 /// A Redis Cluster on loopback: three masters with one replica each (`redis-server --cluster-enabled yes`,
 /// joined with `redis-cli --cluster create ... --cluster-replicas 1`), all real processes with their files in a
-/// temporary directory. Tests fail (never skip) without `redis-server` and `redis-cli`.
+/// temporary directory; with TLS, every port (clients, cluster bus, replication) speaks only TLS. Tests fail
+/// (never skip) without `redis-server` and `redis-cli`.
 public final class RedisClusterDeployment: @unchecked Sendable {
     /// The six data nodes, in the order given to `redis-cli --cluster create` (which makes the first three
     /// masters); which ones are masters changes with failovers (see ``nodesView()``).
@@ -11,9 +12,37 @@ public final class RedisClusterDeployment: @unchecked Sendable {
     /// `--cluster-node-timeout`: how long a master must be unreachable before its replica takes over.
     public let nodeTimeout: Duration
 
-    init(nodes: [RedisServerProcess], nodeTimeout: Duration) {
+    /// The certificates of a TLS-only cluster. The cluster bus always authenticates both ends, so every node
+    /// also needs a client certificate (`tls-client-cert-file`) from the same CA.
+    public struct TLSFiles: Sendable {
+        /// PEM server certificate for 127.0.0.1.
+        public var certificate: String
+        /// Its PEM key.
+        public var key: String
+        /// PEM client certificate (`extendedKeyUsage=clientAuth`) the nodes present to each other.
+        public var clientCertificate: String
+        /// Its PEM key.
+        public var clientKey: String
+        /// The PEM CA that issued both.
+        public var authority: String
+
+        /// Creates the file set.
+        public init(certificate: String, key: String, clientCertificate: String, clientKey: String, authority: String) {
+            self.certificate = certificate
+            self.key = key
+            self.clientCertificate = clientCertificate
+            self.clientKey = clientKey
+            self.authority = authority
+        }
+    }
+
+    /// `redis-cli` arguments for the TLS ports (`--tls --cacert <ca>`), empty without TLS.
+    let cliTLSArguments: [String]
+
+    init(nodes: [RedisServerProcess], nodeTimeout: Duration, cliTLSArguments: [String]) {
         self.nodes = nodes
         self.nodeTimeout = nodeTimeout
+        self.cliTLSArguments = cliTLSArguments
     }
 
     /// One line of `CLUSTER NODES`.
@@ -33,9 +62,11 @@ public final class RedisClusterDeployment: @unchecked Sendable {
         public func serves(_ slot: Int) -> Bool { slots.contains { $0.contains(slot) } }
     }
 
-    /// `redis-cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>` (the first three nodes as seeds).
+    /// `redis-cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>` (the first three nodes as seeds;
+    /// `rediss-cluster://` with TLS).
     public var url: String {
-        "redis-cluster://" + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        (cliTLSArguments.isEmpty ? "redis-cluster://" : "rediss-cluster://")
+            + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
     }
 
     /// A client configuration for the cluster (fast reconnects).
@@ -70,22 +101,34 @@ public final class RedisClusterDeployment: @unchecked Sendable {
         return master.port
     }
 
-    /// Runs `redis-cli` with these arguments (no `-h`/`-p` added) and returns its exit status and output
-    /// (standard output and error together).
-    public func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    /// Runs `redis-cli` with these arguments (no `-h`/`-p` added; the TLS ones with TLS) and returns its exit
+    /// status and output (standard output and error together). A `redis-cli` still running after `timeout`
+    /// (`--cluster create` waits for the nodes to meet, forever) is killed and reported.
+    public func cli(
+        _ arguments: [String], timeout: Duration = .seconds(60)
+    ) async throws -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
         process.executableURL = try RedisServerProcess.findExecutable("redis-cli")
-        process.arguments = arguments
+        process.arguments = cliTLSArguments + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
         try process.run()
         return try await withCheckedThrowingContinuation {
             (continuation: CheckedContinuation<(status: Int32, output: String), any Error>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1)))) {
+                if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+            }
             DispatchQueue.global().async {
                 let data = output.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+                var text = String(decoding: data, as: UTF8.self)
+                if process.terminationReason == .uncaughtSignal {
+                    text += "\n(redis-cli was killed after \(timeout))"
+                }
+                continuation.resume(returning: (process.terminationStatus, text))
             }
         }
     }
@@ -228,23 +271,38 @@ public final class RedisClusterDeployment: @unchecked Sendable {
 /// Runs `body` with a Redis Cluster of three masters and three replicas on free loopback ports, created with
 /// `redis-cli --cluster create --cluster-replicas 1` in a temporary directory, healthy and with every replica
 /// in sync; kills every node afterwards. `nodeTimeout` is `--cluster-node-timeout` (how fast a dead master is
-/// replaced).
+/// replaced); with `tls`, every port speaks only TLS with these files.
 public func withRedisClusterDeployment<T>(
-    nodeTimeout: Duration = .milliseconds(1000), _ body: (RedisClusterDeployment) async throws -> T
+    nodeTimeout: Duration = .milliseconds(1000), tls: RedisClusterDeployment.TLSFiles? = nil,
+    _ body: (RedisClusterDeployment) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
+        let tlsArguments =
+            tls.map {
+                [
+                    "--tls-cert-file", $0.certificate, "--tls-key-file", $0.key, "--tls-ca-cert-file", $0.authority,
+                    "--tls-client-cert-file", $0.clientCertificate, "--tls-client-key-file", $0.clientKey,
+                    "--tls-auth-clients", "no", "--tls-replication", "yes", "--tls-cluster", "yes",
+                ]
+            } ?? []
+        let cliTLSArguments = tls.map { ["--tls", "--cacert", $0.authority] } ?? []
         var nodes: [RedisServerProcess] = []
         for _ in 0..<6 {
             let port = try await freeLoopbackPort()
-            nodes.append(
-                RedisServerProcess(
-                    port: port, directory: directory,
-                    extraArguments: [
-                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf",
-                        "--cluster-node-timeout", String(Int(nodeTimeout / .milliseconds(1))),
-                    ], tls: false))
+            // the bus port would default to port + 10000, inside the ephemeral range that client sockets use
+            let busPort = try await freeLoopbackPort()
+            let node = RedisServerProcess(
+                port: port, directory: directory,
+                extraArguments: [
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf",
+                    "--cluster-port", String(busPort),
+                    "--cluster-node-timeout", String(Int(nodeTimeout / .milliseconds(1))),
+                ] + tlsArguments, tls: tls != nil)
+            node.cliArguments = cliTLSArguments
+            nodes.append(node)
         }
-        let deployment = RedisClusterDeployment(nodes: nodes, nodeTimeout: nodeTimeout)
+        let deployment = RedisClusterDeployment(
+            nodes: nodes, nodeTimeout: nodeTimeout, cliTLSArguments: cliTLSArguments)
         defer { deployment.stopAll() }
         for node in nodes { try await node.start() }
         let (status, output) = try await deployment.cli(

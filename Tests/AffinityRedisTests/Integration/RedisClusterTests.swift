@@ -310,6 +310,36 @@ struct RedisClusterTests {
         }
     }
 
+    /// `rediss-cluster://`: every port of every node speaks only TLS; the client takes the `tls-port` each
+    /// node announces in `CLUSTER SHARDS` and verifies every certificate against the test CA.
+    @Test(.timeLimit(.minutes(2)))
+    func speaksTLSToEveryNode() async throws {
+        try await withTemporaryDirectory { directory in
+            let certificates = try TestCertificates.generate(in: directory)
+            let files = RedisClusterDeployment.TLSFiles(
+                certificate: certificates.serverCertificate, key: certificates.serverKey,
+                clientCertificate: certificates.clientCertificate, clientKey: certificates.clientKey,
+                authority: certificates.caCertificate)
+            try await withRedisClusterDeployment(tls: files) { deployment in
+                #expect(deployment.url.hasPrefix("rediss-cluster://"))
+                var configuration = try deployment.configuration()
+                #expect(configuration.tls != nil)
+                configuration.tls?.caFile = certificates.caCertificate
+                try await withRedisClient(configuration) { (client: RedisClient) async throws -> Void in
+                    let keys = (0..<1000).map { "secure-\($0)" }
+                    let replies = await client.evaluateAll(
+                        Self.setAndEcho, calls: keys.map { RedisScriptCall(keys: [$0], arguments: ["yes"]) })
+                    #expect(replies.filter { (try? $0.get())?.string == "yes" }.count == keys.count)
+                    var stored = 0
+                    for master in try await deployment.masters() {
+                        stored += Int(try await deployment.node(port: master.port).command("DBSIZE")) ?? 0
+                    }
+                    #expect(stored == keys.count, "every master holds its share")
+                }
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func unreachableSeedsAreReportedOneByOne() async throws {
         let ports = [try await freeLoopbackPort(), try await freeLoopbackPort()]
