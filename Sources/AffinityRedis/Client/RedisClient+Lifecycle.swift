@@ -99,16 +99,19 @@ extension RedisClient {
     /// Starts stopping: no new connections, the current one closes after its commands in flight, a pending
     /// back-off sleep ends.
     func stop() {
-        let (connection, sleeper) = state.withLock { state in
+        let (connections, sleepers) = state.withLock { state in
             state.stopping = true
             state.sleepTimer?.cancel()
             state.sleepTimer = nil
-            let sleeper = state.sleeper
+            var sleepers = [state.sleeper].compactMap { $0 }
             state.sleeper = nil
-            return (state.connection, sleeper)
+            if let waiter = state.cluster.takeWakeWaiter() { sleepers.append(waiter) }
+            sleepers += state.cluster.refreshWaiters
+            state.cluster.refreshWaiters.removeAll()
+            return ([state.connection].compactMap { $0 } + state.cluster.connections.values, sleepers)
         }
-        connection?.closeGracefully()
-        sleeper?.resume()
+        connections.forEach { $0.closeGracefully() }
+        sleepers.forEach { $0.resume() }
     }
 
     /// Ends every connection-event stream; called when ``run()`` returns.
@@ -117,6 +120,8 @@ extension RedisClient {
             state.stopping = true
             state.finished = true
             state.connection = nil
+            state.cluster.connections.removeAll()
+            state.cluster.usable = false
             let listeners = Array(state.listeners.values)
             state.listeners.removeAll()
             return listeners

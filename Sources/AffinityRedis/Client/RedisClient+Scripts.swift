@@ -11,6 +11,13 @@ extension RedisClient {
     ) async throws -> RedisReply {
         let call = RedisScriptCall(keys: keys, arguments: arguments)
         var sha = try await scriptHash(script, timeout: timeout)
+        if isCluster {
+            let command = Self.evalsha(sha, call)
+            return try await clusterSend(
+                command, slot: command.clusterSlot, script: script, deadline: deadline(timeout)
+            )
+            .reply
+        }
         do {
             return try await send(Self.evalsha(sha, call), timeout: timeout)
         } catch let error as RedisError where error.isNoScript {
@@ -34,8 +41,17 @@ extension RedisClient {
             return try await evaluate(script, keys: keys, arguments: arguments, timeout: timeout)
         }
         let call = RedisScriptCall(keys: keys, arguments: arguments)
-        let connection = try currentConnection()
-        let reply = try await evaluate(script, call, on: connection, timeout: timeout)
+        let reply: RedisReply
+        let connection: RedisConnection
+        if isCluster {
+            // the WAIT goes to the master that ran the script
+            let command = Self.evalsha(try await scriptHash(script, timeout: timeout), call)
+            (reply, connection) = try await clusterSend(
+                command, slot: command.clusterSlot, script: script, deadline: deadline(timeout))
+        } else {
+            connection = try currentConnection()
+            reply = try await evaluate(script, call, on: connection, timeout: timeout)
+        }
         guard mustConfirm(reply) else { return reply }
         let milliseconds = max(1, Int(replication.timeout / .milliseconds(1)))
         let confirmed = try await send(
@@ -77,6 +93,8 @@ extension RedisClient {
 
     /// Runs `script` once per call as one pipeline, with the same `NOSCRIPT` handling as
     /// ``evaluate(_:keys:arguments:timeout:)`` (the calls that hit `NOSCRIPT` are retried once, together).
+    /// With a cluster, one pipeline per master (each call goes to the master of its first key's slot); the
+    /// results are in the order of `calls`.
     public func evaluateAll(
         _ script: RedisScript, calls: [RedisScriptCall], timeout: Duration? = nil
     ) async -> [Result<RedisReply, RedisError>] {
@@ -86,6 +104,10 @@ extension RedisClient {
             sha = try await scriptHash(script, timeout: timeout)
         } catch {
             return calls.map { _ in .failure(RedisChannelHandler.redisError(error)) }
+        }
+        if isCluster {
+            return await clusterPipeline(
+                calls.map { Self.evalsha(sha, $0) }, script: script, deadline: deadline(timeout))
         }
         var results = await pipeline(calls.map { Self.evalsha(sha, $0) }, timeout: timeout)
         let retry = results.indices.filter { index in

@@ -16,8 +16,10 @@ import Synchronization
 ///
 /// The client knows the topology (``RedisConfiguration/topology``) so that its callers do not: with Sentinel
 /// it asks the sentinels for the master, checks it with `ROLE` and follows failovers (`+switch-master`,
-/// `READONLY`, a lost connection); every new connection is reported as `.connected`, after which callers
-/// write back what Redis may have lost. Redis Cluster URLs are parsed, but ``run()`` refuses them.
+/// `READONLY`, a lost connection); with Redis Cluster it keeps the slot map (`CLUSTER SHARDS`) and one
+/// pipelined connection per master, routes each command by the slot of its first key and follows `MOVED` and
+/// `ASK`. Every new connection (with a cluster: every time the whole cluster is usable again) is reported as
+/// `.connected`, after which callers write back what Redis may have lost.
 ///
 /// ```swift
 /// let client = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:6379/0"), logger: logger)
@@ -39,6 +41,8 @@ public final class RedisClient: Service, Sendable {
         var scriptHashes: [String: String] = [:]
         /// With Sentinel: the sentinels in the order to ask them (the last one that answered first).
         var sentinelOrder: [RedisEndpoint] = []
+        /// With Redis Cluster: the slot map and the connections to the masters.
+        var cluster = RedisClusterConnections()
     }
 
     /// The configuration in use.
@@ -46,8 +50,8 @@ public final class RedisClient: Service, Sendable {
     let state = Mutex(State())
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    private let commandCounter = Counter(label: "affinity.redis.commands")
-    private let connectCounter = Counter(label: "affinity.redis.connections")
+    let commandCounter = Counter(label: "affinity.redis.commands")
+    let connectCounter = Counter(label: "affinity.redis.connections")
     let failoverCounter = Counter(label: "affinity.redis.failovers")
 
     /// Creates a client; nothing happens until ``run()``.
@@ -78,11 +82,10 @@ public final class RedisClient: Service, Sendable {
             break
         case .sentinel(let settings):
             _ = try sentinelHandshake(settings)
-        case .cluster:
-            throw RedisError(
-                code: .configuration,
-                message: "Redis Cluster (redis-cluster://) is not supported by this version; "
-                    + "use redis:// for one server or redis-sentinel:// for a Sentinel-managed master")
+        case .cluster(let seeds):
+            guard !seeds.isEmpty else {
+                throw RedisError(code: .configuration, message: "a Redis Cluster needs at least one seed node")
+            }
         }
         defer { finish() }
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -90,7 +93,11 @@ public final class RedisClient: Service, Sendable {
                 if case .sentinel(let settings) = configuration.topology {
                     group.addTask { await self.followFailovers(settings, sslContext: sslContext) }
                 }
-                await maintainConnection(sslContext: sslContext)
+                if case .cluster(let seeds) = configuration.topology {
+                    await maintainCluster(seeds: seeds, sslContext: sslContext)
+                } else {
+                    await maintainConnection(sslContext: sslContext)
+                }
                 group.cancelAll()
             }
         } onCancelOrGracefulShutdown: {
@@ -131,7 +138,7 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// Opens a ready connection to the server the topology names: the configured one, or the master the
-    /// sentinels name (checked with `ROLE`).
+    /// sentinels name (checked with `ROLE`). (A cluster's connections are opened by `maintainCluster`.)
     private func openConnection(sslContext: NIOSSLContext?, generation: Int) async throws -> RedisConnection {
         switch configuration.topology {
         case .sentinel(let settings):
@@ -144,13 +151,14 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
-    /// A stream of connection changes. If a connection is ready when it is created, it starts with that
-    /// `.connected` event. It ends when ``run()`` returns.
+    /// A stream of connection changes. If a connection is ready when it is created (with a cluster: every
+    /// master is connected), it starts with that `.connected` event. It ends when ``run()`` returns.
     public func connectionEvents() -> AsyncStream<RedisConnectionEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: RedisConnectionEvent.self)
         let id: Int? = state.withLock { state in
             if state.finished { return nil }
             if let connection = state.connection { continuation.yield(.connected(generation: connection.generation)) }
+            if state.cluster.usable { continuation.yield(.connected(generation: state.generation)) }
             let id = state.nextListenerID
             state.nextListenerID += 1
             state.listeners[id] = continuation
@@ -166,15 +174,23 @@ public final class RedisClient: Service, Sendable {
         return stream
     }
 
-    /// Whether a connection is ready right now.
+    /// Whether a connection is ready right now (with a cluster: every slot's master is connected).
     public var isConnected: Bool {
-        state.withLock { $0.connection != nil }
+        state.withLock { $0.connection != nil || $0.cluster.usable }
     }
 
     /// Sends one command and returns its reply. An error reply throws a ``RedisError`` with code
     /// ``RedisError/Code/server`` and the server's text; errors nested in arrays stay `.error` elements.
+    ///
+    /// With a cluster the command goes to the master of its first key's slot (without keys: to any master);
+    /// `MOVED` and `ASK` are followed.
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RedisReply {
-        try await send(command, on: try currentConnection(), timeout: timeout)
+        if isCluster {
+            return try await clusterSend(
+                command, slot: command.clusterSlot, script: nil, deadline: deadline(timeout)
+            ).reply
+        }
+        return try await send(command, on: try currentConnection(), timeout: timeout)
     }
 
     /// ``send(_:timeout:)`` on one particular connection (a `WAIT` must follow its write on the same one).
@@ -202,10 +218,12 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// Sends the commands as one pipeline (written together, flushed once) and returns each command's
-    /// outcome in order; error replies become ``RedisError/Code/server`` failures.
+    /// outcome in order; error replies become ``RedisError/Code/server`` failures. With a cluster there is one
+    /// pipeline per master, the outcomes still in the caller's order.
     public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async -> [Result<RedisReply, RedisError>]
     {
         guard !commands.isEmpty else { return [] }
+        if isCluster { return await clusterPipeline(commands, script: nil, deadline: deadline(timeout)) }
         let connection: RedisConnection
         do {
             connection = try currentConnection()
@@ -231,6 +249,11 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
+    /// The deadline of a command sent now with `timeout` (default ``RedisConfiguration/commandTimeout``).
+    func deadline(_ timeout: Duration?) -> NIODeadline {
+        .now() + TimeAmount(timeout ?? configuration.commandTimeout)
+    }
+
     func currentConnection() throws(RedisError) -> RedisConnection {
         guard let connection = state.withLock({ $0.connection }) else {
             throw RedisError(code: .connection, message: "not connected to redis at \(configuration.endpoint)")
@@ -238,7 +261,7 @@ public final class RedisClient: Service, Sendable {
         return connection
     }
 
-    private func countError(_ error: RedisError) {
+    func countError(_ error: RedisError) {
         Counter(label: "affinity.redis.errors", dimensions: [("error.code", error.code.description)]).increment()
     }
 }

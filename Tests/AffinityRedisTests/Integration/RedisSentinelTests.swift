@@ -199,14 +199,6 @@ struct RedisSentinelTests {
         }
     }
 
-    @Test func clusterURLsAreRefusedClearly() async throws {
-        let client = RedisClient(
-            configuration: try RedisConfiguration(url: "redis-cluster://127.0.0.1:7000"), logger: testLogger("c"))
-        let error = await #expect(throws: RedisError.self) { try await client.run() }
-        #expect(error?.code == .configuration)
-        #expect(error?.message.contains("not supported") == true)
-    }
-
     /// Runs a client until its first `.connectFailed` and returns that error.
     private func firstConnectFailure(_ configuration: RedisConfiguration) async throws -> RedisError {
         let client = RedisClient(configuration: configuration, logger: testLogger("sentinel"))
