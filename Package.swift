@@ -215,6 +215,7 @@ let package = Package(
                 "AffinityCluster",
                 "AffinityPeer",
                 "AffinityProtocol",
+                "AffinityRedis",
                 "AffinityServer",
                 "AffinityTestSupport",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -26,7 +26,7 @@ extension AffinityServerCommand {
         if let path = try file(redisPasswordFile, "AFFINITY_REDIS_PASSWORD_FILE") { redis.passwordFile = path }
         let sentinelPasswordFile = try file(redisSentinelPasswordFile, "AFFINITY_REDIS_SENTINEL_PASSWORD_FILE")
         switch redis.topology {
-        case .standalone:
+        case .standalone, .cluster:
             if sentinelPasswordFile != nil {
                 throw ConfigurationError(
                     "--redis-sentinel-password-file needs a redis-sentinel:// or rediss-sentinel:// URL")
@@ -34,10 +34,6 @@ extension AffinityServerCommand {
         case .sentinel(var sentinel):
             sentinel.passwordFile = sentinelPasswordFile
             redis.topology = .sentinel(sentinel)
-        case .cluster:
-            throw ConfigurationError(
-                "\(url.source): Redis Cluster (redis-cluster://) is not supported by this version; "
-                    + "use redis:// or redis-sentinel://")
         }
         let peerPort =
             try settings.integer(self.peerPort, name: "peer-port", variable: "AFFINITY_PEER_PORT", in: 1...65535) ?? 9443

@@ -106,7 +106,7 @@ struct AffinityServerCommand: AsyncParsableCommand {
     var redisSentinelPasswordFile: String?
     @Option(
         help:
-            "Redis replicas that must confirm a park or ack (WAIT) before it is answered; fewer answer unavailable (env AFFINITY_REDIS_WAIT_REPLICAS, default 1 with redis-sentinel://, else 0)."
+            "Redis replicas that must confirm a park or ack (WAIT) before it is answered; fewer answer unavailable (env AFFINITY_REDIS_WAIT_REPLICAS, default 1 with redis-sentinel:// or redis-cluster://, else 0)."
     )
     var redisWaitReplicas: String?
     @Option(

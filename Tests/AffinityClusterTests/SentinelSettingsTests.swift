@@ -8,7 +8,10 @@ extension ClusterTests {
     struct SentinelSettingsTests {
         @Test(arguments: [
             (["--redis-url", "redis-sentinel://127.0.0.1:1/0"], "needs the master name after #"),
-            (["--redis-url", "redis-cluster://127.0.0.1:1"], "Redis Cluster (redis-cluster://) is not supported"),
+            (
+                ["--redis-url", "redis-cluster://127.0.0.1:1", "--redis-sentinel-password-file", "PASSWORD"],
+                "needs a redis-sentinel://"
+            ),
             (
                 ["--redis-url", "redis://127.0.0.1:1", "--redis-sentinel-password-file", "PASSWORD"],
                 "needs a redis-sentinel://"

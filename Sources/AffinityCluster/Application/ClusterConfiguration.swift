@@ -6,7 +6,8 @@ public struct ClusterConfiguration: Sendable {
     /// How to reach Redis (`--redis-url`, `--redis-password-file`).
     public var redis: RedisConfiguration
     /// How many Redis replicas must confirm a park or an acknowledgement (`--redis-wait-replicas`,
-    /// `--redis-wait-timeout`): one with Sentinel, none otherwise.
+    /// `--redis-wait-timeout`): one with Sentinel and with Redis Cluster (their failovers promote a replica,
+    /// which may miss the last writes of the master), none with a single Redis.
     public var replication: RedisReplicationRequirement
     /// The prefix of every Redis key (`--redis-prefix`).
     public var keyPrefix: String = "affinity:"
@@ -26,10 +27,9 @@ public struct ClusterConfiguration: Sendable {
     /// Creates a configuration with defaults for the optional settings.
     public init(redis: RedisConfiguration, advertiseAddress: PeerAddress, tlsFiles: PeerTLSFiles) {
         self.redis = redis
-        if case .sentinel = redis.topology {
-            self.replication = RedisReplicationRequirement(replicas: 1)
-        } else {
-            self.replication = .none
+        switch redis.topology {
+        case .sentinel, .cluster: self.replication = RedisReplicationRequirement(replicas: 1)
+        case .standalone: self.replication = .none
         }
         self.advertiseAddress = advertiseAddress
         self.tlsFiles = tlsFiles
