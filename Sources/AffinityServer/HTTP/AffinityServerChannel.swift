@@ -21,9 +21,11 @@ import NIOWebSocket
 /// ``AffinityConfiguration/maxConnections`` WebSocket connections is refused with 503
 /// `unavailable` (the slot is taken at the upgrade and given back when the channel closes).
 ///
-/// An upgraded connection costs one task (the one the server runs per connection, which runs the
-/// ``WebSocketSession``) and its channel: frames are handled by ``AffinityWebSocketHandler`` on
-/// the event loop, and written by ``WebSocketConnection`` without a writer task.
+/// An upgraded protocol v1 connection costs its channel and no task: frames are handled by
+/// ``AffinityWebSocketHandler`` on the event loop, written by ``WebSocketConnection`` without a
+/// writer task, and the ``WebSocketSession`` runs in a task of the ``SessionRunner`` only while it
+/// has work. The task the server runs per connection ends after the upgrade (a legacy protocol
+/// connection keeps it for its session).
 struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     /// An upgraded WebSocket: its shared state and the messages its handler assembles.
     struct WebSocketUpgrade: Sendable {
@@ -60,6 +62,8 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     /// What every session of this replica shares (configuration, registry, coordinator, metrics).
     let environment: SessionEnvironment
+    /// Runs the protocol v1 sessions while they have work.
+    let sessions: SessionRunner
     /// Returns the roles granted to an upgrade request with this Authorization header, or the
     /// error to refuse it with.
     let admit: @Sendable (_ authorization: String?) -> Result<Set<PeerRole>, AffinityError>
@@ -212,12 +216,15 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                         environment: environment, broadcaster: legacy.broadcaster, metrics: legacy.metrics,
                         logger: logger
                     ).run(upgrade.connection, inbox: upgrade.inbox)
+                    // the session ends when the peer closed, the channel closed, or the task was cancelled
+                    value.channel.close(promise: nil)
                 } else {
-                    await WebSocketSession(environment: environment, logger: logger).run(
-                        upgrade.connection, inbox: upgrade.inbox)
+                    // runs whenever the connection has work, closes the channel when it ends
+                    WebSocketSession(
+                        environment: environment, logger: logger, connection: upgrade.connection,
+                        inbox: upgrade.inbox, runner: sessions
+                    ).start()
                 }
-                // the session ends when the peer closed, the channel closed, or the task was cancelled
-                value.channel.close(promise: nil)
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["error.message": "\(error)"])
