@@ -56,8 +56,11 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     static let webSocketPath = "/v1/ws"
     /// The path of the Node package's protocol (with `--legacy-protocol`).
     static let legacyPath = "/"
-    /// Receive buffer sizes of a connection.
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+    /// Receive buffer sizes of a connection before its upgrade. NIO keeps a channel's first receive
+    /// buffer for the channel's life (after the upgrade, ``MessageSizedRecvAllocator`` allocates
+    /// every read's buffer anew), so it starts at the smallest size: an upgrade request takes a
+    /// few reads more, and an idle WebSocket keeps 64 bytes instead of 512.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64, maximum: 65536)
 
     let responder: HTTPChannelHandler.Responder
     /// What every session of this replica shares (configuration, registry, coordinator, metrics).
@@ -70,9 +73,9 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // NIO keeps each channel's last receive buffer for reuse: start it small, since most
-            // connections are idle WebSockets that read a few hundred bytes at a time (it grows on
-            // full reads, up to 64 KiB, for large messages)
+            // NIO keeps each channel's first receive buffer for reuse: start it small, since most
+            // connections are idle WebSockets (it grows on full reads, up to 64 KiB, for large
+            // requests)
             try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let admit = self.admit
             let environment = self.environment
