@@ -107,7 +107,7 @@ public func buildApplication(
     let ports = PortCollector(expected: configuration.metricsPort == nil ? 1 : 2, onListening: onListening)
     let mainResponder = routes.mainRouter().buildResponder()
     // started before the HTTP server, so that it stops after the server closed every connection
-    let sessions = SessionRunner()
+    let sessions = SessionRunner(environment: environment, logger: logger)
     services.append(sessions)
     let server = HTTPServerBuilder { responder in
         AffinityServerChannel(

@@ -1,3 +1,4 @@
+import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -27,9 +28,16 @@ final class SessionRunner: Service, Sendable {
         var hasReady: Bool { readyHead < ready.count }
     }
 
+    /// What every session of the replica shares (held here once, not copied into each session).
+    let environment: SessionEnvironment
+    /// The logger of every session.
+    let logger: Logger
     private let state = Mutex(State())
 
-    init() {}
+    init(environment: SessionEnvironment, logger: Logger) {
+        self.environment = environment
+        self.logger = logger
+    }
 
     /// Starts a session: it runs whenever its connection has work. Returns false when this service
     /// has already stopped (the caller closes the connection).

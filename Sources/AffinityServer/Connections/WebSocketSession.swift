@@ -13,20 +13,17 @@ import Synchronization
 /// delivery chains runs (``runUntilIdle()``). Messages are still handled one after the other, in
 /// order, and the next ones while deliveries run, as by a task that waited for them.
 final class WebSocketSession: Sendable {
-    let environment: SessionEnvironment
-    let logger: Logger
     let connection: WebSocketConnection
     private let inbox: InboundMessageQueue
     private let runner: SessionRunner
     /// A worker's outcome chains, made with its first outcome (a client never needs them).
     private let chains = Mutex<KeyedOutcomeQueue?>(nil)
 
-    init(
-        environment: SessionEnvironment, logger: Logger, connection: WebSocketConnection,
-        inbox: InboundMessageQueue, runner: SessionRunner
-    ) {
-        self.environment = environment
-        self.logger = logger
+    /// What every session of the replica shares, held once by the runner (not copied into each session).
+    private var environment: SessionEnvironment { runner.environment }
+    private var logger: Logger { runner.logger }
+
+    init(connection: WebSocketConnection, inbox: InboundMessageQueue, runner: SessionRunner) {
         self.connection = connection
         self.inbox = inbox
         self.runner = runner

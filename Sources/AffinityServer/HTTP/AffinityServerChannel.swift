@@ -223,10 +223,7 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                     value.channel.close(promise: nil)
                 } else {
                     // runs whenever the connection has work, closes the channel when it ends
-                    WebSocketSession(
-                        environment: environment, logger: logger, connection: upgrade.connection,
-                        inbox: upgrade.inbox, runner: sessions
-                    ).start()
+                    WebSocketSession(connection: upgrade.connection, inbox: upgrade.inbox, runner: sessions).start()
                 }
             }
         } catch {
