@@ -41,7 +41,9 @@ struct AffinityBenchCommand: AsyncParsableCommand {
     var payloadBytes: Int?
     @Option(help: "Idle client connections of the idle phase. Default 10000 (500 with --quick).")
     var idleConnections: Int?
-    @Option(help: "The idle phase's replica: redis (cluster mode with Redis) or memory (the embedded store). Default redis.")
+    @Option(
+        help: "The idle phase's replica: redis (cluster mode with Redis) or memory (the embedded store). Default redis."
+    )
     var idleStore: String?
     @Option(help: "Directory holding affinity-server (default: $AFFINITY_BIN_DIR, else next to this executable).")
     var binDir: String?

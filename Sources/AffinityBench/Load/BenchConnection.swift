@@ -32,7 +32,8 @@ final class BenchConnection: Sendable {
             if let sourceAddress {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceAddress, port: 0))
             }
-            connected = try await bootstrap
+            connected =
+                try await bootstrap
                 .connect(host: "127.0.0.1", port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let upgrader = NIOTypedWebSocketClientUpgrader<Bool>(
