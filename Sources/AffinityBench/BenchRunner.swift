@@ -145,10 +145,10 @@ public struct BenchRunner: Sendable {
             }
         }
         if phases.contains(.idle) {
-            status(
-                "run \(result.run): idle: \(configuration.idleConnections) connections to one replica (cluster mode)")
+            let store = configuration.idleLayout == .memory ? "embedded store" : "cluster mode with Redis"
+            status("run \(result.run): idle: \(configuration.idleConnections) connections to one replica (\(store))")
             let replicas = try await ReplicaSet.start(
-                .single, serverPath: server, certificates: certificates, directory: directory,
+                configuration.idleLayout, serverPath: server, certificates: certificates, directory: directory,
                 eventLoopThreads: configuration.replicaEventLoopThreads, cpu: configuration.replicaCPU)
             defer { replicas.stop() }
             let idle = try await IdleConnectionProbe(

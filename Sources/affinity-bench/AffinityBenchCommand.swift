@@ -41,6 +41,10 @@ struct AffinityBenchCommand: AsyncParsableCommand {
     var payloadBytes: Int?
     @Option(help: "Idle client connections of the idle phase. Default 10000 (500 with --quick).")
     var idleConnections: Int?
+    @Option(
+        help: "The idle phase's replica: redis (cluster mode with Redis) or memory (the embedded store). Default redis."
+    )
+    var idleStore: String?
     @Option(help: "Directory holding affinity-server (default: $AFFINITY_BIN_DIR, else next to this executable).")
     var binDir: String?
     @Option(
@@ -125,6 +129,11 @@ struct AffinityBenchCommand: AsyncParsableCommand {
         if let workersPerReplica { configuration.workersPerReplica = workersPerReplica }
         if let payloadBytes { configuration.payloadBytes = payloadBytes }
         if let idleConnections { configuration.idleConnections = idleConnections }
+        switch idleStore {
+        case nil, "redis": configuration.idleLayout = .single
+        case "memory": configuration.idleLayout = .memory
+        case let other?: throw BenchError(.invalidArgument, "--idle-store must be memory or redis, not \(other)")
+        }
         configuration.binDirectory = binDir
         if let loadEventLoopThreads { configuration.loadEventLoopThreads = loadEventLoopThreads }
         if let relayRate { configuration.relayRate = relayRate }

@@ -21,6 +21,8 @@ public struct BenchConfiguration: Sendable, Equatable {
     public var payloadBytes = 128
     /// Idle connections of the `idle` phase.
     public var idleConnections = 10_000
+    /// The replica of the `idle` phase: `single` (cluster mode with Redis) or `memory` (the embedded store).
+    public var idleLayout = ReplicaSet.Layout.single
     /// Directory holding `affinity-server` (nil: `$AFFINITY_BIN_DIR`, else next to the bench executable).
     public var binDirectory: String?
     /// `--event-loop-threads` of every replica (nil: the replica's default, the CPUs available). One by
@@ -99,6 +101,9 @@ public struct BenchConfiguration: Sendable, Equatable {
         }
         guard (1...100_000).contains(idleConnections) else {
             throw BenchError(.invalidArgument, "--idle-connections must be 1...100000")
+        }
+        guard idleLayout != .cluster else {
+            throw BenchError(.invalidArgument, "--idle-store must be memory or redis")
         }
         if let threads = replicaEventLoopThreads, !(1...1024).contains(threads) {
             throw BenchError(.invalidArgument, "--replica-event-loop-threads must be 1...1024 or default")

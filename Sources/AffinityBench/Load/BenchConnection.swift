@@ -18,15 +18,22 @@ final class BenchConnection: Sendable {
     }
 
     /// Connects to `ws://127.0.0.1:<port>/v1/ws`, says `hello` and waits for `welcome`.
+    ///
+    /// - Parameter sourceAddress: the loopback address to connect from (nil: the kernel's choice,
+    ///   127.0.0.1). One source address has about 28,000 ephemeral ports towards one server port.
     static func connect(
-        port: Int, role: PeerRole, clientId: String, keepsReceivedIDs: Bool = true,
+        port: Int, role: PeerRole, clientId: String, keepsReceivedIDs: Bool = true, sourceAddress: String? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> BenchConnection {
         let inbox = BenchInbox(keepsReceivedIDs: keepsReceivedIDs)
         let connected: (any Channel, EventLoopFuture<Bool>)
         do {
-            connected = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            var bootstrap = ClientBootstrap(group: group).channelOption(.socketOption(.tcp_nodelay), value: 1)
+            if let sourceAddress {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceAddress, port: 0))
+            }
+            connected =
+                try await bootstrap
                 .connect(host: "127.0.0.1", port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let upgrader = NIOTypedWebSocketClientUpgrader<Bool>(

@@ -2,7 +2,14 @@ import AffinityProtocol
 
 /// Server memory per idle connection: VmRSS of the replica before and after `connections` clients said
 /// `hello` and subscribed to one key each, then stay idle.
+///
+/// Past ``connectionsPerSourceAddress`` connections, each further block connects from the next loopback
+/// address (127.0.0.2, 127.0.0.3, ...): one address runs out of ephemeral ports towards one server port
+/// at about 28,000 connections.
 struct IdleConnectionProbe {
+    /// Connections opened from one loopback source address.
+    static let connectionsPerSourceAddress = 20_000
+
     let connections: Int
     let parallelConnects: Int
     let settle: Duration
@@ -20,8 +27,10 @@ struct IdleConnectionProbe {
             try await withThrowingTaskGroup(of: BenchConnection.self) { group in
                 let port = replica.port
                 let open: @Sendable (Int) async throws -> BenchConnection = { number in
+                    let block = number / Self.connectionsPerSourceAddress
                     let connection = try await BenchConnection.connect(
-                        port: port, role: .client, clientId: "idle-\(number)", keepsReceivedIDs: false)
+                        port: port, role: .client, clientId: "idle-\(number)", keepsReceivedIDs: false,
+                        sourceAddress: block == 0 ? nil : "127.0.0.\(1 + block)")
                     do {
                         try await connection.subscribe(keys.take())
                     } catch {

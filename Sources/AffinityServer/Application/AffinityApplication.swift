@@ -6,8 +6,9 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 
-/// One affinity-server replica as a `Service`: the HTTP/WebSocket server, the optional metrics
-/// server, the parked-outcome sweeper and the drain coordinator, run as one service group.
+/// One affinity-server replica as a `Service`: the HTTP/WebSocket server and the runner of its
+/// WebSocket sessions, the optional metrics server, the parked-outcome sweeper and the drain
+/// coordinator, run as one service group.
 ///
 /// ```swift
 /// let application = try buildApplication(configuration: configuration, logger: logger)
@@ -105,10 +106,14 @@ public func buildApplication(
 
     let ports = PortCollector(expected: configuration.metricsPort == nil ? 1 : 2, onListening: onListening)
     let mainResponder = routes.mainRouter().buildResponder()
+    // started before the HTTP server, so that it stops after the server closed every connection
+    let sessions = SessionRunner(environment: environment, logger: logger)
+    services.append(sessions)
     let server = HTTPServerBuilder { responder in
         AffinityServerChannel(
             responder: responder,
             environment: environment,
+            sessions: sessions,
             admit: { authorization in
                 guard !environment.isDraining() else {
                     return .failure(

@@ -4,9 +4,66 @@ import Synchronization
 
 /// The local subscriptions of this replica (key -> subscribers) and every open WebSocket connection.
 final class ConnectionRegistry: Sendable {
+    /// One local subscriber of a key, with its route.
+    private struct Subscription {
+        let subscriber: any OutcomeSubscriber
+        let route: Route
+    }
+
+    /// The local subscribers of one key: nearly always one, held inline (no dictionary per key).
+    private enum KeySubscriptions {
+        case one(Subscription)
+        case many([ConnectionID: Subscription])
+
+        var subscribers: [any OutcomeSubscriber] {
+            switch self {
+            case .one(let subscription): [subscription.subscriber]
+            case .many(let subscriptions): subscriptions.values.map(\.subscriber)
+            }
+        }
+
+        var anyRoute: Route? {
+            switch self {
+            case .one(let subscription): subscription.route
+            case .many(let subscriptions): subscriptions.values.first?.route
+            }
+        }
+
+        /// Adds or replaces the subscription of its connection; returns true when it is new.
+        mutating func add(_ subscription: Subscription) -> Bool {
+            let id = subscription.subscriber.connectionID
+            switch self {
+            case .one(let existing) where existing.subscriber.connectionID == id:
+                self = .one(subscription)
+                return false
+            case .one(let existing):
+                self = .many([existing.subscriber.connectionID: existing, id: subscription])
+                return true
+            case .many(var subscriptions):
+                self = .one(subscription)  // releases the dictionary, so that it is not copied
+                let isNew = subscriptions.updateValue(subscription, forKey: id) == nil
+                self = .many(subscriptions)
+                return isNew
+            }
+        }
+
+        /// Removes the subscription of `connectionID`; returns what is left (nil: none) and whether
+        /// there was one.
+        func removing(_ connectionID: ConnectionID) -> (left: KeySubscriptions?, removed: Bool) {
+            switch self {
+            case .one(let existing):
+                guard existing.subscriber.connectionID == connectionID else { return (self, false) }
+                return (nil, true)
+            case .many(var subscriptions):
+                guard subscriptions.removeValue(forKey: connectionID) != nil else { return (self, false) }
+                if subscriptions.count == 1, let last = subscriptions.values.first { return (.one(last), true) }
+                return (subscriptions.isEmpty ? nil : .many(subscriptions), true)
+            }
+        }
+    }
+
     private struct State {
-        var subscribers: [ProcessInstanceKey: [ConnectionID: any OutcomeSubscriber]] = [:]
-        var routes: [ProcessInstanceKey: [ConnectionID: Route]] = [:]
+        var subscriptions: [ProcessInstanceKey: KeySubscriptions] = [:]
         var connections: [ConnectionID: WebSocketConnection] = [:]
         var longPolls: [ConnectionID: LongPollWaiter] = [:]
         var subscriptionCount = 0
@@ -24,18 +81,18 @@ final class ConnectionRegistry: Sendable {
 
     /// Whether `key` has a local subscriber (without building the list).
     func hasSubscribers(of key: ProcessInstanceKey) -> Bool {
-        state.withLock { $0.subscribers[key]?.isEmpty == false }
+        state.withLock { $0.subscriptions[key] != nil }
     }
 
     func subscribers(of key: ProcessInstanceKey) -> [any OutcomeSubscriber] {
-        state.withLock { state in state.subscribers[key].map { Array($0.values) } ?? [] }
+        state.withLock { state in state.subscriptions[key]?.subscribers ?? [] }
     }
 
     func add(_ subscriber: any OutcomeSubscriber, for key: ProcessInstanceKey, route: Route) {
         let added = state.withLock { state in
-            state.routes[key, default: [:]][subscriber.connectionID] = route
-            let isNew =
-                state.subscribers[key, default: [:]].updateValue(subscriber, forKey: subscriber.connectionID) == nil
+            let subscription = Subscription(subscriber: subscriber, route: route)
+            let isNew = state.subscriptions[key]?.add(subscription) ?? true
+            if state.subscriptions[key] == nil { state.subscriptions[key] = .one(subscription) }
             if isNew { state.subscriptionCount += 1 }
             return isNew
         }
@@ -46,12 +103,9 @@ final class ConnectionRegistry: Sendable {
         var removed = 0
         state.withLock { state in
             for key in keys {
-                guard state.subscribers[key]?.removeValue(forKey: connectionID) != nil else { continue }
-                state.routes[key]?.removeValue(forKey: connectionID)
-                if state.subscribers[key]?.isEmpty == true {
-                    state.subscribers[key] = nil
-                    state.routes[key] = nil
-                }
+                guard let (left, wasThere) = state.subscriptions[key].map({ $0.removing(connectionID) }), wasThere
+                else { continue }
+                state.subscriptions[key] = left
                 removed += 1
             }
             state.subscriptionCount -= removed
@@ -89,7 +143,7 @@ final class ConnectionRegistry: Sendable {
     /// One route per locally subscribed key (for ``OutcomeStore/refreshRoutes(_:)``).
     func localRoutes() -> [ProcessInstanceKey: Route] {
         state.withLock { state in
-            state.routes.compactMapValues { $0.values.first }
+            state.subscriptions.compactMapValues(\.anyRoute)
         }
     }
 

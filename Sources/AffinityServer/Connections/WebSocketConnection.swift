@@ -128,6 +128,11 @@ final class WebSocketConnection: OutcomeSubscriber {
         state.withLock { $0.queue.finish() }
     }
 
+    /// Closes the channel (the session ended); a no-op when it is closed already.
+    func closeChannel() {
+        channel.close(promise: nil)
+    }
+
     private func scheduleFlush() {
         channel.eventLoop.execute { self.flush() }
     }

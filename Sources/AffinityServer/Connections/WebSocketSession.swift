@@ -1,31 +1,83 @@
 import AffinityProtocol
 import CoreMetrics
 import Logging
+import Synchronization
 
-/// Runs one WebSocket connection in the connection's task: takes the messages its channel
-/// handler assembled, answers them, and cleans up when the connection ends. Handles the protocol
-/// of docs/PROTOCOL.md for both roles. Writing is done by ``WebSocketConnection`` on the channel's
-/// event loop; pings and the close handshake by ``AffinityWebSocketHandler``.
-struct WebSocketSession {
-    let environment: SessionEnvironment
-    let logger: Logger
+/// Runs one WebSocket connection: takes the messages its channel handler assembled, answers them,
+/// and cleans up when the connection ends. Handles the protocol of docs/PROTOCOL.md for both roles.
+/// Writing is done by ``WebSocketConnection`` on the channel's event loop; pings and the close
+/// handshake by ``AffinityWebSocketHandler``.
+///
+/// The session has a task only while it has work (``SessionRunner``): its inbox wakes it when a
+/// message or the end arrives, and it runs until no message is queued and none of its worker's
+/// delivery chains runs (``runUntilIdle()``). Messages are still handled one after the other, in
+/// order, and the next ones while deliveries run, as by a task that waited for them.
+final class WebSocketSession: Sendable {
+    let connection: WebSocketConnection
+    private let inbox: InboundMessageQueue
+    private let runner: SessionRunner
+    /// A worker's outcome chains, made with its first outcome (a client never needs them).
+    private let chains = Mutex<KeyedOutcomeQueue?>(nil)
 
-    func run(_ connection: WebSocketConnection, inbox: InboundMessageQueue) async {
-        let metrics = environment.metrics
+    /// What every session of the replica shares, held once by the runner (not copied into each session).
+    private var environment: SessionEnvironment { runner.environment }
+    private var logger: Logger { runner.logger }
+
+    init(connection: WebSocketConnection, inbox: InboundMessageQueue, runner: SessionRunner) {
+        self.connection = connection
+        self.inbox = inbox
+        self.runner = runner
+    }
+
+    /// Registers the connection and lets its messages wake the session (the first ones may have
+    /// arrived already). No task waits while the connection is idle.
+    func start() {
+        guard runner.start(self) else {
+            // the replica stopped running sessions: nothing would answer this connection
+            connection.closeChannel()
+            return
+        }
         environment.registry.register(connection)
-        metrics.connections(for: nil).increment()
+        environment.metrics.connections(for: nil).increment()
         if environment.isDraining() {
             connection.drain()
         }
-        let chains = KeyedOutcomeQueue(
-            maxCount: environment.configuration.maxOutcomesInFlight,
-            maxBytes: environment.configuration.maxInFlightBytes)
-        await withDiscardingTaskGroup { deliveries in
-            while let message = await inbox.next() {
-                await receive(message, connection: connection, chains: chains, deliveries: &deliveries)
+        inbox.attach { [runner] in runner.schedule(self) }
+    }
+
+    /// Wakes the session unless it runs (on cancellation: it then ends).
+    func wakeIfIdle() {
+        inbox.wakeIfIdle()
+    }
+
+    /// Handles the queued messages, and those that arrive meanwhile, until the session is idle (or
+    /// cleans up once the connection ended).
+    func runUntilIdle() async {
+        while true {
+            let ended = await withDiscardingTaskGroup(returning: Bool.self) { deliveries in
+                while true {
+                    switch await inbox.nextUntilIdle() {
+                    case .message(let message):
+                        await receive(message, connection: connection, deliveries: &deliveries)
+                    case .idle:
+                        return false
+                    case .end:
+                        connection.finishOutbound()
+                        return true
+                    }
+                }
             }
-            connection.finishOutbound()
+            if ended {
+                await end()
+                return
+            }
+            if inbox.stopIfIdle() { return }
         }
+    }
+
+    /// The connection ended: releases its subscriptions and outcomes in flight, and closes it.
+    private func end() async {
+        let metrics = environment.metrics
         let (keys, inFlight) = connection.closeAndTakeState()
         environment.registry.unregister(connection)
         metrics.connections(for: connection.role).decrement()
@@ -33,17 +85,32 @@ struct WebSocketSession {
         await environment.coordinator.unsubscribe(
             connection.connectionID, keys: keys, route: route(for: connection))
         logger.debug("connection closed", metadata: ["affinity.connection": "\(connection.connectionID)"])
+        // the session ended when the peer closed, the channel closed, or the task was cancelled
+        inbox.detach()
+        connection.closeChannel()
+        runner.ended(self)
     }
 
     private func route(for connection: WebSocketConnection) -> Route? {
         connection.clientID.map { Route(replicaID: environment.configuration.replicaID, clientID: $0) }
     }
 
+    /// The worker's outcome chains, made on first use.
+    private func outcomeChains() -> KeyedOutcomeQueue {
+        chains.withLock { chains in
+            if let chains { return chains }
+            let made = KeyedOutcomeQueue(
+                maxCount: environment.configuration.maxOutcomesInFlight,
+                maxBytes: environment.configuration.maxInFlightBytes)
+            chains = made
+            return made
+        }
+    }
+
     // MARK: - Reading
 
     private func receive(
-        _ message: InboundMessage, connection: WebSocketConnection, chains: KeyedOutcomeQueue,
-        deliveries: inout DiscardingTaskGroup
+        _ message: InboundMessage, connection: WebSocketConnection, deliveries: inout DiscardingTaskGroup
     ) async {
         do throws(AffinityError) {
             let bytes: [UInt8]
@@ -65,7 +132,7 @@ struct WebSocketSession {
                     ref: ref)
             }
             let decoded = try AffinityMessage.decode(bytes)
-            try await handle(decoded, connection: connection, chains: chains, deliveries: &deliveries)
+            try await handle(decoded, connection: connection, deliveries: &deliveries)
             connection.recordValidMessage()
         } catch {
             report(error, on: connection)
@@ -83,8 +150,7 @@ struct WebSocketSession {
     }
 
     private func handle(
-        _ message: AffinityMessage, connection: WebSocketConnection, chains: KeyedOutcomeQueue,
-        deliveries: inout DiscardingTaskGroup
+        _ message: AffinityMessage, connection: WebSocketConnection, deliveries: inout DiscardingTaskGroup
     ) async throws(AffinityError) {
         if case .hello(let role, let clientID) = message {
             switch connection.hello(role: role, clientID: clientID) {
@@ -139,6 +205,7 @@ struct WebSocketSession {
             try requireRole(.worker, role, for: message, ref: outcome.id)
             // back-pressure: at the connection's bound of outcomes in flight this waits for answers, and
             // reading from the socket pauses meanwhile (the inbox fills)
+            let chains = outcomeChains()
             switch await chains.enqueue(outcome) {
             case .queued:
                 return
@@ -148,7 +215,11 @@ struct WebSocketSession {
                 break
             }
             let coordinator = environment.coordinator
+            let inbox = self.inbox
+            // the session keeps running (and taking messages) until the chain ended
+            inbox.workStarted()
             deliveries.addTask {
+                defer { inbox.workEnded() }
                 var next: Outcome? = outcome
                 while let current = next {
                     do throws(AffinityError) {

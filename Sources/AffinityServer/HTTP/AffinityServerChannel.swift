@@ -21,9 +21,11 @@ import NIOWebSocket
 /// ``AffinityConfiguration/maxConnections`` WebSocket connections is refused with 503
 /// `unavailable` (the slot is taken at the upgrade and given back when the channel closes).
 ///
-/// An upgraded connection costs one task (the one the server runs per connection, which runs the
-/// ``WebSocketSession``) and its channel: frames are handled by ``AffinityWebSocketHandler`` on
-/// the event loop, and written by ``WebSocketConnection`` without a writer task.
+/// An upgraded protocol v1 connection costs its channel and no task: frames are handled by
+/// ``AffinityWebSocketHandler`` on the event loop, written by ``WebSocketConnection`` without a
+/// writer task, and the ``WebSocketSession`` runs in a task of the ``SessionRunner`` only while it
+/// has work. The task the server runs per connection ends after the upgrade (a legacy protocol
+/// connection keeps it for its session).
 struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     /// An upgraded WebSocket: its shared state and the messages its handler assembles.
     struct WebSocketUpgrade: Sendable {
@@ -54,21 +56,26 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     static let webSocketPath = "/v1/ws"
     /// The path of the Node package's protocol (with `--legacy-protocol`).
     static let legacyPath = "/"
-    /// Receive buffer sizes of a connection.
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+    /// Receive buffer sizes of a connection before its upgrade. NIO keeps a channel's first receive
+    /// buffer for the channel's life (after the upgrade, ``MessageSizedRecvAllocator`` allocates
+    /// every read's buffer anew), so it starts at the smallest size: an upgrade request takes a
+    /// few reads more, and an idle WebSocket keeps 64 bytes instead of 512.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64, maximum: 65536)
 
     let responder: HTTPChannelHandler.Responder
     /// What every session of this replica shares (configuration, registry, coordinator, metrics).
     let environment: SessionEnvironment
+    /// Runs the protocol v1 sessions while they have work.
+    let sessions: SessionRunner
     /// Returns the roles granted to an upgrade request with this Authorization header, or the
     /// error to refuse it with.
     let admit: @Sendable (_ authorization: String?) -> Result<Set<PeerRole>, AffinityError>
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // NIO keeps each channel's last receive buffer for reuse: start it small, since most
-            // connections are idle WebSockets that read a few hundred bytes at a time (it grows on
-            // full reads, up to 64 KiB, for large messages)
+            // NIO keeps each channel's first receive buffer for reuse: start it small, since most
+            // connections are idle WebSockets (it grows on full reads, up to 64 KiB, for large
+            // requests)
             try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let admit = self.admit
             let environment = self.environment
@@ -212,12 +219,12 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                         environment: environment, broadcaster: legacy.broadcaster, metrics: legacy.metrics,
                         logger: logger
                     ).run(upgrade.connection, inbox: upgrade.inbox)
+                    // the session ends when the peer closed, the channel closed, or the task was cancelled
+                    value.channel.close(promise: nil)
                 } else {
-                    await WebSocketSession(environment: environment, logger: logger).run(
-                        upgrade.connection, inbox: upgrade.inbox)
+                    // runs whenever the connection has work, closes the channel when it ends
+                    WebSocketSession(connection: upgrade.connection, inbox: upgrade.inbox, runner: sessions).start()
                 }
-                // the session ends when the peer closed, the channel closed, or the task was cancelled
-                value.channel.close(promise: nil)
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["error.message": "\(error)"])

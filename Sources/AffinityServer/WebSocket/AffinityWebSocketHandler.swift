@@ -7,7 +7,8 @@ import NIOWebSocket
 /// the peer and drops it when a ping goes unanswered, and runs the close handshake.
 ///
 /// Everything per connection lives in the channel: no task, no `AsyncStream`, only event-loop
-/// timers (the next ping; the close grace once a close was sent). Complete messages go to the
+/// timers (the next ping, a scheduled callback to this handler that allocates nothing; the close
+/// grace once a close was sent). Complete messages go to the
 /// session through an ``InboundMessageQueue``; what the session sends goes through
 /// ``WebSocketConnection``, whose frames pass through ``write(context:data:promise:)`` here, so
 /// that a close frame from either side is seen.
@@ -19,7 +20,7 @@ import NIOWebSocket
 /// An unmasked frame, reserved bits, an unknown opcode or a broken fragment sequence is a protocol
 /// error: close 1002. Frames larger than the decoder's limit never get here:
 /// `WebSocketProtocolErrorHandler` (added by the upgrader) answers them with close 1009.
-final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = Never
     typealias OutboundIn = WebSocketFrame
@@ -47,7 +48,10 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     /// The payload of the last ping, until its pong arrives.
     private var unansweredPing: UInt64?
     private var pingCount: UInt64 = 0
-    private var pingTimer: Scheduled<Void>?
+    /// The next ping (``handleScheduledCallback(eventLoop:)``).
+    private var pingTimer: NIOScheduledCallback?
+    /// This handler's context while it is in the pipeline (for the ping callback).
+    private var context: ChannelHandlerContext?
     private var graceTimer: Scheduled<Void>?
 
     init(
@@ -65,6 +69,7 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: - Life cycle
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { schedulePing(context: context) }
     }
 
@@ -75,6 +80,7 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func handlerRemoved(context: ChannelHandlerContext) {
         end()
+        self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -168,10 +174,15 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func schedulePing(context: ChannelHandlerContext) {
         guard pingTimer == nil, pingInterval > .zero else { return }
-        pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: pingInterval) {
-            self.pingTimer = nil
-            self.pingDue(context: context)
-        }
+        // fails only when the event loop shuts down, and then the channel closes with it
+        pingTimer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: pingInterval, handler: self)
+    }
+
+    /// The ping timer fired (on the event loop).
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        pingTimer = nil
+        guard let context else { return }
+        pingDue(context: context)
     }
 
     private func pingDue(context: ChannelHandlerContext) {
