@@ -124,16 +124,16 @@ struct ReportMathTests {
         let report = BenchReport(
             setup: setup,
             runs: [
-                run(1, single: 1000, cluster: 500, halfP99: 4, idle: 20),
-                run(2, single: 2000, cluster: 1400, halfP99: 6, idle: 40),
-                run(3, single: 1000, cluster: 800, halfP99: 3, idle: 25),
+                run(1, single: 1000, cluster: 500, halfP99: 2, idle: 8),
+                run(2, single: 2000, cluster: 1700, halfP99: 6, idle: 12),
+                run(3, single: 1000, cluster: 900, halfP99: 2.5, idle: 9),
             ], failure: nil)
-        // Ratios per run: 0.5, 0.7, 0.8 -> median 0.7 (not 900 / 1000 from the medians of each layout).
-        #expect(report.median("cluster_to_single_ratio") == 0.7)
+        // Ratios per run: 0.5, 0.85, 0.9 -> median 0.85 (not 900 / 1000 from the medians of each layout).
+        #expect(report.median("cluster_to_single_ratio") == 0.85)
         #expect(report.median("single.outcomes_per_second") == 1000)
         #expect(report.median("cluster.redis_commands_per_outcome") == 4)
-        #expect(report.median("half_load.cluster.latency_p99") == 4)
-        #expect(report.median("idle.kib_per_connection") == 25)
+        #expect(report.median("half_load.cluster.latency_p99") == 2.5)
+        #expect(report.median("idle.kib_per_connection") == 9)
         let verdicts = Dictionary(uniqueKeysWithValues: report.targets.map { ($0.metric, $0.passed) })
         #expect(verdicts["cluster_to_single_ratio"] == true)
         #expect(verdicts["single.redis_commands_per_outcome"] == true)
