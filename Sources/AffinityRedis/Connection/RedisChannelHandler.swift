@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOSSL
+import NIOTLS
 
 /// A command on its way to Redis: written into the channel as an outbound message.
 struct RedisRequest: Sendable {
@@ -45,14 +46,23 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var deadlineTimer: RepeatedTask?
     private var closeCause: RedisError?
     private var activated = false
+    /// With TLS, the connection is used (handshake commands written, or ready) only once the TLS handshake
+    /// completed: a connection without handshake commands would otherwise be ready before it, and a command
+    /// written then could fail with the channel's closing instead of the TLS error that closed it.
+    private var waitsForTLSHandshake: Bool
+    private var tlsHandshakeTimer: Scheduled<Void>?
+    private let endpoint: String
 
     /// Creates the handler. `readyPromise` succeeds when the handshake completes and fails if the connection
     /// never becomes ready; `closedPromise` receives the reason the connection ended.
     init(
         handshake: [RedisCommand], endpoint: String, readyPromise: EventLoopPromise<Void>,
         closedPromise: EventLoopPromise<RedisError>, onPush: (@Sendable (RedisReply) -> Void)? = nil,
-        handshakeTimeout: TimeAmount, deadlineCheckInterval: TimeAmount, maximumReplyBytes: Int, logger: Logger
+        handshakeTimeout: TimeAmount, deadlineCheckInterval: TimeAmount, maximumReplyBytes: Int, logger: Logger,
+        waitsForTLSHandshake: Bool = false
     ) {
+        self.waitsForTLSHandshake = waitsForTLSHandshake
+        self.endpoint = endpoint
         self.onPush = onPush
         self.stateMachine = RedisConnectionStateMachine(handshake: handshake, endpoint: endpoint)
         self.reader = RedisReplyReader(maximumBufferedBytes: maximumReplyBytes)
@@ -64,18 +74,43 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { activate(context: context) }
+        if context.channel.isActive && !waitsForTLSHandshake { activate(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadlineTimer?.cancel()
         deadlineTimer = nil
+        tlsHandshakeTimer?.cancel()
+        tlsHandshakeTimer = nil
         failEverything(cause: closeCause)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        activate(context: context)
+        if waitsForTLSHandshake {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let timeout = handshakeTimeout
+            tlsHandshakeTimer = context.eventLoop.scheduleTask(in: timeout) {
+                let (handler, context) = loopBound.value
+                handler.close(
+                    context: context,
+                    cause: RedisError(
+                        code: .timeout,
+                        message: "the TLS handshake with \(handler.endpoint) did not complete within \(timeout)"))
+            }
+        } else {
+            activate(context: context)
+        }
         context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if waitsForTLSHandshake, let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            waitsForTLSHandshake = false
+            tlsHandshakeTimer?.cancel()
+            tlsHandshakeTimer = nil
+            if context.channel.isActive { activate(context: context) }
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     private func activate(context: ChannelHandlerContext) {
@@ -110,6 +145,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         deadlineTimer?.cancel()
         deadlineTimer = nil
+        tlsHandshakeTimer?.cancel()
+        tlsHandshakeTimer = nil
         failEverything(cause: closeCause)
         context.fireChannelInactive()
     }

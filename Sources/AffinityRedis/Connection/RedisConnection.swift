@@ -38,7 +38,8 @@ struct RedisConnection: Sendable {
                             closedPromise: closedPromise, onPush: onPush,
                             handshakeTimeout: TimeAmount(configuration.connectTimeout),
                             deadlineCheckInterval: TimeAmount(configuration.deadlineCheckInterval),
-                            maximumReplyBytes: configuration.maximumReplyBytes, logger: logger))
+                            maximumReplyBytes: configuration.maximumReplyBytes, logger: logger,
+                            waitsForTLSHandshake: sslContext != nil))
                 }
             }
         let channel: any Channel

@@ -79,6 +79,34 @@ struct RedisTLSTests {
         }
     }
 
+    /// Without `AUTH` or `SELECT` there is no Redis handshake to wait for: the connection must still not count
+    /// as ready before its TLS handshake. Before, it did: the client reported `.connected` to a server whose
+    /// certificate it was about to refuse, and a command sent at once failed with the channel's closing
+    /// instead of the TLS error (CI saw "no sentinel named the master ...: the connection ... is closed").
+    @Test(.timeLimit(.minutes(1)))
+    func aConnectionWithoutAuthIsNotReadyBeforeItsTLSHandshake() async throws {
+        try await withTLSRedis { server, _ in
+            // database 0 and no password: no SELECT, no AUTH
+            var configuration = try RedisConfiguration(url: "rediss://127.0.0.1:\(server.port)")
+            configuration.tls = .init()
+            configuration.reconnect = server.configuration().reconnect
+            try await withRedisClient(configuration, waitForConnection: false) {
+                (client: RedisClient) async throws -> Void in
+                let events = client.connectionEvents()
+                var seen: [String] = []
+                for await event in events {
+                    switch event {
+                    case .connected: seen.append("connected")
+                    case .disconnected: seen.append("disconnected")
+                    case .connectFailed(let error): seen.append("failed \(error.code)")
+                    }
+                    if seen.count == 3 { break }
+                }
+                #expect(seen == ["failed tls", "failed tls", "failed tls"], "\(seen)")
+            }
+        }
+    }
+
     @Test func presentsAClientCertificateWhenTheServerRequiresOne() async throws {
         try await withTLSRedis(requireClientCertificates: true) { server, certificates in
             let withCertificate = try tlsConfiguration(
