@@ -76,19 +76,24 @@ public func withTestGateway<Result: Sendable>(
     )
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.serve() }
-        defer {
-            engine.closeAllStreams()
-            group.cancelAll()
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            guard let address = try await transport.listeningAddress.ipv4 else {
+                throw TestGatewayError(message: "the test gateway did not bind an IPv4 address")
+            }
+            outcome = .success(try await body(TestGateway(port: address.port, engine: engine, knobs: knobs)))
+        } catch {
+            outcome = .failure(error)
         }
-        guard let address = try await transport.listeningAddress.ipv4 else {
-            throw TestGatewayError(message: "the test gateway did not bind an IPv4 address")
-        }
-        let gateway = TestGateway(port: address.port, engine: engine, knobs: knobs)
-        let result = try await body(gateway)
         engine.closeAllStreams()
         server.beginGracefulShutdown()
+        // Let serve() return by itself: cancelling it while the HTTP/2 multiplexer still holds a stream it
+        // accepted makes NIO trap ("Deinited NIOAsyncWriter without calling finish()"), which crashed a test
+        // run. Cancel only if it has not stopped within 10 s.
+        group.addTask { try await Task.sleep(for: .seconds(10)) }
+        _ = try? await group.next()
         group.cancelAll()
         try? await group.waitForAll()
-        return result
+        return try outcome.get()
     }
 }
