@@ -134,8 +134,13 @@ public final class RedisClusterDeployment: @unchecked Sendable {
     }
 
     /// Moves `count` slots from the master on `from` to the master on `to` with `redis-cli --cluster reshard`
-    /// (keys included, `MIGRATE` in batches of `pipeline` keys); throws with redis-cli's output if it fails.
+    /// (keys included, `MIGRATE` in batches of `pipeline` keys), once the cluster is healthy; throws with
+    /// redis-cli's output if it fails.
     public func reshard(slots count: Int, from: Int, to: Int, pipeline: Int = 10) async throws {
+        // redis-cli refuses to start while the nodes do not agree on the slots yet ("Nodes don't agree about
+        // configuration!"), which is how the views look for a moment after the previous reshard; a module run
+        // on a loaded machine hit it
+        try await waitUntilHealthy()
         let (source, target) = try await ids(from, to)
         let (status, output) = try await cli([
             "--cluster", "reshard", "127.0.0.1:\(from)", "--cluster-from", source, "--cluster-to", target,
