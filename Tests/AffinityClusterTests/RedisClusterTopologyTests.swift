@@ -106,5 +106,50 @@ extension ClusterTests {
                 }
             }
         }
+
+        /// The master serving part of the client's keys is killed with SIGKILL while a worker on r2 delivers 600
+        /// outcomes to a client on r1 (the worker sends again what is answered `unavailable`, as Zeebe would):
+        /// every outcome answered `delivered` or `parked` reaches the client, and every outcome is answered
+        /// one of the two in the end; the replica that took over serves the keys.
+        @Test(.timeLimit(.minutes(5)))
+        func killingARedisClusterMasterLosesNoAnsweredOutcome() async throws {
+            try await withRedisClusterEnvironment { cluster, deployment in
+                let (r1, r2, _) = try await cluster.startThree()
+                let load = try outcomeLoad(firstKey: Self.firstKey + 2000, keys: 60, outcomes: 600, idPrefix: "kill")
+                let victim = try await deployment.masters()[0]
+                let ledger = OutcomeLedger()
+                try await withClusterSocket(port: try r1.port) { client in
+                    try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await client.hello(role: .client, clientId: "front")
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        try await subscribe(client, to: load.keys)
+                        async let receiver: Void = receive(client, into: ledger) {
+                            ledger.everyAcknowledgedOutcomeReceived
+                        }
+                        let (answers, retried) = try await deliverRetryingTransientErrors(
+                            load.outcomes, through: worker, window: 20
+                        ) { answered in
+                            if answered == 150 { try deployment.node(port: victim.port).stop() }
+                        }
+                        ledger.finish(with: answers)
+                        try await receiver
+                        #expect(answers.count == load.outcomes.count)
+                        #expect(
+                            answers.values.allSatisfy { $0 == "delivered" || $0 == "parked" },
+                            "\(answers.filter { $0.value != "delivered" && $0.value != "parked" }.prefix(5))")
+                        #expect(ledger.acknowledgedIDs.count == load.outcomes.count)
+                        for outcome in load.outcomes {
+                            #expect(
+                                ledger.received[outcome.id] == outcome.key, "\(outcome.id) was answered and must arrive"
+                            )
+                        }
+                        print(
+                            "redis cluster master killed under load: \(retried) answers were unavailable and sent again"
+                        )
+                    }
+                }
+                try await deployment.waitForFailover(from: victim.port, slots: victim.slots)
+            }
+        }
     }
 }
