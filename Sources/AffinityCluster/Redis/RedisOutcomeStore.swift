@@ -35,6 +35,7 @@ public struct RedisOutcomeStore: OutcomeStore {
     /// Bytes of parked outcome frames per key; more are refused with `too_large`.
     public let maxParkedBytesPerKey: Int
     private let logger: Logger
+    private let routeOrParkResults: RouteOrParkCounters
 
     /// Creates the store.
     public init(
@@ -50,6 +51,7 @@ public struct RedisOutcomeStore: OutcomeStore {
         self.maxParkedPerKey = maxParkedPerKey
         self.maxParkedBytesPerKey = maxParkedBytesPerKey
         self.logger = logger
+        self.routeOrParkResults = RouteOrParkCounters()
     }
 
     /// Whether the Redis connection is up now.
@@ -121,13 +123,11 @@ public struct RedisOutcomeStore: OutcomeStore {
     /// Check-and-park in one script: the route if another replica holds the key, else a park.
     public func routeOrPark(outcome: Outcome, localReplica: String) async throws(AffinityError) -> ParkResult {
         let result = try await parkUnlessRoutedElsewhere(outcome, replicaID: localReplica, operation: "routeOrPark")
-        let label: String
         switch result {
-        case .routed: label = "routed"
-        case .parked(let duplicate): label = duplicate ? "duplicate" : "parked"
-        case .alreadyAcknowledged: label = "acknowledged"
+        case .routed: routeOrParkResults.routed.increment()
+        case .parked(let duplicate): (duplicate ? routeOrParkResults.duplicate : routeOrParkResults.parked).increment()
+        case .alreadyAcknowledged: routeOrParkResults.acknowledged.increment()
         }
-        Counter(label: "affinity.redis.route_or_park", dimensions: [("result", label)]).increment()
         return result
     }
 
@@ -233,14 +233,14 @@ public struct RedisOutcomeStore: OutcomeStore {
                     "outcome \(outcome.id) of key \(outcome.key) is parked already with another payload; the first is kept",
                 ref: outcome.id)
         case ("full", 2):
-            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")]).increment()
+            routeOrParkResults.full.increment()
             throw AffinityError(
                 code: .tooLarge,
                 message:
                     "too many outcomes are parked for this key: key \(outcome.key) already has \(elements[1].integer ?? 0) (limit \(maxParkedPerKey))",
                 ref: outcome.id)
         case ("full-bytes", 2):
-            Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")]).increment()
+            routeOrParkResults.full.increment()
             throw AffinityError(
                 code: .tooLarge,
                 message:
@@ -302,4 +302,14 @@ public struct RedisOutcomeStore: OutcomeStore {
             throw AffinityError(code: .unavailable, message: "Redis is unreachable (\(operation)); retry later")
         }
     }
+}
+
+/// `affinity.redis.route_or_park` by result, made once per store: creating a counter asks the metrics
+/// factory (a lock and a lookup), which the hot path of an outcome without a local subscriber paid per call.
+private struct RouteOrParkCounters: Sendable {
+    let routed = Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "routed")])
+    let parked = Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "parked")])
+    let duplicate = Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "duplicate")])
+    let acknowledged = Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "acknowledged")])
+    let full = Counter(label: "affinity.redis.route_or_park", dimensions: [("result", "full")])
 }
