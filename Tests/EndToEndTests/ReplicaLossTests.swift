@@ -10,8 +10,10 @@ extension EndToEndTests {
     /// How a replica is lost.
     enum ReplicaLoss: String, Sendable, CustomTestStringConvertible {
         /// `kill -9`: connections drop, nothing is drained. The replica is frozen (SIGSTOP) first until
-        /// worker 0 has at least 8 deliveries to it waiting for an answer, so that the kill provably cuts
-        /// deliveries in flight.
+        /// worker 0 has at least 8 outcomes sent to it waiting for an answer
+        /// (`affinity_publisher_pending_outcomes`), so that the kill provably cuts deliveries in flight.
+        /// (Jobs activated and not yet completed are no such proof: their outcome may have been answered
+        /// already, with the job's completion still on its way to Zeebe.)
         case kill9
         /// SIGTERM: the replica drains (tells its clients `drain`, lets deliveries finish or park) and
         /// exits 0.
@@ -47,7 +49,7 @@ extension EndToEndTests {
                             lost.signal(SIGSTOP)
                             var inFlight = 0
                             _ = await eventually(timeout: .seconds(30)) {
-                                inFlight = (try? await stack.jobsInFlight(worker)) ?? 0
+                                inFlight = (try? await stack.outcomesAwaitingAnswer(worker)) ?? 0
                                 return inFlight >= 8
                             }
                             stuckDeliveries.set(Int32(inFlight))
@@ -67,7 +69,8 @@ extension EndToEndTests {
                 case .kill9:
                     #expect(exitStatus.value != nil, "r1 did not die")
                     #expect(
-                        (stuckDeliveries.value ?? 0) >= 8, "worker 0 had \(stuckDeliveries.value ?? 0) jobs in flight")
+                        (stuckDeliveries.value ?? 0) >= 8,
+                        "worker 0 had \(stuckDeliveries.value ?? 0) outcomes awaiting an answer")
                 case .drain:
                     #expect(exitStatus.value == 0, "r1 did not drain and exit 0:\n\(lost.log)")
                 }
@@ -102,7 +105,8 @@ extension EndToEndTests {
                         $0.message.contains("outcome not acknowledged by the affinity service")
                             || $0.message.contains("it cannot take jobs now")
                     })
-                let frozen = loss == .kill9 ? " worker 0 had \(stuckDeliveries.value ?? 0) jobs in flight;" : ""
+                let frozen =
+                    loss == .kill9 ? " worker 0 had \(stuckDeliveries.value ?? 0) outcomes awaiting an answer;" : ""
                 print(
                     "replica loss \(loss): r1 lost with \(atLoss.answered) answered and \(atLoss.pending) pending;"
                         + frozen + " \(retried.count) publish-outcome jobs were failed and retried")

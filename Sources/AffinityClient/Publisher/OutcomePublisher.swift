@@ -36,6 +36,8 @@ public final class OutcomePublisher: Service, Sendable {
     private let logger: Logger
     private let published: Counter
     private let failed: Counter
+    /// Outcomes sent and waiting for the service's answer (`affinity_publisher_pending_outcomes`).
+    private let pending: Meter
     private let state = Mutex(PublisherState())
 
     private struct PublisherState {
@@ -51,6 +53,9 @@ public final class OutcomePublisher: Service, Sendable {
         var connectionWaiters: [UInt64: Mailbox<Void>] = [:]
         /// The connection that said `drain`, closed by this side once nothing sent on it awaits an answer.
         var drainingWriter: ConnectionWriter?
+
+        /// Publishes waiting for their answer.
+        var pendingCount: Int { requests.values.reduce(0) { $0 + $1.count } }
 
         /// The draining connection's writer once nothing awaits an answer on it (taken: finish it).
         mutating func takeIdleDrainingWriter() -> ConnectionWriter? {
@@ -83,6 +88,7 @@ public final class OutcomePublisher: Service, Sendable {
             label: "affinity_publisher_outcomes_total", dimensions: [("result", "answered")], factory: metricsFactory)
         self.failed = Counter(
             label: "affinity_publisher_outcomes_total", dimensions: [("result", "failed")], factory: metricsFactory)
+        self.pending = Meter(label: "affinity_publisher_pending_outcomes", factory: metricsFactory)
     }
 
     /// Keeps the connection up until graceful shutdown or cancellation; then waiting publishes fail
@@ -107,6 +113,7 @@ public final class OutcomePublisher: Service, Sendable {
             }
             return (state.requests, state.connectionWaiters.values)
         }
+        pending.set(0)
         fail(waiting, with: { id in .stopped(outcomeID: id) })
         for waiter in connectionWaiters {
             waiter.fail(AffinityClientError(code: .unavailable, message: "the publisher stopped"))
@@ -132,7 +139,7 @@ public final class OutcomePublisher: Service, Sendable {
     public var connectedReplica: String? { state.withLock { $0.writer == nil ? nil : $0.replica } }
 
     /// Publishes still waiting for their answer.
-    public var pendingCount: Int { state.withLock { $0.requests.values.reduce(0) { $0 + $1.count } } }
+    public var pendingCount: Int { state.withLock { $0.pendingCount } }
 
     /// Delivers `outcome` and waits for the service's answer.
     ///
@@ -181,6 +188,7 @@ public final class OutcomePublisher: Service, Sendable {
             let idle = state.withLock { state in
                 state.requests[outcome.id]?[request] = nil
                 if state.requests[outcome.id]?.isEmpty == true { state.requests[outcome.id] = nil }
+                pending.set(state.pendingCount)
                 return state.takeIdleDrainingWriter()
             }
             idle?.finish()
@@ -231,6 +239,7 @@ public final class OutcomePublisher: Service, Sendable {
             }
             state.nextRequest += 1
             state.requests[id, default: [:]][state.nextRequest] = mailbox
+            pending.set(state.pendingCount)
             return .registered(state.nextRequest, writer)
         }
     }
@@ -266,6 +275,7 @@ extension OutcomePublisher: ConnectionEvents {
             defer { state.requests.removeAll() }
             return state.requests
         }
+        pending.set(0)
         fail(waiting) { id in
             AffinityClientError(
                 code: .unavailable, message: "the connection closed before the affinity service answered",
@@ -310,6 +320,7 @@ extension OutcomePublisher: ConnectionEvents {
     private func answer(id: String, with result: Result<DeliveryStatus, AffinityClientError>) -> Bool {
         let (mailboxes, idle) = state.withLock { state in
             let mailboxes = state.requests.removeValue(forKey: id).map { Array($0.values) } ?? []
+            pending.set(state.pendingCount)
             return (mailboxes, state.takeIdleDrainingWriter())
         }
         for mailbox in mailboxes { mailbox.push(result) }

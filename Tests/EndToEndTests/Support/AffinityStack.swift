@@ -83,7 +83,10 @@ struct AffinityStackOptions: Sendable {
 func withAffinityStack<T: Sendable>(
     _ options: AffinityStackOptions = AffinityStackOptions(), _ body: (AffinityStack) async throws -> T
 ) async throws -> T {
-    try await withTestPKI { pki in
+    // `AFFINITY_E2E_LOG_LEVEL=debug swift test ...` runs the stack's processes at that level, for a
+    // failure's diagnosis (their logs are in failure messages).
+    let logLevel = ProcessInfo.processInfo.environment["AFFINITY_E2E_LOG_LEVEL"].map { ["--log-level", $0] } ?? []
+    return try await withTestPKI { pki in
         let authority = try await offloaded { try pki.makeAuthority("e2e-cluster") }
         let redis = RedisServerProcess(
             port: try freeFixedPort(), directory: pki.directory, extraArguments: [], tls: false)
@@ -106,14 +109,14 @@ func withAffinityStack<T: Sendable>(
                         "--peer-port", "\(peerPort)", "--peer-advertise-address", "127.0.0.1:\(peerPort)",
                         "--peer-tls-cert", identity.certificatePath, "--peer-tls-key", identity.keyPath,
                         "--peer-tls-ca", authority.certificatePath, "--ack-timeout", "5s",
-                    ] + options.replicaArguments
+                    ] + logLevel + options.replicaArguments
                 replicas.append(try await set.start("affinity-server", arguments, name: "replica \(id)"))
             }
             for replica in replicas { try await replica.waitForLog("registered replica") }
             func urls(_ order: [Int]) -> [String] {
                 order.flatMap { ["--affinity-url", AffinityStack.url(replicas[$0])] }
             }
-            let local = ["--host", "127.0.0.1", "--port", "0"]
+            let local = ["--host", "127.0.0.1", "--port", "0"] + logLevel
             var workers: [ChildProcess] = []
             for (index, order) in [[0, 2, 1], [2, 1, 0]].enumerated() {
                 workers.append(
@@ -228,12 +231,9 @@ extension AffinityStack {
             .reduce(0) { $0 + Int($1) }
     }
 
-    /// `publish-outcome` jobs a worker activated and has not completed or failed yet (from its metrics).
-    func jobsInFlight(_ worker: ChildProcess) async throws -> Int {
-        let label = "publish-outcome"
-        let activated = try await metric(worker, "zeebe_worker_jobs_activated_total", containing: label)
-        let completed = try await metric(worker, "zeebe_worker_jobs_completed_total", containing: label)
-        let failed = try await metric(worker, "zeebe_worker_jobs_failed_total", containing: label)
-        return activated - completed - failed
+    /// Outcomes a worker sent to its replica and is still waiting to have answered (from its metrics).
+    func outcomesAwaitingAnswer(_ worker: ChildProcess) async throws -> Int {
+        let name = "affinity_publisher_pending_outcomes"
+        return try await metric(worker, name, containing: name)
     }
 }

@@ -133,5 +133,30 @@ func expectOwnOutcomes(
     #expect(publishJobs.allSatisfy { $0.state == .completed }, sourceLocation: sourceLocation)
     let incidents = engine.incidents.filter { keys.contains($0.processInstanceKey) }
     #expect(incidents.isEmpty, "\(incidents.prefix(5))", sourceLocation: sourceLocation)
+    if wrong > 0 { recordWhatHappened(to: result, engine: engine, stack: stack, sourceLocation: sourceLocation) }
     return engine
+}
+
+/// For the first requests that did not get their outcome: where their process instance's jobs are in
+/// the engine and what each process logged about the instance, so that a failure says whether an outcome
+/// was lost (its `publish-outcome` job completed) or only late (the job still retrying).
+private func recordWhatHappened(
+    to result: OrderLoadResult, engine: EngineInspection, stack: AffinityStack, sourceLocation: SourceLocation
+) {
+    let unanswered = result.answers.filter { $0.answer.status != .ok }.prefix(3)
+    for order in unanswered {
+        guard let key = (try? order.answer.object())?["processInstanceKey"] as? String else { continue }
+        var jobs: [String] = []
+        for job in engine.jobs where job.processInstanceKey == key {
+            let failures: [String] = job.failures.map(\.message)
+            jobs.append("\(job.type) \(job.key): \(job.state), worker \(job.worker ?? "-"), failures: \(failures)")
+        }
+        var logged: [String] = []
+        for child in stack.children {
+            let lines = child.log.split(separator: "\n").filter { $0.contains(key) }.suffix(12)
+            logged.append("== \(child.name)\n" + lines.joined(separator: "\n"))
+        }
+        let report = (["instance \(key) of request \(order.requestID):"] + jobs + logged).joined(separator: "\n")
+        Issue.record(Comment(rawValue: report), sourceLocation: sourceLocation)
+    }
 }
