@@ -125,6 +125,60 @@ import ZeebeTestGateway
         }
     }
 
+    /// An activation condition that flips while jobs are activated strands no job: every job a poll or
+    /// the stream activated is worked on or handed back, none waits for its lock to run out. (Before, a
+    /// long poll was cancelled when the condition turned false; a response the gateway had already written
+    /// was dropped with it, and its jobs stayed locked to this worker until their timeout.)
+    @Test(arguments: [false, true])
+    func aFlippingActivationConditionLeavesNoJobToItsTimeout(streamEnabled: Bool) async throws {
+        try await withGatewayAndClientService { client, gateway in
+            let allowed = ActivationSwitch()
+            var configuration = JobWorkerConfiguration(jobType: "t")
+            configuration.streamEnabled = streamEnabled
+            configuration.maxJobsActive = 8
+            configuration.pollInterval = .milliseconds(10)
+            configuration.requestTimeout = .seconds(5)
+            configuration.jobTimeout = .seconds(120)
+            let worker = JobWorker(
+                client: client, configuration: configuration,
+                activationCondition: { allowed.isOn }
+            ) { _ in
+                try await Task.sleep(for: .milliseconds(2))
+                return .complete
+            }
+            try await withServices([client, worker]) {
+                _ = try await client.deployResource(name: "p.bpmn", content: Self.process)
+                let count = 400
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for index in 0..<count {
+                            _ = try await client.createProcessInstance(bpmnProcessId: "p")
+                            if index % 4 == 0 { try await Task.sleep(for: .milliseconds(3)) }
+                        }
+                    }
+                    group.addTask {
+                        var flips = 0
+                        while gateway.engine.completedJobKeys.count < count, flips < 400 {
+                            allowed.set(flips % 2 == 1)
+                            flips += 1
+                            try await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
+                        }
+                        allowed.set(true)
+                    }
+                    try await group.waitForAll()
+                }
+                let done = try await eventually(timeout: .seconds(20)) {
+                    gateway.engine.completedJobKeys.count == count
+                }
+                let stranded = gateway.engine.inspection().jobs.filter { $0.state == .activated }
+                #expect(
+                    done,
+                    "\(gateway.engine.completedJobKeys.count) of \(count) jobs completed; locked: \(stranded.prefix(5))"
+                )
+            }
+        }
+    }
+
     /// The default tenant goes where the official clients send it; an explicit tenant replaces it.
     @Test func defaultTenantIsSentOnCreatePublishDeployAndActivation() async throws {
         try await withGatewayAndClient { client, gateway in
@@ -143,4 +197,11 @@ import ZeebeTestGateway
             #expect(gateway.knobs.tenantIds(of: "ActivateJobs") == [["<default>"], ["tenant-a", "tenant-b"]])
         }
     }
+}
+
+/// An activation condition a test flips from another task.
+private final class ActivationSwitch: Sendable {
+    private let state = Atomic<Bool>(true)
+    var isOn: Bool { state.load(ordering: .relaxed) }
+    func set(_ on: Bool) { state.store(on, ordering: .relaxed) }
 }
