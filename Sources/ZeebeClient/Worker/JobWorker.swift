@@ -114,20 +114,11 @@ public final class JobWorker: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(5))
             case .poll(let maxJobs):
                 do {
-                    // A long poll is cut short as soon as activation is no longer allowed: the jobs it
-                    // would activate could not be handled.
-                    let activated = try await withThrowingTaskGroup(of: Int?.self) { group in
-                        group.addTask { try await self.poll(maxJobs: maxJobs, into: sink) }
-                        group.addTask {
-                            await self.waitWhileActivationAllowed()
-                            return nil
-                        }
-                        let first = try await group.next() ?? nil
-                        group.cancelAll()
-                        return first
-                    }
-                    // nil: cut short; the jobs handed over until then are counted already
-                    scheduler.withLock { $0.pollCompleted(activated: activated ?? 0, using: &generator) }
+                    // A long poll is not cut short when activation stops being allowed: cancelling it could
+                    // drop a response the gateway has already written, whose jobs would then stay locked to
+                    // this worker until their timeout. Jobs it still brings are handed back instead.
+                    let activated = try await poll(maxJobs: maxJobs, into: sink)
+                    scheduler.withLock { $0.pollCompleted(activated: activated, using: &generator) }
                 } catch {
                     let delay = scheduler.withLock { $0.pollFailed(using: &generator) }
                     if Task.isCancelled { return }
@@ -196,8 +187,13 @@ public final class JobWorker: Service, Sendable {
             fetchVariables: configuration.fetchVariables,
             tenantIds: configuration.tenantIds
         ) { jobs in
-            self.scheduler.withLock { $0.jobsPolled(jobs.count) }
             self.metrics.activated.increment(by: jobs.count)
+            // activation stopped being allowed while the poll ran: these jobs go back to Zeebe now
+            guard self.canActivate() else {
+                for job in jobs { sink.yield(ActivatedJob(job: job, streamed: false, handBack: true)) }
+                return
+            }
+            self.scheduler.withLock { $0.jobsPolled(jobs.count) }
             for job in jobs { sink.yield(ActivatedJob(job: job, streamed: false)) }
         }
     }

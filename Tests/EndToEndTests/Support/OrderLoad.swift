@@ -151,9 +151,11 @@ private func recordWhatHappened(
             let failures: [String] = job.failures.map(\.message)
             jobs.append("\(job.type) \(job.key): \(job.state), worker \(job.worker ?? "-"), failures: \(failures)")
         }
+        let needles = [key] + engine.jobs.filter { $0.processInstanceKey == key }.map(\.key)
         var logged: [String] = []
         for child in stack.children {
-            let lines = child.log.split(separator: "\n").filter { $0.contains(key) }.suffix(12)
+            let lines = child.log.split(separator: "\n").filter { line in needles.contains { line.contains($0) } }
+                .suffix(12)
             logged.append("== \(child.name)\n" + lines.joined(separator: "\n"))
         }
         let report = (["instance \(key) of request \(order.requestID):"] + jobs + logged).joined(separator: "\n")
