@@ -42,8 +42,9 @@ public final class JobWorker: Service, Sendable {
     /// Creates a worker; it starts working in ``run()``.
     /// - Parameters:
     ///   - metricsFactory: where metrics go; the bootstrapped `MetricsSystem` by default.
-    ///   - activationCondition: while it is false the worker activates no jobs: it polls no more and
-    ///     closes its job stream (reopened once it is true again). Always true by default.
+    ///   - activationCondition: while it is false the worker activates no jobs: it starts no poll and
+    ///     closes its job stream (reopened once it is true again); jobs a running poll or the draining
+    ///     stream still brings are handed back at once. Always true by default.
     public init(
         client: ZeebeClient,
         configuration: JobWorkerConfiguration,
