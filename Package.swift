@@ -231,10 +231,14 @@ let package = Package(
         .target(
             name: "AffinityTestSupport",
             dependencies: [
+                "AffinityProtocol",
                 "AffinityRedis",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             path: "Tests/AffinityTestSupport",
             swiftSettings: swiftSettings

@@ -1,6 +1,6 @@
-import AffinityTestSupport
 import AffinityProtocol
 import AffinityServer
+import AffinityTestSupport
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

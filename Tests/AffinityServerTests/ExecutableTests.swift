@@ -1,5 +1,5 @@
-import AffinityTestSupport
 import AffinityProtocol
+import AffinityTestSupport
 import Foundation
 import Testing
 

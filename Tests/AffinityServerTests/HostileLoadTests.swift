@@ -1,4 +1,5 @@
 import AffinityProtocol
+import AffinityTestSupport
 import Foundation
 import HummingbirdTesting
 import NIOCore

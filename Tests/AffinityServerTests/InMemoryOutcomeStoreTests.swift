@@ -190,7 +190,9 @@ extension InMemoryOutcomeStoreTests {
         #expect(try await ids(store) == ["a", "b"])
         try await store.acknowledge(key: key, id: "a")
         #expect(store.parkedBytes == 2 * frame)
-        #expect(try await store.routeOrPark(outcome: outcome("e", key: other), localReplica: "r1") == .parked(duplicate: false))
+        #expect(
+            try await store.routeOrPark(outcome: outcome("e", key: other), localReplica: "r1")
+                == .parked(duplicate: false))
     }
 }
 

@@ -1,4 +1,5 @@
 import AffinityProtocol
+import AffinityTestSupport
 import Foundation
 import HTTPTypes
 import Testing
@@ -148,7 +149,7 @@ struct LegacyProtocolServerTests {
         }) { server in
             try await withSocket(url: legacyURL(server)) { legacy in
                 legacy.send(#"{"type":"REGISTER_CLIENT"}"#)
-                try await Task.sleep(for: .milliseconds(100))
+                try await waitUntil { (server.metric(#"affinity_legacy_connections{role="client"}"#) ?? 0) >= 1 }
                 #expect(
                     try await AuthTests().status(server.port, "/", token: nil, upgrade: true) == .serviceUnavailable)
                 #expect(

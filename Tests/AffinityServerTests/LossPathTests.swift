@@ -1,5 +1,6 @@
 import AffinityProtocol
 import AffinityServer
+import AffinityTestSupport
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore

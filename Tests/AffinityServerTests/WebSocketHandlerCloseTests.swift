@@ -1,4 +1,5 @@
 import AffinityProtocol
+import AffinityTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket

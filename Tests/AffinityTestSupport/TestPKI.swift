@@ -38,6 +38,11 @@ public struct TestPKI: Sendable {
     /// The temporary folder holding every file.
     public let directory: URL
 
+    /// Generates into `directory` (which the caller creates and removes; see ``withTestPKI(_:)``).
+    public init(directory: URL) {
+        self.directory = directory
+    }
+
     /// Creates a CA (EC P-256) with the given common name.
     public func makeAuthority(_ name: String) throws -> Authority {
         let certificate = self.path("\(name)-ca.crt")
@@ -51,23 +56,25 @@ public struct TestPKI: Sendable {
         return Authority(certificatePath: certificate, keyPath: key)
     }
 
-    /// Issues a leaf certificate from `authority` for TLS server and client use, with DNS names `names`.
+    /// Issues a leaf certificate from `authority` for TLS server and client use, with DNS names `names`
+    /// and IP addresses `addresses`.
     public func issue(
         _ commonName: String,
         by authority: Authority,
         names: [String] = ["affinity-peer", "localhost"],
+        addresses: [String] = ["127.0.0.1"],
         extendedKeyUsage: String = "serverAuth,clientAuth"
     ) throws -> Identity {
         let certificate = self.path("\(commonName)-\(UUID().uuidString.prefix(8)).crt")
         let key = certificate.replacingOccurrences(of: ".crt", with: ".key")
         let request = certificate.replacingOccurrences(of: ".crt", with: ".csr")
         let extensions = certificate.replacingOccurrences(of: ".crt", with: ".ext")
-        let sans = (names.map { "DNS:\($0)" } + ["IP:127.0.0.1"]).joined(separator: ",")
+        let sans = (names.map { "DNS:\($0)" } + addresses.map { "IP:\($0)" }).joined(separator: ",")
         try """
         basicConstraints=critical,CA:FALSE
         keyUsage=critical,digitalSignature,keyEncipherment
         extendedKeyUsage=\(extendedKeyUsage)
-        subjectAltName=\(sans)
+        \(sans.isEmpty ? "" : "subjectAltName=\(sans)")
 
         """.write(toFile: extensions, atomically: true, encoding: .utf8)
         try self.openssl([

@@ -1,67 +1,37 @@
 import AffinityTestSupport
 import Foundation
 
-/// Certificates generated with `openssl` for one test: a CA, a server certificate for 127.0.0.1/localhost
-/// signed by it, a client certificate signed by it, and an unrelated CA with its own server certificate.
+/// The certificates of one Redis TLS test, issued with ``TestPKI``: a CA, a server certificate for
+/// 127.0.0.1/localhost signed by it, a client certificate signed by it, a server certificate that names only
+/// `redis.test`, and an unrelated CA with its own server certificate.
 struct TestCertificates {
-    let directory: URL
-    var caCertificate: String { path("ca.crt") }
-    var serverCertificate: String { path("server.crt") }
-    var serverKey: String { path("server.key") }
-    var clientCertificate: String { path("client.crt") }
-    var clientKey: String { path("client.key") }
+    let caCertificate: String
+    let serverCertificate: String
+    let serverKey: String
+    let clientCertificate: String
+    let clientKey: String
     /// A server certificate from the CA that names only `DNS:redis.test` (no IP entry).
-    var namedServerCertificate: String { path("named-server.crt") }
-    var namedServerKey: String { path("named-server.key") }
-    var otherCACertificate: String { path("other-ca.crt") }
-    var otherServerCertificate: String { path("other-server.crt") }
-    var otherServerKey: String { path("other-server.key") }
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    let namedServerCertificate: String
+    let namedServerKey: String
+    let otherServerCertificate: String
+    let otherServerKey: String
 
     /// Generates every file into `directory`.
     static func generate(in directory: URL) throws -> TestCertificates {
-        let certificates = TestCertificates(directory: directory)
-        let openssl = try RedisServerProcess.findExecutable("openssl")
-        func run(_ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = openssl
-            process.arguments = arguments
-            process.currentDirectoryURL = directory
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw FixtureError("openssl \(arguments.joined(separator: " ")) failed")
-            }
-        }
-        let extensions = directory.appendingPathComponent("server.ext")
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n".write(
-            to: extensions, atomically: true, encoding: .utf8)
-        try "subjectAltName=DNS:redis.test\nextendedKeyUsage=serverAuth\n".write(
-            to: directory.appendingPathComponent("named.ext"), atomically: true, encoding: .utf8)
-        let clientExtensions = directory.appendingPathComponent("client.ext")
-        try "extendedKeyUsage=clientAuth\n".write(to: clientExtensions, atomically: true, encoding: .utf8)
-        for ca in ["ca", "other-ca"] {
-            try run([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=affinity test \(ca)",
-                "-keyout", "\(ca).key", "-out", "\(ca).crt",
-            ])
-        }
-        for (name, ca, ext) in [
-            ("server", "ca", "server.ext"), ("client", "ca", "client.ext"), ("other-server", "other-ca", "server.ext"),
-            ("named-server", "ca", "named.ext"),
-        ] {
-            try run([
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", "\(name).key", "-out",
-                "\(name).csr",
-            ])
-            try run([
-                "x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).crt", "-CAkey", "\(ca).key", "-CAcreateserial",
-                "-days", "2", "-extfile", ext, "-out", "\(name).crt",
-            ])
-        }
-        return certificates
+        let pki = TestPKI(directory: directory)
+        let authority = try pki.makeAuthority("redis")
+        let otherAuthority = try pki.makeAuthority("other")
+        let server = try pki.issue("server", by: authority, names: ["localhost"], extendedKeyUsage: "serverAuth")
+        let client = try pki.issue("client", by: authority, names: [], addresses: [], extendedKeyUsage: "clientAuth")
+        let named = try pki.issue(
+            "named-server", by: authority, names: ["redis.test"], addresses: [], extendedKeyUsage: "serverAuth")
+        let other = try pki.issue(
+            "other-server", by: otherAuthority, names: ["localhost"], extendedKeyUsage: "serverAuth")
+        return TestCertificates(
+            caCertificate: authority.certificatePath, serverCertificate: server.certificatePath,
+            serverKey: server.keyPath, clientCertificate: client.certificatePath, clientKey: client.keyPath,
+            namedServerCertificate: named.certificatePath, namedServerKey: named.keyPath,
+            otherServerCertificate: other.certificatePath,
+            otherServerKey: other.keyPath)
     }
 }

@@ -1,15 +1,14 @@
-import AffinityProtocol
+public import AffinityProtocol
 import HTTPTypes
 import HummingbirdWSClient
 import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
-import NIOWebSocket
+public import NIOWebSocket
 import Synchronization
-import Testing
 
 /// What a test WebSocket observed.
-enum SocketEvent: Sendable, Equatable {
+public enum SocketEvent: Sendable, Equatable {
     case text(String)
     case binary
     case closed(code: Int?, reason: String?)
@@ -17,7 +16,7 @@ enum SocketEvent: Sendable, Equatable {
 }
 
 /// Events of a socket, awaited one by one with a timeout.
-final class EventBuffer: Sendable {
+public final class EventBuffer: Sendable {
     private struct State {
         var events: [SocketEvent] = []
         var finished = false
@@ -27,7 +26,12 @@ final class EventBuffer: Sendable {
 
     private let state = Mutex(State())
 
-    func push(_ event: SocketEvent) {
+    public init() {}
+
+    /// Whether the socket has ended (its last events may still be unread).
+    public var isFinished: Bool { state.withLock { $0.finished } }
+
+    public func push(_ event: SocketEvent) {
         let waiter = state.withLock { state -> CheckedContinuation<SocketEvent?, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -39,7 +43,7 @@ final class EventBuffer: Sendable {
         waiter?.resume(returning: event)
     }
 
-    func finish() {
+    public func finish() {
         let waiter = state.withLock { state -> CheckedContinuation<SocketEvent?, Never>? in
             state.finished = true
             defer { state.waiter = nil }
@@ -49,7 +53,7 @@ final class EventBuffer: Sendable {
     }
 
     /// The next event, or nil after `timeout` or when the socket is finished.
-    func next(timeout: Duration) async -> SocketEvent? {
+    public func next(timeout: Duration) async -> SocketEvent? {
         let generation = state.withLock { state -> Int in
             state.generation += 1
             return state.generation
@@ -81,100 +85,55 @@ final class EventBuffer: Sendable {
 }
 
 /// A WebSocket client for tests: send text or binary, await the next event.
-struct TestSocket: Sendable {
-    enum Command: Sendable {
+public struct TestSocket: Sendable {
+    public enum Command: Sendable {
         case text(String)
         case binary([UInt8])
         case close
     }
 
-    let events: EventBuffer
-    let commands: AsyncStream<Command>.Continuation
+    public let events: EventBuffer
+    public let commands: AsyncStream<Command>.Continuation
 
-    func send(_ text: String) {
+    public func send(_ text: String) {
         commands.yield(.text(text))
     }
 
-    func send(_ message: AffinityMessage) {
+    public func send(_ message: AffinityMessage) {
         commands.yield(.text(String(decoding: message.encoded(), as: UTF8.self)))
     }
 
-    func sendBinary(_ bytes: [UInt8]) {
+    public func sendBinary(_ bytes: [UInt8]) {
         commands.yield(.binary(bytes))
     }
 
-    func close() {
+    public func close() {
         commands.yield(.close)
     }
 
     /// The next message, decoded; fails the test on anything else.
     @discardableResult
-    func receive(
-        timeout: Duration = .seconds(5), sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws
-        -> AffinityMessage
-    {
+    public func receive(timeout: Duration = .seconds(5)) async throws -> AffinityMessage {
         let event = await events.next(timeout: timeout)
         guard case .text(let text) = event else {
-            throw TestFailure("expected a message, got \(event.map { "\($0)" } ?? "nothing")")
+            throw FixtureError("expected a message, got \(event.map { "\($0)" } ?? "nothing")")
         }
         return try AffinityMessage.decode(Array(text.utf8))
     }
 
     /// The next raw event.
-    func nextEvent(timeout: Duration = .seconds(5)) async -> SocketEvent? {
+    public func nextEvent(timeout: Duration = .seconds(5)) async -> SocketEvent? {
         await events.next(timeout: timeout)
     }
-
-    /// Expects no message within `duration`.
-    func expectSilence(
-        for duration: Duration = .milliseconds(300), sourceLocation: SourceLocation = #_sourceLocation
-    ) async {
-        let event = await events.next(timeout: duration)
-        #expect(event == nil, "unexpected \(String(describing: event))", sourceLocation: sourceLocation)
-    }
-
-    /// Sends hello and expects welcome.
-    func hello(
-        _ role: PeerRole, clientID: String = "test-client", sourceLocation: SourceLocation = #_sourceLocation
-    )
-        async throws
-    {
-        send(.hello(role: role, clientId: clientID))
-        let answer = try await receive()
-        #expect(answer == .welcome(replica: "test-replica", protocolVersion: 1), sourceLocation: sourceLocation)
-    }
-
-    /// Expects an error frame and returns its code and ref.
-    @discardableResult
-    func expectError(
-        _ code: AffinityError.Code, ref: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> String {
-        let message = try await receive()
-        guard case .error(let actual, let text, let actualRef) = message else {
-            Issue.record("expected an error \(code), got \(message)", sourceLocation: sourceLocation)
-            return ""
-        }
-        #expect(actual == code, "\(text)", sourceLocation: sourceLocation)
-        if let ref { #expect(actualRef == ref, sourceLocation: sourceLocation) }
-        return text
-    }
-}
-
-/// Opens a WebSocket to `server` for the duration of `body`; closes it afterwards.
-/// With `pauseReading`, the client reads nothing until `body` returns or calls `resume`.
-func withSocket<T: Sendable>(
-    _ server: TestServer, token: String? = nil, pauseReading: ReadGate? = nil,
-    _ body: @Sendable (TestSocket) async throws -> T
-) async throws -> T {
-    try await withSocket(url: server.webSocketURL, token: token, pauseReading: pauseReading, body)
 }
 
 /// Lets a test stop a socket from reading (to make it a slow consumer) and resume later.
-final class ReadGate: Sendable {
+public final class ReadGate: Sendable {
     private let state = Mutex<(open: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func open() {
+    public init() {}
+
+    public func open() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.open = true
             defer { state.waiter = nil }
@@ -183,7 +142,7 @@ final class ReadGate: Sendable {
         waiter?.resume()
     }
 
-    func wait() async {
+    public func wait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state -> Bool in
                 if state.open { return true }
@@ -196,7 +155,7 @@ final class ReadGate: Sendable {
 }
 
 /// `eventLoopGroup`: where the client's channel runs (a load test gives its measuring clients their own).
-func withSocket<T: Sendable>(
+public func withSocket<T: Sendable>(
     url: String, token: String? = nil, pauseReading: ReadGate? = nil,
     eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     _ body: @Sendable (TestSocket) async throws -> T
@@ -211,7 +170,8 @@ func withSocket<T: Sendable>(
         group.addTask {
             do {
                 let close = try await WebSocketClient.connect(
-                    url: url, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: quietLogger
+                    url: url, configuration: configuration, eventLoopGroup: eventLoopGroup,
+                    logger: Logger(label: "test-socket", factory: { _ in SwiftLogNoOpLogHandler() })
                 ) { inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { inner in
                         inner.addTask {
@@ -259,6 +219,6 @@ func withSocket<T: Sendable>(
     }
 }
 
-func closeCode(_ code: WebSocketErrorCode) -> Int {
+public func closeCode(_ code: WebSocketErrorCode) -> Int {
     Int(UInt16(webSocketErrorCode: code))
 }
