@@ -20,6 +20,8 @@ public final class EventBuffer: Sendable {
     private struct State {
         var events: [SocketEvent] = []
         var finished = false
+        /// A close or failure was pushed (it may have been read already).
+        var ended = false
         var waiter: CheckedContinuation<SocketEvent?, Never>?
         var generation = 0
     }
@@ -29,10 +31,12 @@ public final class EventBuffer: Sendable {
     public init() {}
 
     /// Whether the socket has ended (its last events may still be unread).
-    public var isFinished: Bool { state.withLock { $0.finished } }
+    public var isFinished: Bool { state.withLock { $0.finished || $0.ended } }
 
     public func push(_ event: SocketEvent) {
         let waiter = state.withLock { state -> CheckedContinuation<SocketEvent?, Never>? in
+            if case .closed = event { state.ended = true }
+            if case .failed = event { state.ended = true }
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
