@@ -16,8 +16,9 @@ extension EndToEndTests {
         /// for an answer, then killed (SIGKILL) and kept down for 30 s, during which 5 more instances are
         /// created; then they are started again on the same ports.
         ///
-        /// During the outage the worker fails the 5 jobs it held with their 3 retries unchanged and
-        /// activates nothing (its activation counter stands still, the 5 new jobs stay activatable). After
+        /// During the outage the worker fails the 5 jobs it held with their 3 retries unchanged and, once
+        /// the long poll that was running has ended, activates nothing (its activation counter stands still,
+        /// the 5 new jobs stay activatable). After
         /// the restart every job completes; no incident is ever raised and no FailJob call ever lowered
         /// the retries. (Before, every failed delivery cost a retry: 5 jobs, 15 FailJob calls, 5
         /// incidents within 12 s.)
@@ -60,6 +61,9 @@ extension EndToEndTests {
                             }
                             return keys
                         }
+                        // (the worker paused polling at its start, before it was connected)
+                        let pausesBefore =
+                            worker.log.components(separatedBy: "activation paused: polling waits").count - 1
                         // Jobs in flight when the service goes away: their deliveries hang on frozen replicas.
                         for replica in replicas { replica.signal(SIGSTOP) }
                         let held = try await create(5, from: 0)
@@ -88,6 +92,14 @@ extension EndToEndTests {
                             try await gateway.engine(http).openJobStreams == 0
                         }
                         #expect(streamClosed, "the worker kept its job stream open without a replica")
+                        // a long poll running when the connection went is not cut short (cancelling it could drop
+                        // jobs the gateway already sent): it ends within its request timeout, handing back what
+                        // it brings; then polling pauses
+                        let pollPaused = try await eventually(timeout: .seconds(20)) {
+                            worker.log.components(separatedBy: "activation paused: polling waits").count - 1
+                                > pausesBefore
+                        }
+                        #expect(pollPaused, "the worker kept polling without a replica:\n\(worker.log)")
                         let activatedAtOutage = try await probe.metric("zeebe_worker_jobs_activated_total")
                         let created = try await create(5, from: 5)
                         let all = held.union(created)
@@ -129,13 +141,17 @@ extension EndToEndTests {
                         #expect(failures.count >= 5)
                         #expect(
                             failures.allSatisfy { $0.retries == 3 }, "\(failures)")
-                        // the held jobs: failed for the lost connection, with a back-off
+                        // the held jobs: failed for the lost connection, with a back-off (and, when the poll that
+                        // was running took one again after its back-off, handed back at once)
                         let heldFailures = finalJobs.filter { held.contains($0.processInstanceKey) }.flatMap(\.failures)
-                        #expect(heldFailures.count >= 5)
+                        let lostConnection = heldFailures.filter {
+                            $0.message.contains("outcome not acknowledged by the affinity service")
+                        }
+                        #expect(lostConnection.count >= 5)
+                        #expect(lostConnection.allSatisfy { $0.retryBackOffMilliseconds > 0 }, "\(heldFailures)")
                         #expect(
                             heldFailures.allSatisfy {
-                                $0.message.contains("outcome not acknowledged by the affinity service")
-                                    && $0.retryBackOffMilliseconds > 0
+                                lostConnection.contains($0) || $0.message.contains("it cannot take jobs now")
                             }, "\(heldFailures)")
                         #expect(
                             engine.instances.filter { all.contains($0.key) }.allSatisfy { $0.state == .completed },
