@@ -27,6 +27,8 @@ struct RedisClusterPhaseTests {
         ]
         let total = CommandStats.sum(masters)
         #expect(total == ["evalsha": 300, "wait": 4, "hset": 7])
+        // a master's replicas acknowledge with REPLCONF: not the replicas' (affinity-server's) commands
+        #expect(CommandStats.delta(from: ["replconf": 5], to: ["replconf": 35, "evalsha": 3]) == ["evalsha": 3])
         #expect(CommandStats.sum([]) == [:])
         #expect(CommandStats.isTopLevel("wait"))
         let result = ThroughputResult(

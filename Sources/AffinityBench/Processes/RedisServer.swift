@@ -113,10 +113,11 @@ public enum CommandStats {
         servers.reduce(into: [:]) { total, calls in total.merge(calls, uniquingKeysWith: +) }
     }
 
-    /// The calls made between two snapshots, per command, without the benchmark's own `info` calls.
+    /// The calls made between two snapshots, per command, without the benchmark's own `info` calls and the
+    /// `replconf` acknowledgements a master gets from its replicas (a Redis Cluster's).
     public static func delta(from before: [String: Int], to after: [String: Int]) -> [String: Int] {
         var result: [String: Int] = [:]
-        for (name, count) in after where name != "info" {
+        for (name, count) in after where name != "info" && name != "replconf" {
             let difference = count - (before[name] ?? 0)
             if difference > 0 { result[name] = difference }
         }
