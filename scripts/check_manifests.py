@@ -10,7 +10,7 @@ Subcommands (each exits 1 and lists the problems when a property is missing):
                       custom resources were left out (they are checked by `k8s` instead).
   compose FILE        deploy/docker-compose.yml
   dockerfile FILE     deploy/Dockerfile
-  self-test PROD DEV COMPOSE DOCKERFILE [DEV-SENTINEL]
+  self-test PROD DEV COMPOSE DOCKERFILE [DEV-SENTINEL [DEV-CLUSTER]]
                       breaks known-good inputs on purpose and requires every break to be caught.
 """
 
@@ -181,8 +181,13 @@ def env_from_field(container: dict, variable: str, field_path: str) -> bool:
     return False
 
 
-REDIS_URL_SCHEMES = ("redis://", "rediss://", "redis-sentinel://", "rediss-sentinel://")
+REDIS_URL_SCHEMES = (
+    "redis://", "rediss://", "redis-sentinel://", "rediss-sentinel://", "redis-cluster://", "rediss-cluster://"
+)
 SENTINEL_URL_SCHEMES = ("redis-sentinel://", "rediss-sentinel://")
+CLUSTER_URL_SCHEMES = ("redis-cluster://", "rediss-cluster://")
+CLUSTER_NODE_LABELS = {"app.kubernetes.io/name": "affinity-redis-cluster", "app.kubernetes.io/component": "node"}
+CLUSTER_CREATE_LABELS = {"app.kubernetes.io/name": "affinity-redis-cluster", "app.kubernetes.io/component": "create"}
 
 
 def check_replica_deployment(docs: list[dict]) -> list[str]:
@@ -251,11 +256,37 @@ def check_replica_deployment(docs: list[dict]) -> list[str]:
         if number not in ports.values():
             problems.append(f"{c_where}: the {name} port {number} is not declared")
     if str(environment.get("AFFINITY_REDIS_URL", "")).startswith(REDIS_URL_SCHEMES) is False:
-        problems.append(f"{c_where}: AFFINITY_REDIS_URL must be a redis://, rediss://, redis-sentinel:// or rediss-sentinel:// URL")
+        problems.append(
+            f"{c_where}: AFFINITY_REDIS_URL must be a redis://, rediss://, redis-sentinel://, rediss-sentinel://, "
+            "redis-cluster:// or rediss-cluster:// URL"
+        )
     if str(environment.get("AFFINITY_REDIS_URL", "")).startswith(SENTINEL_URL_SCHEMES) and "#" not in str(
         environment.get("AFFINITY_REDIS_URL")
     ):
         problems.append(f"{c_where}: a redis-sentinel:// AFFINITY_REDIS_URL needs the master name after #")
+    url = str(environment.get("AFFINITY_REDIS_URL", ""))
+    if url.startswith(CLUSTER_URL_SCHEMES):
+        nodes = url.split("://", 1)[1].split("@")[-1]
+        if "#" in nodes or nodes.partition("/")[2] not in ("", "0"):
+            problems.append(f"{c_where}: a redis-cluster:// AFFINITY_REDIS_URL names seed nodes only (database 0, no #)")
+    return problems
+
+
+def check_redis_cluster(docs: list[dict]) -> list[str]:
+    """The in-cluster Redis Cluster (components/redis-cluster), when the render has one: three masters with a
+    replica each need six nodes, and a Job that joins them."""
+    nodes = find(docs, "StatefulSet", labels=CLUSTER_NODE_LABELS)
+    if not nodes:
+        return []
+    problems = []
+    for node in nodes:
+        if node["spec"].get("replicas", 1) < 6:
+            problems.append(
+                f"StatefulSet {node['metadata']['name']}: a Redis Cluster of three masters with one replica each "
+                f"needs 6 nodes, has {node['spec'].get('replicas', 1)}"
+            )
+    if not find(docs, "Job", labels=CLUSTER_CREATE_LABELS):
+        problems.append("no Job creates the Redis Cluster (redis-cli --cluster create)")
     return problems
 
 
@@ -463,6 +494,7 @@ def check_kubernetes(docs: list[dict]) -> list[str]:
     problems = (
         check_replica_deployment(docs) + check_worker_deployment(docs) + check_availability(docs)
         + check_services(docs) + check_network_policy(docs) + check_custom_resources(docs)
+        + check_redis_cluster(docs)
     )
     for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
         for workload in find(docs, kind):
@@ -656,6 +688,20 @@ SENTINEL_BREAKS = {
     "sentinel container writable": lambda d: find(d, "StatefulSet")[0]["spec"]["template"]["spec"]["containers"][1]["securityContext"].update(readOnlyRootFilesystem=False),
 }
 
+def _cluster_nodes(d):
+    return find(d, "StatefulSet", labels=CLUSTER_NODE_LABELS)[0]
+
+
+CLUSTER_BREAKS = {
+    "cluster URL with a database": lambda d: _server_config(d)["data"].update(
+        AFFINITY_REDIS_URL=_server_config(d)["data"]["AFFINITY_REDIS_URL"] + "/1"),
+    "cluster of three nodes": lambda d: _cluster_nodes(d)["spec"].update(replicas=3),
+    "cluster create Job removed": lambda d: _drop(d, "Job"),
+    "cluster node runs as root": lambda d: _cluster_nodes(d)["spec"]["template"]["spec"]["securityContext"].update(runAsUser=0, runAsNonRoot=False),
+    "cluster create Job writable": lambda d: find(d, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["securityContext"].update(readOnlyRootFilesystem=False),
+    "cluster node image unpinned": lambda d: _cluster_nodes(d)["spec"]["template"]["spec"]["containers"][0].update(image="redis"),
+}
+
 COMPOSE_BREAKS = {
     "two replicas only": lambda c: c["services"].pop("replica-3"),
     "Redis without appendonly": lambda c: c["services"]["redis"].update(command=["redis-server"]),
@@ -673,7 +719,9 @@ DOCKERFILE_BREAKS = {
 }
 
 
-def self_test(prod: Path, dev: Path, compose_path: Path, dockerfile: Path, sentinel: Path | None = None) -> int:
+def self_test(
+    prod: Path, dev: Path, compose_path: Path, dockerfile: Path, sentinel: Path | None = None, cluster: Path | None = None
+) -> int:
     passed = failed = 0
 
     def expect(name: str, problems: list[str], should_fail: bool) -> None:
@@ -705,6 +753,13 @@ def self_test(prod: Path, dev: Path, compose_path: Path, dockerfile: Path, senti
             docs = copy.deepcopy(sentinel_docs)
             breaks(docs)
             expect(f"dev-sentinel: {name}", check_kubernetes(docs), True)
+    if cluster is not None:
+        cluster_docs = load_documents(cluster)
+        expect("dev-cluster render is clean", check_kubernetes(cluster_docs), False)
+        for name, breaks in CLUSTER_BREAKS.items():
+            docs = copy.deepcopy(cluster_docs)
+            breaks(docs)
+            expect(f"dev-cluster: {name}", check_kubernetes(docs), True)
     for name, breaks in COMPOSE_BREAKS.items():
         broken = copy.deepcopy(compose)
         breaks(broken)
@@ -756,7 +811,7 @@ def main(argv: list[str]) -> int:
         return report(f"check_manifests compose {args[0]}", check_compose(yaml.safe_load(args[0].read_text()), args[0].parent))
     if command == "dockerfile" and len(args) == 1:
         return report(f"check_manifests dockerfile {args[0]}", check_dockerfile(args[0].read_text()))
-    if command == "self-test" and len(args) in (4, 5):
+    if command == "self-test" and len(args) in (4, 5, 6):
         return self_test(*args)
     print(__doc__)
     return 2

@@ -64,7 +64,7 @@ step "hadolint deploy/Dockerfile" "$bin/hadolint" --failure-threshold style depl
 step "Dockerfile properties" "$py" scripts/check_manifests.py dockerfile deploy/Dockerfile
 step "yamllint deploy/ k8s/" "$bin/yamllint" --strict -c deploy/yamllint.yaml deploy k8s
 step "shellcheck" "$bin/shellcheck" deploy/gen-certs.sh deploy/local-cluster.sh scripts/validate-deploy.sh \
-    k8s/components/redis-sentinel/*.sh
+    k8s/components/redis-sentinel/*.sh k8s/components/redis-cluster/*.sh
 
 # ---- Kubernetes -------------------------------------------------------------------------------------
 validate_render() { # validate_render NAME KUSTOMIZATION_DIR
@@ -96,10 +96,10 @@ for overlay in k8s/overlays/*/; do
     overlay="${overlay%/}"
     renders+=("$out/${overlay##*/}.yaml")
 done
-step "deployment properties of the overlays (prod, dev, dev-sentinel)" "$py" scripts/check_manifests.py k8s "${renders[@]}"
+step "deployment properties of the overlays (prod, dev, dev-sentinel, dev-cluster)" "$py" scripts/check_manifests.py k8s "${renders[@]}"
 step "checker self-test (broken manifests must fail)" \
     "$py" scripts/check_manifests.py self-test "$out/prod.yaml" "$out/dev.yaml" deploy/docker-compose.yml \
-    deploy/Dockerfile "$out/dev-sentinel.yaml"
+    deploy/Dockerfile "$out/dev-sentinel.yaml" "$out/dev-cluster.yaml"
 
 # ---- docker compose ---------------------------------------------------------------------------------
 step "compose file against the Compose Specification schema" \

@@ -75,12 +75,13 @@ public struct BenchRunner: Sendable {
         _ result: inout RunResult, server: String, certificates: PeerCertificates?, directory: URL
     ) async throws {
         let phases = configuration.phases
-        for layout in [ReplicaSet.Layout.memory, .single, .cluster] {
+        for layout in [ReplicaSet.Layout.memory, .single, .cluster, .redisCluster] {
             let selected: Bool
             switch layout {
             case .memory: selected = phases.contains(.memory)
             case .single: selected = phases.contains(.single)
             case .cluster: selected = phases.contains(.cluster)
+            case .redisCluster: selected = phases.contains(.redisCluster)
             }
             guard selected else { continue }
             status("run \(result.run): \(layout.rawValue): starting processes")

@@ -23,7 +23,8 @@ struct AffinityBenchCommand: AsyncParsableCommand {
             (an outcome lost or misdelivered, a process died); missed targets are reported, not errors.
             """)
 
-    @Option(help: "Comma-separated phases: memory, single, cluster, half-load, relay, idle, or all.")
+    @Option(
+        help: "Comma-separated phases: memory, single, cluster, redis-cluster, half-load, relay, idle, or all.")
     var phases: String = "all"
     @Option(help: "Independent runs (fresh processes each); medians are reported. Default 3 (1 with --quick).")
     var runs: Int?

@@ -26,7 +26,8 @@ struct QuickRunTests {
 
         #expect(report.passed)
         #expect(report.failure == nil)
-        #expect(report.setup.phases == ["memory", "single", "cluster", "half-load", "relay", "idle"])
+        #expect(
+            report.setup.phases == ["memory", "single", "cluster", "redis-cluster", "half-load", "relay", "idle"])
         let counts = report.correctness
         #expect(counts.sent > 0)
         #expect(counts.received == counts.sent)
@@ -35,7 +36,7 @@ struct QuickRunTests {
 
         let run = try #require(report.runs.first)
         #expect(report.runs.count == 1)
-        for layout in [ReplicaSet.Layout.memory, .single, .cluster] {
+        for layout in [ReplicaSet.Layout.memory, .single, .cluster, .redisCluster] {
             let result = try #require(run.throughput(layout), "no closed-loop result for \(layout)")
             #expect(result.outcomes > 0)
             #expect(result.outcomesPerSecond > 0)
@@ -56,8 +57,12 @@ struct QuickRunTests {
         let forwarded = try #require(run.throughput(.cluster)?.forwardedFraction)
         #expect(forwarded > 0.55 && forwarded < 0.78, "forwarded fraction \(forwarded)")
         #expect(run.clusterToSingleRatio != nil)
+        // The same three replicas on a Redis Cluster (commandstats summed over its three masters).
+        let onRedisCluster = try #require(run.throughput(.redisCluster)?.forwardedFraction)
+        #expect(onRedisCluster > 0.55 && onRedisCluster < 0.78, "forwarded fraction \(onRedisCluster)")
+        #expect(run.redisClusterToClusterRatio != nil)
 
-        for layout in [ReplicaSet.Layout.single, .cluster] {
+        for layout in [ReplicaSet.Layout.single, .cluster, .redisCluster] {
             let half = try #require(run.halfLoad(layout), "no half-load result for \(layout)")
             let peak = try #require(run.throughput(layout)?.outcomesPerSecond)
             #expect(abs(half.targetRate - peak / 2) < 0.001)
@@ -85,11 +90,13 @@ struct QuickRunTests {
         for name in [
             "memory.outcomes_per_second", "single.redis_commands_per_outcome", "cluster.latency_p999",
             "cluster_to_single_ratio", "half_load.cluster.latency_p99", "idle.kib_per_connection",
+            "redis_cluster.outcomes_per_second", "redis_cluster.redis_commands_per_outcome",
+            "redis_cluster.latency_p99", "redis_cluster_to_cluster_ratio", "half_load.redis_cluster.latency_p99",
             "relay.memory.replica_cpu_us_per_outcome", "relay.redis.fixed_rate_cpu_ratio",
         ] {
             #expect(names.contains(name), "missing metric \(name)")
         }
-        #expect(report.targets.count == 10)
+        #expect(report.targets.count == 11)
     }
 
     @Test("invalid options exit 64, a missing server exits 1, each with a clear message")

@@ -2,8 +2,8 @@ import Foundation
 
 /// What the benchmark runs: phases, durations, load shape and where the executables are.
 public struct BenchConfiguration: Sendable, Equatable {
-    /// The phases, in the fixed order `memory, single, cluster, half-load, relay, idle` (half-load runs right
-    /// after the closed loop of each layout it measures).
+    /// The phases, in the fixed order `memory, single, cluster, redis-cluster, half-load, relay, idle`
+    /// (half-load runs right after the closed loop of each layout it measures).
     public var phases: [BenchPhase] = BenchPhase.allCases
     /// Independent runs (fresh processes each); the report gives the median of each number.
     public var runs = 3
@@ -73,9 +73,12 @@ public struct BenchConfiguration: Sendable, Equatable {
     /// Checks every value; the error names the option.
     public func validate() throws(BenchError) {
         guard !phases.isEmpty else { throw BenchError(.invalidArgument, "no phase selected") }
-        if phases.contains(.halfLoad) && !phases.contains(.single) && !phases.contains(.cluster) {
+        if phases.contains(.halfLoad) && !phases.contains(.single) && !phases.contains(.cluster)
+            && !phases.contains(.redisCluster)
+        {
             throw BenchError(
-                .invalidArgument, "half-load needs the peak of 'single' or 'cluster' in the same run; add one of them")
+                .invalidArgument,
+                "half-load needs the peak of 'single', 'cluster' or 'redis-cluster' in the same run; add one of them")
         }
         guard (1...100).contains(runs) else { throw BenchError(.invalidArgument, "--runs must be 1...100") }
         guard duration >= .milliseconds(100), duration <= .seconds(3600) else {
@@ -102,7 +105,7 @@ public struct BenchConfiguration: Sendable, Equatable {
         guard (1...100_000).contains(idleConnections) else {
             throw BenchError(.invalidArgument, "--idle-connections must be 1...100000")
         }
-        guard idleLayout != .cluster else {
+        guard idleLayout == .memory || idleLayout == .single else {
             throw BenchError(.invalidArgument, "--idle-store must be memory or redis")
         }
         if let threads = replicaEventLoopThreads, !(1...1024).contains(threads) {

@@ -6,7 +6,10 @@ public enum BenchPhase: String, CaseIterable, Codable, Sendable {
     case single
     /// Three replicas with Redis, two thirds of the outcomes forwarded, closed loop.
     case cluster
-    /// Open loop at half of the peak measured by `single` and `cluster` in the same run.
+    /// The same three replicas on a Redis Cluster of three masters with one replica each (`redis-cluster://`),
+    /// closed loop.
+    case redisCluster = "redis-cluster"
+    /// Open loop at half of the peak measured by `single`, `cluster` and `redis-cluster` in the same run.
     case halfLoad = "half-load"
     /// Pre-subscribed keys, many outcomes per subscription, one replica, on the embedded store and with
     /// Redis: closed loop at saturation, then a fixed rate (`relay.memory`, `relay.redis`).

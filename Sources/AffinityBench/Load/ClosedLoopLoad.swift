@@ -72,8 +72,8 @@ struct ClosedLoopLoad {
         return ThroughputResult(
             layout: replicas.layout, concurrency: concurrency, outcomes: window.outcomes, seconds: window.seconds,
             latency: recorder.summary(),
-            localLatency: replicas.layout == .cluster ? recorder.summary(.local) : nil,
-            forwardedLatency: replicas.layout == .cluster ? recorder.summary(.forwarded) : nil,
+            localLatency: replicas.replicas.count > 1 ? recorder.summary(.local) : nil,
+            forwardedLatency: replicas.replicas.count > 1 ? recorder.summary(.forwarded) : nil,
             forwardedFraction: window.outcomes > 0 ? Double(window.forwarded) / Double(window.outcomes) : 0,
             redisCommands: window.redis, cpuSeconds: window.cpu)
     }

@@ -70,8 +70,8 @@ struct OpenLoopLoad {
             layout: replicas.layout, targetRate: rate, achievedRate: elapsed > 0 ? Double(outcomes) / elapsed : 0,
             outcomes: outcomes, skippedArrivals: skipped + progress.noFreeSubscription.load(ordering: .relaxed),
             latency: recorder.summary(),
-            localLatency: replicas.layout == .cluster ? recorder.summary(.local) : nil,
-            forwardedLatency: replicas.layout == .cluster ? recorder.summary(.forwarded) : nil, cpuSeconds: cpu)
+            localLatency: replicas.replicas.count > 1 ? recorder.summary(.local) : nil,
+            forwardedLatency: replicas.replicas.count > 1 ? recorder.summary(.forwarded) : nil, cpuSeconds: cpu)
     }
 
     private static func seconds(_ duration: Duration) -> Double {

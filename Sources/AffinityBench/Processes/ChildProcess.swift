@@ -52,6 +52,9 @@ public final class ChildProcess: Sendable {
     /// Whether it still runs.
     public var isRunning: Bool { process.withLock { $0.isRunning } }
 
+    /// Its exit status once it has exited; nil while it runs.
+    public var exitStatus: Int32? { process.withLock { $0.isRunning ? nil : $0.terminationStatus } }
+
     /// What it logged so far.
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 

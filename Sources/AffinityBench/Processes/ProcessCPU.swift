@@ -32,7 +32,7 @@ struct CPUSnapshot {
     static func take(_ replicas: ReplicaSet) -> CPUSnapshot {
         CPUSnapshot(
             replicas: replicas.replicas.compactMap { ProcessCPU.seconds(pid: $0.process.pid) }.reduce(0, +),
-            redis: replicas.redis.flatMap { ProcessCPU.seconds(pid: $0.process.pid) } ?? 0,
+            redis: (replicas.redis?.processes ?? []).compactMap { ProcessCPU.seconds(pid: $0.pid) }.reduce(0, +),
             bench: ProcessCPU.seconds(pid: getpid()) ?? 0)
     }
 }

@@ -2,15 +2,16 @@ import Foundation
 
 /// A `redis-server` started by the benchmark on a free loopback port (no persistence), and `INFO commandstats`
 /// read from it with `redis-cli`.
-public final class RedisServer: Sendable {
+public final class RedisServer: BenchRedis {
     /// Its loopback port.
     public let port: Int
     /// The process.
     public let process: ChildProcess
     private let cli: String
 
-    /// Starts `redis-server` in `directory` and waits until it answers `PING`.
-    public static func start(in directory: URL) async throws -> RedisServer {
+    /// Starts `redis-server` in `directory` with `extraArguments` (a cluster node's) and waits until it answers
+    /// `PING`.
+    public static func start(in directory: URL, extraArguments: [String] = []) async throws -> RedisServer {
         let executable = try ExecutableLocator.onPath("redis-server", package: "redis-server")
         let cli = try ExecutableLocator.onPath("redis-cli", package: "redis-tools")
         let port = try await FreePort.below32768()
@@ -19,7 +20,7 @@ public final class RedisServer: Sendable {
             arguments: [
                 "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", directory.path, "--maxclients", "1000",
-            ],
+            ] + extraArguments,
             logFile: directory.appendingPathComponent("redis-\(port).log"))
         let server = RedisServer(port: port, process: process, cli: cli)
         let deadline = ContinuousClock.now + .seconds(10)
@@ -69,6 +70,9 @@ public final class RedisServer: Sendable {
         }
     }
 
+    /// The process.
+    public var processes: [ChildProcess] { [process] }
+
     /// Stops the server.
     public func stop() { process.kill() }
 }
@@ -88,24 +92,32 @@ public enum CommandStats {
         return calls
     }
 
-    /// Commands a client sends itself (scripts, connection set-up). `INFO commandstats` also counts every
+    /// Commands a client sends itself (scripts, their `WAIT`, connection set-up, a cluster client's `CLUSTER
+    /// SHARDS` and `ASKING`). `INFO commandstats` also counts every
     /// `redis.call` a Lua script makes under that command's own name; all other names are counted as such
     /// script-internal calls (the replicas send no other plain command on the hot path; a peer-address
     /// lookup, a plain `HGET` on an address-cache miss, would be counted here too).
     static let topLevelCommands: Set<String> = [
         "evalsha", "evalsha_ro", "eval", "eval_ro", "fcall", "fcall_ro", "ping", "auth", "select", "hello", "quit",
+        "wait", "asking",
     ]
 
     /// Whether `name` (as in `INFO commandstats`, subcommands as `script|load`) is a command the replicas send.
     public static func isTopLevel(_ name: String) -> Bool {
         topLevelCommands.contains(name) || name.hasPrefix("script|") || name.hasPrefix("client|")
-            || name.hasPrefix("config|")
+            || name.hasPrefix("config|") || name.hasPrefix("cluster|")
     }
 
-    /// The calls made between two snapshots, per command, without the benchmark's own `info` calls.
+    /// The calls of several servers (a cluster's masters) added up per command.
+    public static func sum(_ servers: [[String: Int]]) -> [String: Int] {
+        servers.reduce(into: [:]) { total, calls in total.merge(calls, uniquingKeysWith: +) }
+    }
+
+    /// The calls made between two snapshots, per command, without the benchmark's own `info` calls and the
+    /// `replconf` acknowledgements a master gets from its replicas (a Redis Cluster's).
     public static func delta(from before: [String: Int], to after: [String: Int]) -> [String: Int] {
         var result: [String: Int] = [:]
-        for (name, count) in after where name != "info" {
+        for (name, count) in after where name != "info" && name != "replconf" {
             let difference = count - (before[name] ?? 0)
             if difference > 0 { result[name] = difference }
         }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// The server processes of one measurement: one replica on the embedded store, or one or three replicas in
-/// cluster mode sharing a `redis-server`, all started by the benchmark and killed by ``stop()``.
+/// The server processes of one measurement: one replica on the embedded store, one or three replicas in
+/// cluster mode sharing a `redis-server`, or three replicas on a Redis Cluster, all started by the benchmark
+/// and killed by ``stop()``.
 public final class ReplicaSet: Sendable {
     /// What to start.
     public enum Layout: String, Sendable, Codable {
@@ -11,6 +12,22 @@ public final class ReplicaSet: Sendable {
         case single
         /// Three replicas in cluster mode with Redis.
         case cluster
+        /// Three replicas in cluster mode on a Redis Cluster of three masters with one replica each
+        /// (`redis-cluster://`; parks and acks wait for the replica, `--redis-wait-replicas` 1).
+        case redisCluster = "redis-cluster"
+
+        /// How many replicas the layout runs.
+        public var replicaCount: Int {
+            switch self {
+            case .memory, .single: 1
+            case .cluster, .redisCluster: 3
+            }
+        }
+
+        /// The prefix of the layout's metrics in the report (`redis_cluster.outcomes_per_second`).
+        public var metricPrefix: String {
+            self == .redisCluster ? "redis_cluster" : rawValue
+        }
     }
 
     /// One running replica.
@@ -27,10 +44,10 @@ public final class ReplicaSet: Sendable {
     public let layout: Layout
     /// The replicas, in start order.
     public let replicas: [Replica]
-    /// The Redis server (cluster layouts).
-    public let redis: RedisServer?
+    /// The Redis the replicas share (every layout but `memory`).
+    public let redis: (any BenchRedis)?
 
-    private init(layout: Layout, replicas: [Replica], redis: RedisServer?) {
+    private init(layout: Layout, replicas: [Replica], redis: (any BenchRedis)?) {
         self.layout = layout
         self.replicas = replicas
         self.redis = redis
@@ -43,12 +60,15 @@ public final class ReplicaSet: Sendable {
         _ layout: Layout, serverPath: String, certificates: PeerCertificates?, directory: URL,
         eventLoopThreads: Int? = nil, cpu: Int? = nil
     ) async throws -> ReplicaSet {
-        var redis: RedisServer?
+        var redis: (any BenchRedis)?
         var started: [Replica] = []
         do {
-            if layout != .memory { redis = try await RedisServer.start(in: directory) }
-            let count = layout == .cluster ? 3 : 1
-            for index in 1...count {
+            switch layout {
+            case .memory: break
+            case .single, .cluster: redis = try await RedisServer.start(in: directory)
+            case .redisCluster: redis = try await RedisClusterNodes.start(in: directory)
+            }
+            for index in 1...layout.replicaCount {
                 let id = "r\(index)"
                 var arguments = ["--host", "127.0.0.1", "--port", "0", "--replica-id", id, "--log-level", "info"]
                 // the idle phase holds --idle-connections (10000 by default) plus the load's own
@@ -96,8 +116,8 @@ public final class ReplicaSet: Sendable {
         for replica in replicas where !replica.process.isRunning {
             throw BenchError(.processFailed, "\(replica.process.name) died:\n\(replica.process.logTail)")
         }
-        if let redis, !redis.process.isRunning {
-            throw BenchError(.processFailed, "redis-server died:\n\(redis.process.logTail)")
+        for process in redis?.processes ?? [] where !process.isRunning {
+            throw BenchError(.processFailed, "redis-server died:\n\(process.logTail)")
         }
     }
 

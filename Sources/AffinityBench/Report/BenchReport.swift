@@ -115,9 +115,9 @@ public struct BenchReport: Codable, Sendable, Equatable {
     /// Every reported number, in a fixed order, with its per-run values.
     static func metrics(of runs: [RunResult]) -> [SummaryMetric] {
         var metrics: [SummaryMetric?] = []
-        for layout in [ReplicaSet.Layout.memory, .single, .cluster] {
+        for layout in [ReplicaSet.Layout.memory, .single, .cluster, .redisCluster] {
             let results = runs.compactMap { $0.throughput(layout) }
-            let prefix = layout.rawValue
+            let prefix = layout.metricPrefix
             metrics.append(
                 SummaryMetric(
                     name: "\(prefix).outcomes_per_second", unit: "outcomes/s", perRun: results.map(\.outcomesPerSecond))
@@ -145,10 +145,10 @@ public struct BenchReport: Codable, Sendable, Equatable {
                     perRun: results.compactMap(\.benchCPUMicrosecondsPerOutcome)))
             metrics.append(
                 SummaryMetric(name: "\(prefix).cores_busy", unit: "cores", perRun: results.compactMap(\.coresBusy)))
-            if layout == .cluster {
+            if layout.replicaCount > 1 {
                 metrics.append(
                     SummaryMetric(
-                        name: "cluster.forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))
+                        name: "\(prefix).forwarded_fraction", unit: "ratio", perRun: results.map(\.forwardedFraction)))
                 metrics += pathLatencyMetrics(
                     prefix: prefix, local: results.compactMap(\.localLatency),
                     forwarded: results.compactMap(\.forwardedLatency))
@@ -157,9 +157,13 @@ public struct BenchReport: Codable, Sendable, Equatable {
         metrics.append(
             SummaryMetric(
                 name: "cluster_to_single_ratio", unit: "ratio", perRun: runs.compactMap(\.clusterToSingleRatio)))
-        for layout in [ReplicaSet.Layout.single, .cluster] {
+        metrics.append(
+            SummaryMetric(
+                name: "redis_cluster_to_cluster_ratio", unit: "ratio",
+                perRun: runs.compactMap(\.redisClusterToClusterRatio)))
+        for layout in [ReplicaSet.Layout.single, .cluster, .redisCluster] {
             let results = runs.compactMap { $0.halfLoad(layout) }
-            let prefix = "half_load.\(layout.rawValue)"
+            let prefix = "half_load.\(layout.metricPrefix)"
             metrics.append(
                 SummaryMetric(name: "\(prefix).target_rate", unit: "outcomes/s", perRun: results.map(\.targetRate)))
             metrics.append(
@@ -169,7 +173,7 @@ public struct BenchReport: Codable, Sendable, Equatable {
                 SummaryMetric(
                     name: "\(prefix).skipped_arrivals", unit: "arrivals",
                     perRun: results.map { Double($0.skippedArrivals) }))
-            if layout == .cluster {
+            if layout.replicaCount > 1 {
                 metrics += pathLatencyMetrics(
                     prefix: prefix, local: results.compactMap(\.localLatency),
                     forwarded: results.compactMap(\.forwardedLatency))
@@ -193,7 +197,7 @@ public struct BenchReport: Codable, Sendable, Equatable {
                     target: "three replicas >= 80% of one replica's throughput", metric: "cluster_to_single_ratio",
                     value: ratio, comparison: ">=", threshold: 0.8))
         }
-        for layout in ["single", "cluster"] {
+        for layout in ["single", "cluster", "redis_cluster"] {
             if let commands = median("\(layout).redis_commands_per_outcome") {
                 targets.append(
                     TargetResult(

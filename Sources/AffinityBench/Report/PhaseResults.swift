@@ -213,6 +213,14 @@ public struct RunResult: Codable, Sendable, Equatable {
         return fixed / saturated
     }
 
+    /// Three replicas' throughput on a Redis Cluster over the same on one Redis, measured in this run.
+    public var redisClusterToClusterRatio: Double? {
+        guard let cluster = throughput(.cluster), let redisCluster = throughput(.redisCluster),
+            cluster.outcomesPerSecond > 0
+        else { return nil }
+        return redisCluster.outcomesPerSecond / cluster.outcomesPerSecond
+    }
+
     /// Three replicas' throughput over one replica's (cluster mode with Redis), measured in this run.
     public var clusterToSingleRatio: Double? {
         guard let single = throughput(.single), let cluster = throughput(.cluster), single.outcomesPerSecond > 0

@@ -108,7 +108,10 @@ extension RedisClient {
             if let waiter = state.cluster.takeWakeWaiter() { sleepers.append(waiter) }
             sleepers += state.cluster.refreshWaiters
             state.cluster.refreshWaiters.removeAll()
-            return ([state.connection].compactMap { $0 } + state.cluster.connections.values, sleepers)
+            return (
+                [state.connection].compactMap { $0 } + state.cluster.connections.values + state.confirmations.open,
+                sleepers
+            )
         }
         connections.forEach { $0.closeGracefully() }
         sleepers.forEach { $0.resume() }
@@ -122,6 +125,7 @@ extension RedisClient {
             state.connection = nil
             state.cluster.connections.removeAll()
             state.cluster.usable = false
+            state.confirmations.entries.removeAll()
             let listeners = Array(state.listeners.values)
             state.listeners.removeAll()
             return listeners

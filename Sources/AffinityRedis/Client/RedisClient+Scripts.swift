@@ -33,6 +33,10 @@ extension RedisClient {
     /// script wrote something that must survive a failover, sends `WAIT` on the same connection (so that it
     /// waits for this write). Throws ``RedisError/Code/replication`` when fewer than `replication.replicas`
     /// replicas confirmed within `replication.timeout`: the write happened on the master but may be lost.
+    ///
+    /// With `replication.replicas > 0` the script and its `WAIT` run on a connection for confirmed writes next to
+    /// the shared one (with a cluster: next to the master's), so that no other command queues behind the
+    /// `WAIT`; confirmed writes queue behind each other's.
     public func evaluate(
         _ script: RedisScript, keys: [String], arguments: [RedisArgument], replication: RedisReplicationRequirement,
         confirmingWhen mustConfirm: (RedisReply) -> Bool, timeout: Duration? = nil
@@ -47,9 +51,9 @@ extension RedisClient {
             // the WAIT goes to the master that ran the script
             let command = Self.evalsha(try await scriptHash(script, timeout: timeout), call)
             (reply, connection) = try await clusterSend(
-                command, slot: command.clusterSlot, script: script, deadline: deadline(timeout))
+                command, slot: command.clusterSlot, script: script, deadline: deadline(timeout), confirmed: true)
         } else {
-            connection = try currentConnection()
+            connection = try await confirmationConnection(beside: try currentConnection())
             reply = try await evaluate(script, call, on: connection, timeout: timeout)
         }
         guard mustConfirm(reply) else { return reply }

@@ -43,6 +43,10 @@ public final class RedisClient: Service, Sendable {
         var sentinelOrder: [RedisEndpoint] = []
         /// With Redis Cluster: the slot map and the connections to the masters.
         var cluster = RedisClusterConnections()
+        /// The connections confirmed writes (a write and its `WAIT`) run on, next to the data connections.
+        var confirmations = RedisConfirmationConnections()
+        /// The TLS context of every connection (set by ``run()``).
+        var sslContext: NIOSSLContext?
     }
 
     /// The configuration in use.
@@ -76,6 +80,7 @@ public final class RedisClient: Service, Sendable {
     /// ACL user without a password); connection failures are retried, not thrown.
     public func run() async throws {
         let sslContext = try makeSSLContext()
+        state.withLock { $0.sslContext = sslContext }
         _ = try handshake()
         switch configuration.topology {
         case .standalone:

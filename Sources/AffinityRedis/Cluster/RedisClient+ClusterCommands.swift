@@ -30,9 +30,10 @@ extension RedisClient {
     /// Sends one command to the master of `slot`, following redirections, and returns the reply with the
     /// connection that answered it (a `WAIT` for the write must go there). With a `script`, a `NOSCRIPT` reply
     /// loads it on that node and the command is sent again, once. An error reply throws
-    /// ``RedisError/Code/server``.
+    /// ``RedisError/Code/server``. With `confirmed`, the command goes on that master's connection for confirmed
+    /// writes (``confirmationConnection(beside:)``), which is the one returned.
     func clusterSend(
-        _ command: RedisCommand, slot: Int?, script: RedisScript?, deadline: NIODeadline
+        _ command: RedisCommand, slot: Int?, script: RedisScript?, deadline: NIODeadline, confirmed: Bool = false
     ) async throws(RedisError) -> (reply: RedisReply, connection: RedisConnection) {
         var connection = try clusterConnection(forSlot: slot)
         var asking = false
@@ -44,19 +45,20 @@ extension RedisClient {
                 countError(error)
                 throw error
             }
+            let target = confirmed ? try await confirmationConnection(beside: connection) : connection
             commandCounter.increment()
             let reply: RedisReply
             do {
                 if asking {
-                    reply = try await connection.pipeline([["ASKING"], command], deadline: deadline)[1].get()
+                    reply = try await target.pipeline([["ASKING"], command], deadline: deadline)[1].get()
                 } else {
-                    reply = try await connection.send(command, deadline: deadline)
+                    reply = try await target.send(command, deadline: deadline)
                 }
             } catch {
                 countError(error)
                 throw error
             }
-            guard case .error(let text) = reply else { return (reply, connection) }
+            guard case .error(let text) = reply else { return (reply, target) }
             if let redirection = RedisClusterRedirection(errorText: text, replyingHost: connection.endpoint.host) {
                 redirections += 1
                 guard redirections <= Self.maximumClusterRedirections else {

@@ -171,14 +171,21 @@ extension RedisClient {
     }
 
     /// Reacts to an error reply: with Sentinel, `READONLY` means the server was demoted to a replica, so the
-    /// connection is closed and the client asks the sentinels again.
+    /// connection is closed (and the shared one, when the reply came on the connection for confirmed writes
+    /// next to it) and the client asks the sentinels again.
     func noteServerError(_ error: RedisError, on connection: RedisConnection) {
         guard case .sentinel = configuration.topology, error.serverErrorPrefix == "READONLY" else { return }
         logger.info(
             "redis answered READONLY; asking the sentinels for the master again",
             metadata: ["redis.server": "\(connection.endpoint)"])
         failoverCounter.increment()
-        connection.closeNow(reason: "\(connection.endpoint) is a replica now (READONLY)")
+        let reason = "\(connection.endpoint) is a replica now (READONLY)"
+        connection.closeNow(reason: reason)
+        if let shared = state.withLock({ $0.connection }), shared.endpoint == connection.endpoint,
+            shared.channel !== connection.channel
+        {
+            shared.closeNow(reason: reason)
+        }
     }
 
     /// The `[ip, port]` reply of `SENTINEL get-master-addr-by-name`, or nil (unknown master, error).

@@ -69,6 +69,81 @@ struct RedisSentinelTests {
         }
     }
 
+    /// A master demoted to a replica behind the sentinels' backs (`REPLICAOF`, and the sentinels re-pointed
+    /// with `SENTINEL REMOVE` / `MONITOR`, which announce no `+switch-master`): the next write is answered
+    /// `READONLY`, and that alone makes the client drop the connection and ask the sentinels again. Twice:
+    /// once through a plain command on the shared connection, once through a confirmed write (`WAIT`), whose
+    /// `READONLY` comes on its own connection and must move the shared one too.
+    @Test(.timeLimit(.minutes(2)))
+    func aMasterDemotedWithoutAnnouncementIsLeftOnReadOnly() async throws {
+        try await withRedisSentinelDeployment { deployment in
+            try await deployment.waitUntilSentinelsAgree()
+            let first = try await deployment.currentMaster()
+            guard let second = deployment.nodes.map(\.port).first(where: { $0 != first }) else {
+                throw FixtureError("no second data node")
+            }
+            let client = RedisClient(configuration: try deployment.configuration(), logger: testLogger("sentinel"))
+            let events = client.connectionEvents()
+            let write = RedisScript(name: "write", source: "return redis.call('SET', KEYS[1], ARGV[1])")
+            let replication = RedisReplicationRequirement(replicas: 1, timeout: .seconds(2))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                defer { group.cancelAll() }
+                try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
+                #expect(try await Self.connectedPort(client) == first)
+                _ = try await client.evaluate(
+                    write, keys: ["before"], arguments: ["1"], replication: replication, confirmingWhen: { _ in true })
+
+                // a plain write on the shared connection
+                try await Self.swapRoles(in: deployment, demoting: first, promoting: second)
+                let plain = await #expect(throws: RedisError.self) { try await client.send(["SET", "k", "v"]) }
+                #expect(plain?.serverErrorPrefix == "READONLY", "\(String(describing: plain))")
+                try await waitFor(events, timeout: .seconds(10)) { event in
+                    if case .disconnected(_, let reason) = event { reason.message.contains("READONLY") } else { false }
+                }
+                try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
+                #expect(try await Self.connectedPort(client) == second)
+                #expect(try await client.send(["SET", "k", "v"]).string == "OK")
+                #expect(try await client.send(["GET", "before"]).string == "1")
+
+                // a confirmed write, on the connection for confirmed writes
+                try await deployment.waitForReplicas(1, of: second)
+                try await Self.swapRoles(in: deployment, demoting: second, promoting: first)
+                let confirmed = await #expect(throws: RedisError.self) {
+                    try await client.evaluate(
+                        write, keys: ["after"], arguments: ["2"], replication: replication,
+                        confirmingWhen: { _ in true })
+                }
+                #expect(confirmed?.message.contains("READONLY") == true, "\(String(describing: confirmed))")
+                try await waitFor(events, timeout: .seconds(10)) { event in
+                    if case .disconnected(_, let reason) = event { reason.message.contains("READONLY") } else { false }
+                }
+                try await waitFor(events, timeout: .seconds(10)) { if case .connected = $0 { true } else { false } }
+                #expect(try await Self.connectedPort(client) == first)
+                try await deployment.waitForReplicas(1, of: first)
+                _ = try await client.evaluate(
+                    write, keys: ["after"], arguments: ["2"], replication: replication, confirmingWhen: { _ in true })
+                #expect(try await client.send(["GET", "k"]).string == "v")
+            }
+        }
+    }
+
+    /// Makes `promoting` the master and `demoting` its replica with `REPLICAOF`, then has every sentinel monitor
+    /// the new master afresh (`SENTINEL REMOVE`, `SENTINEL MONITOR`: no failover, so no `+switch-master`).
+    static func swapRoles(in deployment: RedisSentinelDeployment, demoting: Int, promoting: Int) async throws {
+        let promoted = try await deployment.node(port: promoting).command("REPLICAOF", "NO", "ONE")
+        let demoted = try await deployment.node(port: demoting).command(
+            "REPLICAOF", "127.0.0.1", String(promoting))
+        #expect(promoted == "OK" && demoted == "OK", "REPLICAOF answered \(promoted), \(demoted)")
+        for sentinel in deployment.sentinels {
+            let removed = try await sentinel.command("SENTINEL", "REMOVE", deployment.masterName)
+            let monitored = try await sentinel.command(
+                "SENTINEL", "MONITOR", deployment.masterName, "127.0.0.1", String(promoting), "2")
+            #expect(removed == "OK" && monitored == "OK", "the sentinel answered \(removed), \(monitored)")
+        }
+        #expect(try await deployment.currentMaster() == promoting)
+    }
+
     /// The master freezes (SIGSTOP: unreachable for the sentinels, while the client's connection stays open
     /// and idle, so neither an error nor READONLY tells it anything): the `+switch-master` announcement alone
     /// moves the client to the new master.
