@@ -1,5 +1,5 @@
 public import AffinityClient
-public import AffinityProtocol
+import AffinityProtocol
 public import ZeebeClient
 
 /// Starts Zeebe process instances and publishes messages, and answers with the outcome the
