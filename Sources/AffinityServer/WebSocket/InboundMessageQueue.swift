@@ -159,6 +159,12 @@ final class InboundMessageQueue: Sendable {
         wake?()
     }
 
+    /// Whether the consumer neither runs nor has anything to take: every message so far was handled at once
+    /// (``ImmediateMessageHandler``) or earlier.
+    var isConsumerIdle: Bool {
+        state.withLock { !$0.running && !$0.hasWork }
+    }
+
     /// Whether the handler must hold back a read (event loop). When it returns true, the queue
     /// calls `channel.read()` once it has drained to ``lowWatermark``.
     func shouldPauseReading() -> Bool {
