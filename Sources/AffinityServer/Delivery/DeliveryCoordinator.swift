@@ -12,12 +12,12 @@ final class DeliveryCoordinator: Sendable {
     private let registry: ConnectionRegistry
     private let replicaID: String
     /// The ack timeouts of the live deliveries, one timer per few milliseconds of deadlines.
-    private let ackTimeouts: AckTimeouts
-    private let metrics: AffinityMetrics
+    let ackTimeouts: AckTimeouts
+    let metrics: AffinityMetrics
     private let logger: Logger
     /// Sends every outcome workers deliver here to the legacy protocol's clients (with `--legacy-protocol`).
     let legacy: LegacyBroadcaster?
-    private let activeDeliveries = Atomic<Int>(0)
+    let activeDeliveries = Atomic<Int>(0)
     /// Poked when the last delivery in progress ends (the drain waits for that).
     private let drainSignal: DrainSignal
     private let acknowledgedOutcomes = AcknowledgedOutcomes(capacity: 32_768)
@@ -68,104 +68,9 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    // MARK: - Delivering without a waiting task
-
-    /// What became of a delivery started with ``startDelivery(_:whenDecided:)``.
-    enum DeliveryProgress: Sendable {
-        /// Answered (counted and logged like ``deliver(_:broadcastToLegacyClients:)``'s answers).
-        case answered(DeliveryStatus)
-        /// No local subscriber took the outcome, or none acked it in time: the rest needs the store, in a
-        /// task (``finish(_:)``).
-        case needsStore(StoreStep)
-    }
-
-    /// A delivery of ``startDelivery(_:whenDecided:)`` whose rest needs the store (park, or forward).
-    final class StoreStep: Sendable, Equatable {
-        let outcome: Outcome
-        fileprivate let started: ContinuousClock.Instant
-        /// The live delivery that was not acked, and the subscribers that took it.
-        fileprivate let live: (delivery: PendingDelivery, took: Set<ConnectionID>)?
-
-        fileprivate init(
-            _ outcome: Outcome, started: ContinuousClock.Instant, live: (PendingDelivery, Set<ConnectionID>)?
-        ) {
-            self.outcome = outcome
-            self.started = started
-            self.live = live.map { (delivery: $0.0, took: $0.1) }
-        }
-
-        static func == (lhs: StoreStep, rhs: StoreStep) -> Bool { lhs === rhs }
-    }
-
-    /// Starts delivering `outcome` as ``deliver(_:broadcastToLegacyClients:)`` does, without a task waiting for the
-    /// ack (e.g. on the worker's event loop): pushes it to the local subscribers and returns. Returns what became of
-    /// it when that is known at once; otherwise returns nil and calls `whenDecided` once, when a subscriber acked (on
-    /// the ack's thread), the ack timeout passed or every subscriber is gone. Not for replicas with legacy clients
-    /// (``legacy``): their outcomes are broadcast first, which waits.
-    func startDelivery(
-        _ outcome: Outcome, whenDecided: @escaping @Sendable (DeliveryProgress) -> Void
-    ) -> DeliveryProgress? {
-        activeDeliveries.add(1, ordering: .relaxed)
-        metrics.outcomesReceived.increment()
-        let started = ContinuousClock.now
-        switch pushToLocalSubscribers(outcome) {
-        case .acknowledgedAlready:
-            return answeredAtOnce(.delivered, of: outcome, started: started)
-        case .noSubscribers:
-            return .needsStore(StoreStep(outcome, started: started, live: nil))
-        case .pushed(let delivery, let took):
-            let decision = delivery.whenDecided(timeouts: ackTimeouts) { delivered in
-                whenDecided(self.decided(delivery, delivered: delivered, took: took, of: outcome, started: started))
-            }
-            guard let decision else { return nil }
-            return decided(delivery, delivered: decision, took: took, of: outcome, started: started)
-        }
-    }
-
-    /// The rest of a delivery of ``startDelivery(_:whenDecided:)`` that needs the store: parks the outcome, or
-    /// forwards it to the replica that holds its route.
-    func finish(_ step: StoreStep) async throws(AffinityError) -> DeliveryStatus {
-        defer { deliveryEnded() }
-        let outcome = step.outcome
-        do {
-            let result: ForwardedDeliveryResult
-            if let live = step.live {
-                result = try await afterLocalWait(live.delivery, delivered: false, took: live.took, of: outcome) {
-                    excluded throws(AffinityError) in
-                    try await parkOrForwardLocally(outcome, notifyLocalExcept: excluded)
-                }
-            } else {
-                result = try await parkOrForwardLocally(outcome, notifyLocalExcept: [])
-            }
-            let status = try Self.status(of: result, for: outcome)
-            recordAnswer(status, of: outcome, started: step.started)
-            return status
-        } catch {
-            throw failed(outcome, error)
-        }
-    }
-
-    private func decided(
-        _ delivery: PendingDelivery, delivered: Bool, took: Set<ConnectionID>, of outcome: Outcome,
-        started: ContinuousClock.Instant
-    ) -> DeliveryProgress {
-        forgetPollHandOver(of: delivery)
-        guard delivered else { return .needsStore(StoreStep(outcome, started: started, live: (delivery, took))) }
-        delivery.markSettled()
-        return answeredAtOnce(.delivered, of: outcome, started: started)
-    }
-
-    private func answeredAtOnce(
-        _ status: DeliveryStatus, of outcome: Outcome, started: ContinuousClock.Instant
-    ) -> DeliveryProgress {
-        recordAnswer(status, of: outcome, started: started)
-        deliveryEnded()
-        return .answered(status)
-    }
-
     // MARK: - Answers
 
-    private func recordAnswer(_ status: DeliveryStatus, of outcome: Outcome, started: ContinuousClock.Instant) {
+    func recordAnswer(_ status: DeliveryStatus, of outcome: Outcome, started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         metrics.deliveryDuration.recordNanoseconds(
             elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
@@ -177,7 +82,7 @@ final class DeliveryCoordinator: Sendable {
             "outcome answered", metadata: Self.metadata(of: outcome, ["affinity.status": "\(status.rawValue)"]))
     }
 
-    private func failed(_ outcome: Outcome, _ error: AffinityError) -> AffinityError {
+    func failed(_ outcome: Outcome, _ error: AffinityError) -> AffinityError {
         metrics.rejected(error.code)
         logger.debug(
             "outcome failed",
@@ -186,7 +91,7 @@ final class DeliveryCoordinator: Sendable {
         return error.withRef(outcome.id)
     }
 
-    private func deliveryEnded() {
+    func deliveryEnded() {
         if activeDeliveries.subtract(1, ordering: .relaxed).newValue == 0 { drainSignal.poke() }
     }
 
@@ -223,7 +128,7 @@ final class DeliveryCoordinator: Sendable {
     }
 
     /// The fallback of a delivery from a worker of this replica: park, or forward to the route's replica.
-    private func parkOrForwardLocally(
+    func parkOrForwardLocally(
         _ outcome: Outcome, notifyLocalExcept excluded: Set<ConnectionID>
     ) async throws(AffinityError) -> ForwardedDeliveryResult {
         switch try await parkOrForward(outcome, notifyLocalExcept: excluded) {
@@ -232,7 +137,7 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    private static func status(
+    static func status(
         of result: ForwardedDeliveryResult, for outcome: Outcome
     ) throws(AffinityError) -> DeliveryStatus {
         switch result {
@@ -261,7 +166,7 @@ final class DeliveryCoordinator: Sendable {
         }
     }
 
-    private enum LocalPush {
+    enum LocalPush {
         /// Acknowledged on this replica before: answered `delivered`, not handed out again.
         case acknowledgedAlready
         case noSubscribers
@@ -270,7 +175,7 @@ final class DeliveryCoordinator: Sendable {
     }
 
     /// Offers the outcome to the local subscribers of its key, as one ``PendingDelivery`` waiting for the first ack.
-    private func pushToLocalSubscribers(_ outcome: Outcome) -> LocalPush {
+    func pushToLocalSubscribers(_ outcome: Outcome) -> LocalPush {
         let reference = ParkedOutcomeReference(outcome)
         if acknowledgedOutcomes.contains(reference) {
             logger.debug(
@@ -291,7 +196,7 @@ final class DeliveryCoordinator: Sendable {
     }
 
     /// A long poll that took the decided `delivery` no longer waits for its HTTP ack here.
-    private func forgetPollHandOver(of delivery: PendingDelivery) {
+    func forgetPollHandOver(of delivery: PendingDelivery) {
         guard delivery.handedToPoll.load(ordering: .acquiring) else { return }
         awaitingHTTPAck.withLock { waiting in
             if waiting[delivery.reference]?.delivery === delivery { waiting[delivery.reference] = nil }
@@ -300,7 +205,7 @@ final class DeliveryCoordinator: Sendable {
 
     /// What follows the decision of a live delivery: `delivered`, or the fallback (park or forward) and the removal
     /// of the parked copy when a late ack came meanwhile. Settles the delivery (``PendingDelivery/markSettled()``).
-    private func afterLocalWait(
+    func afterLocalWait(
         _ delivery: PendingDelivery, delivered: Bool, took: Set<ConnectionID>, of outcome: Outcome,
         fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
     ) async throws(AffinityError) -> ForwardedDeliveryResult {
