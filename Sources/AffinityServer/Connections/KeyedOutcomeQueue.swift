@@ -37,19 +37,26 @@ final class KeyedOutcomeQueue: Sendable {
         state.withLock { ($0.window.count, $0.window.bytes) }
     }
 
+    /// Queues `outcome` now when the window has room for it (`startChain` or `queued`); nil, queueing
+    /// nothing, when it has none (``enqueue(_:)`` waits for room). One caller at a time (the session).
+    func tryEnqueue(_ outcome: Outcome) -> EnqueueResult? {
+        let size = outcome.frameByteCount
+        return state.withLock { state -> EnqueueResult? in
+            guard state.window.admit(size) else { return nil }
+            if state.chains[outcome.key] != nil {
+                state.chains[outcome.key]!.append(outcome)
+                return .queued
+            }
+            state.chains[outcome.key] = []
+            return .startChain
+        }
+    }
+
     /// Queues `outcome`, once the window has room for it. One caller at a time (the session).
     func enqueue(_ outcome: Outcome) async -> EnqueueResult {
         let size = outcome.frameByteCount
         while true {
-            if let result = state.withLock({ state -> EnqueueResult? in
-                guard state.window.admit(size) else { return nil }
-                if state.chains[outcome.key] != nil {
-                    state.chains[outcome.key]!.append(outcome)
-                    return .queued
-                }
-                state.chains[outcome.key] = []
-                return .startChain
-            }) {
+            if let result = tryEnqueue(outcome) {
                 return result
             }
             if Task.isCancelled { return .cancelled }

@@ -82,8 +82,10 @@ final class SessionRunner: Service, Sendable {
                 }
             } onCancel: {
                 // every idle session runs once more and sees the cancellation: it ends, as a cancelled
-                // connection task did
+                // connection task did; deliveries waiting without a task for their acks stop waiting, as those of
+                // cancelled tasks do
                 self.stop()
+                self.environment.coordinator.giveUpWaitingForAcks()
                 for session in self.state.withLock({ Array($0.live.values) }) {
                     session.wakeIfIdle()
                 }

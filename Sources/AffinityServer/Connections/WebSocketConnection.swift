@@ -273,6 +273,22 @@ final class WebSocketConnection: OutcomeSubscriber {
         }
     }
 
+    /// Takes the in-flight entries for an acked outcome id when all of them are live deliveries (an ack that needs
+    /// no store; empty if none); nil, taking nothing, when one is a parked outcome.
+    func takeLiveInFlight(id: String) -> [PendingDelivery]? {
+        state.withLock { state in
+            guard let entries = state.inFlight[id] else { return [] }
+            var deliveries: [PendingDelivery] = []
+            deliveries.reserveCapacity(entries.count)
+            for entry in entries {
+                guard case .live(let delivery) = entry else { return nil }
+                deliveries.append(delivery)
+            }
+            state.inFlight[id] = nil
+            return deliveries
+        }
+    }
+
     /// Marks the connection closed and returns everything that must be cleaned up: the subscribed keys and the
     /// outcomes in flight.
     func closeAndTakeState() -> (keys: [ProcessInstanceKey], inFlight: [InFlightOutcome]) {

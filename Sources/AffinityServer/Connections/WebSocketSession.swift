@@ -9,9 +9,16 @@ import Synchronization
 /// handshake by ``AffinityWebSocketHandler``.
 ///
 /// The session has a task only while it has work (``SessionRunner``): its inbox wakes it when a
-/// message or the end arrives, and it runs until no message is queued and none of its worker's
-/// delivery chains runs (``runUntilIdle()``). Messages are still handled one after the other, in
-/// order, and the next ones while deliveries run, as by a task that waited for them.
+/// message or the end arrives, and it runs until no message is queued and none of its tasks runs
+/// (``runUntilIdle()``). Messages are still handled one after the other, in order, and the next ones
+/// while deliveries run, as by a task that waited for them.
+///
+/// A message that arrives while the session is idle and that needs no waiting, a client's `ack` of live
+/// outcomes or a worker's `outcome` for which the in-flight window has room, is handled at once on the
+/// event loop, without a task (``handleImmediately(_:)``). A worker's delivery chains run without a task
+/// too: each outcome is pushed to the local subscribers, and the ack that decides it answers the worker
+/// and starts the next outcome of the key (``DeliveryCoordinator/startDelivery(_:whenDecided:)``); only
+/// what needs the store (parking, forwarding) runs in a task of the session.
 final class WebSocketSession: Sendable {
     let connection: WebSocketConnection
     private let inbox: InboundMessageQueue
@@ -42,7 +49,7 @@ final class WebSocketSession: Sendable {
         if environment.isDraining() {
             connection.drain()
         }
-        inbox.attach { [runner] in runner.schedule(self) }
+        inbox.attach(wake: { [runner] in runner.schedule(self) }, immediate: self)
     }
 
     /// Wakes the session unless it runs (on cancellation: it then ends).
@@ -59,6 +66,10 @@ final class WebSocketSession: Sendable {
                     switch await inbox.nextUntilIdle() {
                     case .message(let message):
                         await receive(message, connection: connection, deliveries: &deliveries)
+                    case .work(let work):
+                        if case .deliveryNeedsStore(let step) = work {
+                            finishInTask(step, deliveries: &deliveries)
+                        }
                     case .idle:
                         return false
                     case .end:
@@ -113,12 +124,21 @@ final class WebSocketSession: Sendable {
         _ message: InboundMessage, connection: WebSocketConnection, deliveries: inout DiscardingTaskGroup
     ) async {
         do throws(AffinityError) {
-            let bytes: [UInt8]
+            let decoded: AffinityMessage
             switch message {
             case .text(let text):
-                bytes = text
+                decoded = try AffinityMessage.decode(text)
+            case .decoded(let message):
+                decoded = message
             case .readParked(let key):
                 await readParked(key, connection: connection)
+                return
+            case .removeParkedCopies(let references):
+                await environment.coordinator.removeParkedCopies(references)
+                return
+            case .deliveryNeedsStore(let step):
+                // handed over as work (``InboundMessageQueue/pushWork(_:)``), never as a message
+                finishInTask(step, deliveries: &deliveries)
                 return
             case .binary:
                 throw AffinityError.badRequest("binary frames are not supported; send JSON text frames")
@@ -131,7 +151,6 @@ final class WebSocketSession: Sendable {
                     code: .tooLarge, message: "message larger than \(environment.configuration.maxMessageBytes) bytes",
                     ref: ref)
             }
-            let decoded = try AffinityMessage.decode(bytes)
             try await handle(decoded, connection: connection, deliveries: &deliveries)
             connection.recordValidMessage()
         } catch {
@@ -215,6 +234,11 @@ final class WebSocketSession: Sendable {
                 break
             }
             let coordinator = environment.coordinator
+            if coordinator.legacy == nil {
+                inbox.heldWorkStarted()
+                driveChain(from: outcome, chains: chains)
+                return
+            }
             let inbox = self.inbox
             // the session keeps running (and taking messages) until the chain ended
             inbox.workStarted()
@@ -233,6 +257,67 @@ final class WebSocketSession: Sendable {
             }
         case .hello, .welcome, .subscribed, .unsubscribed, .result, .drain, .error, .acknowledged:
             throw AffinityError(code: .unknownType, message: "\"\(message.type)\" is not a message the server accepts")
+        }
+    }
+
+    // MARK: - Delivery chains without a task
+
+    /// Delivers the outcomes of one key's chain one after the other without waiting: each is pushed to the
+    /// local subscribers, and the decision of its delivery (an ack, on the client's event loop) answers the
+    /// worker and goes on with the next. The chain holds the session (``InboundMessageQueue/heldWorkStarted()``)
+    /// until it ends; a delivery that needs the store continues in a task (``finishInTask(_:deliveries:)``).
+    private func driveChain(from first: Outcome?, chains: KeyedOutcomeQueue) {
+        let coordinator = environment.coordinator
+        var next = first
+        while let current = next {
+            let progress = coordinator.startDelivery(current) { progress in
+                self.driveChain(from: self.answer(current, progress, chains: chains), chains: chains)
+            }
+            // nil: waiting for the decision, which goes on with the chain
+            guard let progress else { return }
+            next = answer(current, progress, chains: chains)
+        }
+    }
+
+    /// Answers the worker; returns the next outcome of the chain, nil when the chain ended or continues in a task.
+    private func answer(
+        _ outcome: Outcome, _ progress: DeliveryCoordinator.DeliveryProgress, chains: KeyedOutcomeQueue
+    ) -> Outcome? {
+        switch progress {
+        case .answered(let status):
+            connection.send(.result(id: outcome.id, status: status))
+            return next(after: outcome, chains: chains)
+        case .needsStore(let step):
+            inbox.pushWork(.deliveryNeedsStore(step))
+            return nil
+        }
+    }
+
+    /// The next outcome of `outcome`'s chain; nil when the chain ended.
+    private func next(after outcome: Outcome, chains: KeyedOutcomeQueue) -> Outcome? {
+        let next = chains.next(after: outcome)
+        if next == nil { inbox.heldWorkEnded() }
+        return next
+    }
+
+    /// Parks or forwards an outcome whose delivery needs the store, in a task of the session, then goes on
+    /// with its chain.
+    private func finishInTask(_ step: DeliveryCoordinator.StoreStep, deliveries: inout DiscardingTaskGroup) {
+        let coordinator = environment.coordinator
+        let connection = connection
+        let inbox = inbox
+        let chains = outcomeChains()
+        inbox.workStarted()
+        deliveries.addTask {
+            defer { inbox.workEnded() }
+            let outcome = step.outcome
+            do throws(AffinityError) {
+                let status = try await coordinator.finish(step)
+                connection.send(.result(id: outcome.id, status: status))
+            } catch {
+                connection.send(.error(error.withRef(outcome.id)))
+            }
+            self.driveChain(from: self.next(after: outcome, chains: chains), chains: chains)
         }
     }
 
@@ -301,6 +386,54 @@ final class WebSocketSession: Sendable {
     ) async {
         if connection.handOver(page, of: key, confirm: confirm) == .readAgain {
             await readParked(key, connection: connection)
+        }
+    }
+}
+
+// MARK: - Messages handled on the event loop
+
+extension WebSocketSession: ImmediateMessageHandler {
+    /// A client's `ack` of live outcomes and a worker's `outcome` that finds room in the in-flight window, handled
+    /// at once (on the event loop, while the session is idle: no message of the connection is queued or being
+    /// handled, so the order is kept). Anything else, and anything that fails, is left to the session.
+    func handleImmediately(_ message: InboundMessage) -> InboundMessage? {
+        guard case .text(let bytes) = message else { return message }
+        // a message that does not decode is answered by the session
+        guard let decoded = try? AffinityMessage.decode(bytes) else { return message }
+        let handled: Bool
+        switch decoded {
+        case .ack(let id): handled = acknowledgeImmediately(id)
+        case .outcome(let outcome): handled = deliverImmediately(outcome)
+        default: handled = false
+        }
+        guard handled else { return .decoded(decoded) }
+        connection.recordValidMessage()
+        return nil
+    }
+
+    /// A client's ack whose in-flight entries are all live deliveries: decides them (answering their workers).
+    private func acknowledgeImmediately(_ id: String) -> Bool {
+        guard connection.role == .client, let deliveries = connection.takeLiveInFlight(id: id) else { return false }
+        let copies = environment.coordinator.acknowledged(live: deliveries, by: connection.connectionID)
+        // late acks: the session removes their parked copies before it takes the connection's next message
+        if !copies.isEmpty { inbox.push(.removeParkedCopies(copies)) }
+        return true
+    }
+
+    /// A worker's outcome when the window has room: queued behind its key's chain, or starts one.
+    private func deliverImmediately(_ outcome: Outcome) -> Bool {
+        guard connection.role == .worker, environment.coordinator.legacy == nil else { return false }
+        let chains = outcomeChains()
+        switch chains.tryEnqueue(outcome) {
+        case .none, .cancelled:
+            // no room: the session waits for it, reading paused
+            return false
+        case .queued:
+            return true
+        case .startChain:
+            inbox.heldWorkStarted()
+            driveChain(from: outcome, chains: chains)
+            return true
         }
     }
 }

@@ -55,6 +55,18 @@ final class AckTimeouts: Sendable {
         }
     }
 
+    /// Every delivery registered times out now (the replica's sessions are cancelled: no delivery waits for
+    /// its ack any more, as when its waiting task was cancelled).
+    func expireAll() {
+        let all = slots.withLock { slots in
+            defer { slots = [:] }
+            return slots
+        }
+        for deliveries in all.values {
+            for delivery in deliveries.values { delivery.timedOut() }
+        }
+    }
+
     /// The timer of slot `index` fired: every delivery still registered there timed out.
     private func expire(_ index: UInt64) {
         guard let expired = slots.withLock({ $0.removeValue(forKey: index) }) else { return }

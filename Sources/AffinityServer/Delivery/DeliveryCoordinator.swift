@@ -12,12 +12,12 @@ final class DeliveryCoordinator: Sendable {
     private let registry: ConnectionRegistry
     private let replicaID: String
     /// The ack timeouts of the live deliveries, one timer per few milliseconds of deadlines.
-    private let ackTimeouts: AckTimeouts
-    private let metrics: AffinityMetrics
+    let ackTimeouts: AckTimeouts
+    let metrics: AffinityMetrics
     private let logger: Logger
     /// Sends every outcome workers deliver here to the legacy protocol's clients (with `--legacy-protocol`).
     let legacy: LegacyBroadcaster?
-    private let activeDeliveries = Atomic<Int>(0)
+    let activeDeliveries = Atomic<Int>(0)
     /// Poked when the last delivery in progress ends (the drain waits for that).
     private let drainSignal: DrainSignal
     private let acknowledgedOutcomes = AcknowledgedOutcomes(capacity: 32_768)
@@ -61,27 +61,37 @@ final class DeliveryCoordinator: Sendable {
         let started = ContinuousClock.now
         do {
             let status = try await route(outcome)
-            let elapsed = ContinuousClock.now - started
-            metrics.deliveryDuration.recordNanoseconds(
-                elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-            switch status {
-            case .delivered: metrics.outcomesDelivered.increment()
-            case .parked: metrics.outcomesParked.increment()
-            }
-            logger.trace(
-                "outcome answered", metadata: Self.metadata(of: outcome, ["affinity.status": "\(status.rawValue)"]))
+            recordAnswer(status, of: outcome, started: started)
             return status
         } catch {
-            metrics.rejected(error.code)
-            logger.debug(
-                "outcome failed",
-                metadata: Self.metadata(
-                    of: outcome, ["error.code": "\(error.code)", "error.message": "\(error.message)"]))
-            throw error.withRef(outcome.id)
+            throw failed(outcome, error)
         }
     }
 
-    private func deliveryEnded() {
+    // MARK: - Answers
+
+    func recordAnswer(_ status: DeliveryStatus, of outcome: Outcome, started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        metrics.deliveryDuration.recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        switch status {
+        case .delivered: metrics.outcomesDelivered.increment()
+        case .parked: metrics.outcomesParked.increment()
+        }
+        logger.trace(
+            "outcome answered", metadata: Self.metadata(of: outcome, ["affinity.status": "\(status.rawValue)"]))
+    }
+
+    func failed(_ outcome: Outcome, _ error: AffinityError) -> AffinityError {
+        metrics.rejected(error.code)
+        logger.debug(
+            "outcome failed",
+            metadata: Self.metadata(
+                of: outcome, ["error.code": "\(error.code)", "error.message": "\(error.message)"]))
+        return error.withRef(outcome.id)
+    }
+
+    func deliveryEnded() {
         if activeDeliveries.subtract(1, ordering: .relaxed).newValue == 0 { drainSignal.poke() }
     }
 
@@ -112,11 +122,24 @@ final class DeliveryCoordinator: Sendable {
 
     private func route(_ outcome: Outcome) async throws(AffinityError) -> DeliveryStatus {
         let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
-            switch try await parkOrForward(outcome, notifyLocalExcept: excluded) {
-            case .delivered: .delivered
-            case .parked: .parked
-            }
+            try await parkOrForwardLocally(outcome, notifyLocalExcept: excluded)
         }
+        return try Self.status(of: result, for: outcome)
+    }
+
+    /// The fallback of a delivery from a worker of this replica: park, or forward to the route's replica.
+    func parkOrForwardLocally(
+        _ outcome: Outcome, notifyLocalExcept excluded: Set<ConnectionID>
+    ) async throws(AffinityError) -> ForwardedDeliveryResult {
+        switch try await parkOrForward(outcome, notifyLocalExcept: excluded) {
+        case .delivered: .delivered
+        case .parked: .parked
+        }
+    }
+
+    static func status(
+        of result: ForwardedDeliveryResult, for outcome: Outcome
+    ) throws(AffinityError) -> DeliveryStatus {
         switch result {
         case .delivered: return .delivered
         case .parked: return .parked
@@ -131,31 +154,62 @@ final class DeliveryCoordinator: Sendable {
         _ outcome: Outcome,
         fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
     ) async throws(AffinityError) -> ForwardedDeliveryResult {
+        switch pushToLocalSubscribers(outcome) {
+        case .acknowledgedAlready:
+            return .delivered
+        case .noSubscribers:
+            return try await fallback([])
+        case .pushed(let delivery, let took):
+            let delivered = await delivery.waitForDecision(timeouts: ackTimeouts)
+            forgetPollHandOver(of: delivery)
+            return try await afterLocalWait(delivery, delivered: delivered, took: took, of: outcome, fallback: fallback)
+        }
+    }
+
+    enum LocalPush {
+        /// Acknowledged on this replica before: answered `delivered`, not handed out again.
+        case acknowledgedAlready
+        case noSubscribers
+        /// Offered to every local subscriber; `took` are those that queued it.
+        case pushed(PendingDelivery, took: Set<ConnectionID>)
+    }
+
+    /// Offers the outcome to the local subscribers of its key, as one ``PendingDelivery`` waiting for the first ack.
+    func pushToLocalSubscribers(_ outcome: Outcome) -> LocalPush {
         let reference = ParkedOutcomeReference(outcome)
         if acknowledgedOutcomes.contains(reference) {
             logger.debug(
                 "outcome acknowledged already on this replica; not handed out again",
                 metadata: Self.metadata(of: outcome))
-            return .delivered
+            return .acknowledgedAlready
         }
         let subscribers = registry.subscribers(of: outcome.key)
-        guard !subscribers.isEmpty else {
-            return try await fallback([])
-        }
+        guard !subscribers.isEmpty else { return .noSubscribers }
         let ids = Set(subscribers.map(\.connectionID))
         let delivery = PendingDelivery(outcome: outcome, subscribers: ids)
-        defer { delivery.markSettled() }
         var took = ids
         for subscriber in subscribers where !subscriber.offer(outcome, as: .live(delivery)) {
             took.remove(subscriber.connectionID)
             delivery.subscriberLost(subscriber.connectionID)
         }
-        let delivered = await delivery.waitForDecision(timeouts: ackTimeouts)
-        if delivery.handedToPoll.load(ordering: .acquiring) {
-            awaitingHTTPAck.withLock { waiting in
-                if waiting[reference]?.delivery === delivery { waiting[reference] = nil }
-            }
+        return .pushed(delivery, took: took)
+    }
+
+    /// A long poll that took the decided `delivery` no longer waits for its HTTP ack here.
+    func forgetPollHandOver(of delivery: PendingDelivery) {
+        guard delivery.handedToPoll.load(ordering: .acquiring) else { return }
+        awaitingHTTPAck.withLock { waiting in
+            if waiting[delivery.reference]?.delivery === delivery { waiting[delivery.reference] = nil }
         }
+    }
+
+    /// What follows the decision of a live delivery: `delivered`, or the fallback (park or forward) and the removal
+    /// of the parked copy when a late ack came meanwhile. Settles the delivery (``PendingDelivery/markSettled()``).
+    func afterLocalWait(
+        _ delivery: PendingDelivery, delivered: Bool, took: Set<ConnectionID>, of outcome: Outcome,
+        fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
+    ) async throws(AffinityError) -> ForwardedDeliveryResult {
+        defer { delivery.markSettled() }
         if delivered {
             return .delivered
         }
@@ -235,12 +289,10 @@ final class DeliveryCoordinator: Sendable {
         for entry in entries {
             switch entry {
             case .live(let delivery):
-                let reference = delivery.reference
-                acknowledgedOutcomes.insert(reference)
-                if delivery.acknowledged(by: connection) == .removeParkedCopy {
+                if acknowledgedLive(delivery, by: connection) {
                     // a late ack (the subscriber left, or the ack timeout passed): the store forgets the copy and
                     // remembers the id
-                    await removeParkedCopy(of: reference)
+                    await removeParkedCopy(of: delivery.reference)
                 } else if settle, case .parking = delivery.attemptState {
                     await delivery.waitUntilSettled()
                 }
@@ -249,6 +301,35 @@ final class DeliveryCoordinator: Sendable {
                 await removeParkedCopy(of: reference)
             }
         }
+    }
+
+    /// A subscriber acked live deliveries, without waiting (on its event loop): they are decided. Returns the
+    /// parked copies that late acks must remove (``removeParkedCopies(_:)``).
+    func acknowledged(
+        live deliveries: [PendingDelivery], by connection: ConnectionID
+    ) -> [ParkedOutcomeReference] {
+        var copies: [ParkedOutcomeReference] = []
+        for delivery in deliveries where acknowledgedLive(delivery, by: connection) {
+            copies.append(delivery.reference)
+        }
+        return copies
+    }
+
+    /// Removes the parked copies of acknowledged outcomes (see ``acknowledged(live:by:)``).
+    func removeParkedCopies(_ references: [ParkedOutcomeReference]) async {
+        for reference in references { await removeParkedCopy(of: reference) }
+    }
+
+    /// Remembers the id and decides the delivery; returns true when its parked copy must be removed (a late ack).
+    private func acknowledgedLive(_ delivery: PendingDelivery, by connection: ConnectionID) -> Bool {
+        acknowledgedOutcomes.insert(delivery.reference)
+        return delivery.acknowledged(by: connection) == .removeParkedCopy
+    }
+
+    /// Every live delivery stops waiting for its ack, as if its ack timeout passed (the replica's sessions are
+    /// cancelled: deliveries that wait without a task end as those of cancelled tasks do).
+    func giveUpWaitingForAcks() {
+        ackTimeouts.expireAll()
     }
 
     /// A subscriber can no longer receive these outcomes; live ones count as lost for it (and are

@@ -4,11 +4,20 @@ import NIOPosix
 import Synchronization
 
 /// One live delivery waiting for an ack: the ``DeliveryAttempt`` state machine plus the
-/// continuation of the delivery that waits for its decision.
+/// continuation of the delivery that waits for its decision, or the callback of one that does not
+/// wait in a task (``whenDecided(timeouts:_:)``).
 final class PendingDelivery: Sendable {
+    /// A delivery that waits without a task: its ack timeout and what to call with the decision.
+    private struct Observer {
+        let timeouts: AckTimeouts
+        let slot: AckTimeouts.Slot
+        let decided: @Sendable (_ delivered: Bool) -> Void
+    }
+
     private struct State {
         var attempt: DeliveryAttempt
         var waiter: CheckedContinuation<Void, Never>?
+        var observer: Observer?
         var decided = false
         /// The delivery finished its work on the store (parked, removed the copy again, or needed nothing).
         var settled = false
@@ -87,6 +96,22 @@ final class PendingDelivery: Sendable {
         return false
     }
 
+    /// Like ``waitForDecision(timeouts:)``, without a task that waits: returns the decision (true: acked) when it
+    /// is in already; otherwise returns nil and calls `decided` once it is, on the thread that decides it (the
+    /// ack's event loop, the ack timeout's, or the one where the last subscriber was lost).
+    func whenDecided(timeouts: AckTimeouts, _ decided: @escaping @Sendable (_ delivered: Bool) -> Void) -> Bool? {
+        let slot = timeouts.start(self)
+        let decidedAlready = state.withLock { state -> Bool in
+            if state.decided { return true }
+            state.observer = Observer(timeouts: timeouts, slot: slot, decided: decided)
+            return false
+        }
+        guard decidedAlready else { return nil }
+        timeouts.stop(self, in: slot)
+        if case .delivered = attemptState { return true }
+        return false
+    }
+
     /// The ack timeout passed (or the waiting task was cancelled).
     func timedOut() {
         _ = apply { $0.timedOut() }
@@ -116,15 +141,22 @@ final class PendingDelivery: Sendable {
     }
 
     private func apply(_ event: (inout DeliveryAttempt) -> DeliveryAttempt.Action) -> DeliveryAttempt.Action {
-        let (action, waiter) = state.withLock { state -> (DeliveryAttempt.Action, CheckedContinuation<Void, Never>?) in
+        let (action, waiter, observer, delivered) = state.withLock {
+            state -> (DeliveryAttempt.Action, CheckedContinuation<Void, Never>?, Observer?, Bool) in
             let action = event(&state.attempt)
-            guard !state.decided, !state.attempt.isWaiting else { return (action, nil) }
+            guard !state.decided, !state.attempt.isWaiting else { return (action, nil, nil, false) }
             state.decided = true
-            let waiter = state.waiter
-            state.waiter = nil
-            return (action, waiter)
+            defer {
+                state.waiter = nil
+                state.observer = nil
+            }
+            return (action, state.waiter, state.observer, state.attempt.state == .delivered)
         }
         waiter?.resume()
+        if let observer {
+            observer.timeouts.stop(self, in: observer.slot)
+            observer.decided(delivered)
+        }
         return action
     }
 }

@@ -30,7 +30,8 @@ struct LegacySession {
                 await receive(bytes, connection: connection, role: &role)
             case .binary, .oversized:
                 invalid("a binary or oversized frame", connection: connection)
-            case .readParked:
+            case .readParked, .decoded, .removeParkedCopies, .deliveryNeedsStore:
+                // the v1 session's own work: a legacy connection has no immediate handler and no deliveries
                 continue
             }
         }

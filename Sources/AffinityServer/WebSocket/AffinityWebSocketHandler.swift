@@ -164,9 +164,18 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        readSizer.value.readCompleted(
-            messagesPerRead: connection.role == .client
-                ? InboundReadSizer.clientMessagesPerRead : InboundReadSizer.messagesPerRead)
+        let messagesPerRead: Int
+        switch connection.role {
+        case .client:
+            messagesPerRead = InboundReadSizer.clientMessagesPerRead
+        case .worker where inbox.isConsumerIdle:
+            // every outcome of the read was handled on the event loop (each pushed to a local subscriber or
+            // queued behind its key), none waits for the session: such outcomes are as cheap as a client's acks
+            messagesPerRead = InboundReadSizer.clientMessagesPerRead
+        case .worker, .none:
+            messagesPerRead = InboundReadSizer.messagesPerRead
+        }
+        readSizer.value.readCompleted(messagesPerRead: messagesPerRead)
         context.fireChannelReadComplete()
     }
 

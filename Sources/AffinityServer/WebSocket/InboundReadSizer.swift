@@ -14,14 +14,17 @@
 /// Always within ``minimum`` and ``maximum``.
 ///
 /// One message per read is for the connections whose messages fan out into parallel work: a worker's
-/// outcomes each start a delivery. A client's messages (subscribe, ack, unsubscribe) are handled one
+/// outcomes each start a delivery, which may need the store. A worker whose outcomes were all handled at
+/// once on the event loop (each pushed to a local subscriber, none waiting for its session) reads like a
+/// client until one needs its session again. A client's messages (subscribe, ack, unsubscribe) are handled one
 /// after the other by its session, so a client cannot take more of its loop by sending faster; its reads
 /// take up to ``clientMessagesPerRead`` messages, which saves a read (a system call and a loop turn) per
 /// message under load (affinity-bench: about 9 us of replica CPU per outcome life cycle with one per read).
 struct InboundReadSizer: Equatable {
-    /// Messages one read should bring, at most about (workers, and every connection before its `hello`).
+    /// Messages one read should bring, at most about (workers whose session has work, and every connection
+    /// before its `hello`).
     static let messagesPerRead = 1
-    /// Messages one read of a client connection should bring, at most about.
+    /// Messages one read of a client connection (or of a worker whose session is idle) should bring, at most about.
     static let clientMessagesPerRead = 16
     /// The smallest read: many tiny messages per read are cheap, and a read must hold a frame header.
     static let minimum = 256

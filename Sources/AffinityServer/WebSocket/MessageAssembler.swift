@@ -13,6 +13,16 @@ enum InboundMessage: Sendable, Equatable {
     /// Not from the network: outcomes are parked for a subscribed key, read them (queued by
     /// ``WebSocketConnection/parkedWaiting(for:)``, so that reads run in the session, in order).
     case readParked(ProcessInstanceKey)
+    /// Not from the network: a text message decoded already, which the session's immediate handling (on the
+    /// event loop) left to the session (see ``ImmediateMessageHandler``).
+    case decoded(AffinityMessage)
+    /// Not from the network: the parked copies that late acks, taken on the event loop, must remove; queued
+    /// so that the connection's next messages are handled after the removal, as after any ack.
+    case removeParkedCopies([ParkedOutcomeReference])
+    /// Not from the network: the rest of a delivery of this worker's that needs the store (no local
+    /// subscriber took the outcome or acked it in time), for a task of the session
+    /// (``InboundMessageQueue/pushWork(_:)``).
+    case deliveryNeedsStore(DeliveryCoordinator.StoreStep)
 }
 
 /// Joins WebSocket data frames (text, binary, continuation) into messages, without I/O.
