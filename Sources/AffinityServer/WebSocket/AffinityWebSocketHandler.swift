@@ -155,7 +155,7 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
             case .incomplete: break
             case .message(let message):
                 readSizer.value.messageCompleted()
-                inbox.push(message)
+                inbox.push(InboundMessage(message))
             case .protocolError: protocolError(context: context)
             }
         default:
