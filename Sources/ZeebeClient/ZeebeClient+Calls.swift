@@ -40,6 +40,9 @@ extension ZeebeClient {
         }
     }
 
+    /// The least time a retry must have before the call's deadline; with less left, the retried error is thrown.
+    static let shortestRetryAttempt = Duration.milliseconds(100)
+
     /// Runs one gateway call with the bearer token, the UNAUTHENTICATED refresh and the retries of
     /// `retry` (exponential back-off with jitter). Any error comes out as a ``ZeebeError``.
     ///
@@ -92,8 +95,9 @@ extension ZeebeClient {
                     throw zeebeError
                 }
                 delay = configuration.retryBackoff.next(after: delay)
-                // a retry must start, and have some time to run, before the deadline
-                guard ContinuousClock.now + delay + .milliseconds(10) < deadline else {
+                // a retry must start, and have time to run, before the deadline: one left with only a few
+                // milliseconds would end in DEADLINE_EXCEEDED and hide the error that was retried
+                guard ContinuousClock.now + delay + Self.shortestRetryAttempt < deadline else {
                     throw zeebeError
                 }
                 let level: Logger.Level = zeebeError.code == .resourceExhausted ? .trace : .debug
