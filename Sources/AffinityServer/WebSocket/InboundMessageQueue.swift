@@ -210,13 +210,7 @@ final class InboundMessageQueue: Sendable {
 
     /// Work of ``workStarted()`` finished; the last one lets a consumer waiting for messages stop.
     func workEnded() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.busy -= 1
-            guard state.busy == 0 else { return nil }
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
+        endWork(\.busy)
     }
 
     /// The consumer started work that runs without a task (a delivery chain waiting for acks): the consumer
@@ -227,9 +221,14 @@ final class InboundMessageQueue: Sendable {
 
     /// Work of ``heldWorkStarted()`` ended; the last one lets an ending consumer end.
     func heldWorkEnded() {
+        endWork(\.held)
+    }
+
+    /// Counts one piece of work of `kind` as ended; the last one wakes a consumer waiting for it.
+    private func endWork(_ kind: WritableKeyPath<State, Int>) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.held -= 1
-            guard state.held == 0 else { return nil }
+            state[keyPath: kind] -= 1
+            guard state[keyPath: kind] == 0 else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
