@@ -128,6 +128,7 @@ let package = Package(
             name: "AffinityPeerTests",
             dependencies: [
                 "AffinityPeer",
+                "AffinityProtocol",
                 "AffinityTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

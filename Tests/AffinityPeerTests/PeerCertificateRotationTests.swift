@@ -1,4 +1,5 @@
 import AffinityPeer
+import AffinityProtocol
 import AffinityTestSupport
 import Foundation
 import Testing
@@ -165,7 +166,7 @@ struct PeerCertificateRotationTests {
 
     /// Retries an operation while it fails with a TLS or connection error (the pool backs off after a
     /// refused handshake); returns whether it delivered.
-    static func eventually(_ operation: () async throws -> PeerDeliveryStatus) async throws -> Bool {
+    static func eventually(_ operation: () async throws -> ForwardedDeliveryStatus) async throws -> Bool {
         for _ in 0..<100 {
             do {
                 return try await operation() == .delivered

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import AffinityTestSupport
 import Foundation
 import GRPCCore
@@ -28,7 +29,7 @@ struct PeerDeliveryStreamTests {
             let clientMetrics = TestMetrics()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { server, address async throws in
                 try await withPeerPool(credentials: clientCredentials, metrics: clientMetrics) { pool async throws in
-                    let answers = try await withThrowingTaskGroup(of: (Int, PeerDeliveryStatus).self) { group in
+                    let answers = try await withThrowingTaskGroup(of: (Int, ForwardedDeliveryStatus).self) { group in
                         for number in 0..<200 {
                             group.addTask {
                                 (
@@ -37,7 +38,7 @@ struct PeerDeliveryStreamTests {
                                 )
                             }
                         }
-                        return try await group.reduce(into: [Int: PeerDeliveryStatus]()) { $0[$1.0] = $1.1 }
+                        return try await group.reduce(into: [Int: ForwardedDeliveryStatus]()) { $0[$1.0] = $1.1 }
                     }
                     #expect(answers.count == 200)
                     for (number, status) in answers {
@@ -191,28 +192,15 @@ struct PeerDeliveryStreamTests {
                 _, address async throws in
                 try await withRawPeerClient(identity: caller, caPath: ca.certificatePath, address: address) {
                     client async throws in
-                    func request(_ id: UInt64, _ outcome: PeerOutcome) -> Affinity_Peer_V1_DeliverRequest {
-                        var request = Affinity_Peer_V1_DeliverRequest()
-                        request.requestID = id
-                        request.id = outcome.id
-                        request.key = outcome.key
-                        request.variables = outcome.variables
-                        request.originReplica = outcome.originReplica
-                        return request
-                    }
-                    var slow = sampleOutcome(0)
-                    slow.id = "job-slow"
-                    var badKey = sampleOutcome(2)
-                    badKey.key = "not-a-key"
-                    var noOrigin = sampleOutcome(3)
-                    noOrigin.originReplica = ""
+                    let key = "2251799813685249"
+                    let object = Data(#"{"ok":true}"#.utf8)
                     let requests = [
-                        request(1, slow),  // open for 500 ms
-                        request(0, sampleOutcome(1)),  // id 0
-                        request(1, sampleOutcome(1)),  // id 1 is still open
-                        request(2, badKey),
-                        request(3, noOrigin),
-                        request(4, sampleOutcome(4)),
+                        deliverRequest(1, id: "job-slow", key: key, variables: object),  // open for 500 ms
+                        deliverRequest(0, id: "job-1", key: key, variables: object),  // id 0
+                        deliverRequest(1, id: "job-1", key: key, variables: object),  // id 1 is still open
+                        deliverRequest(2, id: "job-2", key: "not-a-key", variables: object),
+                        deliverRequest(3, id: "job-3", key: key, variables: object, origin: ""),
+                        deliverRequest(4, id: "job-4", key: key, variables: object),
                     ]
                     let answers = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliverStream(
                         requestProducer: { writer in
@@ -306,11 +294,11 @@ struct PeerDeliveryStreamTests {
                     for number in 0..<5 {
                         #expect(try await pool.deliver(sampleOutcome(number), to: address) == .parked)
                     }
-                    let statuses = try await withThrowingTaskGroup(of: PeerDeliveryStatus.self) { group in
+                    let statuses = try await withThrowingTaskGroup(of: ForwardedDeliveryStatus.self) { group in
                         for number in 5..<50 {
                             group.addTask { try await pool.deliver(sampleOutcome(number), to: address) }
                         }
-                        return try await group.reduce(into: [PeerDeliveryStatus]()) { $0.append($1) }
+                        return try await group.reduce(into: [ForwardedDeliveryStatus]()) { $0.append($1) }
                     }
                     #expect(statuses.count == 45)
                     #expect(statuses.allSatisfy { $0 == .parked })

@@ -1,7 +1,10 @@
-import AffinityPeer
+import AffinityProtocol
 import AffinityTestSupport
 import Foundation
+import GRPCCore
 import Testing
+
+@testable import AffinityPeer
 
 @Suite("Peer delivery over mutual TLS")
 struct PeerDeliveryTests {
@@ -53,31 +56,44 @@ struct PeerDeliveryTests {
 
     @Test("malformed requests are rejected before the handler")
     func rejectedRequests() async throws {
-        try await withClusterCredentials { serverCredentials, clientCredentials in
+        try await withTestPKI { pki in
+            let ca = try pki.makeAuthority("cluster")
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let caller = try pki.issue("replica-3", by: ca)
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) {
                 _, address async throws in
-                try await withPeerPool(credentials: clientCredentials) { pool async throws in
-                    var badKey = sampleOutcome(1)
-                    badKey.key = "12a"
-                    var notObject = sampleOutcome(2)
-                    notObject.variables = Data("[1,2]".utf8)
-                    var noID = sampleOutcome(3)
-                    noID.id = ""
-                    var longID = sampleOutcome(4)
-                    longID.id = String(repeating: "i", count: 257)
-                    for outcome in [badKey, notObject, noID, longID] {
-                        let error = await #expect(throws: PeerDeliveryError.self) {
-                            try await pool.deliver(outcome, to: address)
+                // The pool sends only an `Outcome`, which cannot be malformed; a peer that is not this code can
+                // send anything, so the requests are written by hand.
+                try await withRawPeerClient(identity: caller, caPath: ca.certificatePath, address: address) {
+                    client async throws in
+                    let key = "2251799813685249"
+                    let object = Data(#"{"n":1}"#.utf8)
+                    let requests = [
+                        deliverRequest(1, id: "job-1", key: "12a", variables: object),
+                        deliverRequest(2, id: "job-2", key: key, variables: Data("[1,2]".utf8)),
+                        deliverRequest(3, id: "", key: key, variables: object),
+                        deliverRequest(4, id: String(repeating: "i", count: 257), key: key, variables: object),
+                        // passes the envelope check (braces at both ends), not the JSON scanner
+                        deliverRequest(5, id: "job-5", key: key, variables: Data(#"{"n":}"#.utf8)),
+                        deliverRequest(
+                            6, id: "job-6" + String(repeating: "i", count: 250), key: key, variables: object),
+                    ]
+                    let answers = try await Affinity_Peer_V1_PeerDelivery.Client(wrapping: client).deliverStream(
+                        requestProducer: { writer in try await writer.write(contentsOf: requests) },
+                        onResponse: { response in
+                            try await response.messages.reduce(into: [Affinity_Peer_V1_DeliverResponse]()) {
+                                $0.append($1)
+                            }
                         }
-                        #expect(error?.code == .rejected, "\(outcome.id): \(String(describing: error))")
-                    }
-                    var longestID = sampleOutcome(5)
-                    longestID.id = "job-5" + String(repeating: "i", count: 251)
-                    #expect(try await pool.deliver(longestID, to: address) == .delivered)
+                    )
+                    let refused = answers.filter { $0.failure == .invalidArgument }.map(\.requestID)
+                    #expect(refused.sorted() == [1, 2, 3, 4, 5], "\(answers)")
+                    #expect(answers.filter { $0.status == .delivered }.map(\.requestID) == [6])
                 }
             }
-            #expect(await handler.outcomes.map(\.id) == ["job-5" + String(repeating: "i", count: 251)])
+            #expect(await handler.outcomes.map(\.id) == ["job-6" + String(repeating: "i", count: 250)])
         }
     }
 
@@ -121,11 +137,11 @@ struct PeerDeliveryTests {
                     for number in 0..<100 {
                         #expect(try await pool.deliver(sampleOutcome(number), to: address) == .delivered)
                     }
-                    let statuses = try await withThrowingTaskGroup(of: PeerDeliveryStatus.self) { group in
+                    let statuses = try await withThrowingTaskGroup(of: ForwardedDeliveryStatus.self) { group in
                         for number in 100..<300 {
                             group.addTask { try await pool.deliver(sampleOutcome(number), to: address) }
                         }
-                        return try await group.reduce(into: [PeerDeliveryStatus]()) { $0.append($1) }
+                        return try await group.reduce(into: [ForwardedDeliveryStatus]()) { $0.append($1) }
                     }
                     #expect(statuses.count == 200)
                     #expect(statuses.allSatisfy { $0 == .delivered })
@@ -143,10 +159,10 @@ struct PeerDeliveryTests {
         try await withClusterCredentials { serverCredentials, clientCredentials in
             // A JSON object with odd spacing, escapes and multi-byte UTF-8 that a re-encoder would change.
             var text = "{ \"blob\" :\""
-            let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789é€😀\\n")
+            let alphabet = "abcdefghijklmnopqrstuvwxyz0123456789é€😀".map(String.init) + [#"\n"#, #"\""#, #"\u00e9"#]
             var generator = SystemRandomNumberGenerator()
             while text.utf8.count < 1024 * 1024 - 32 {
-                text.append(alphabet[Int(generator.next() % UInt64(alphabet.count))])
+                text += alphabet[Int(generator.next() % UInt64(alphabet.count))]
             }
             text += "\" ,\"n\": 1.50 }\n"
             let variables = Data(text.utf8)
@@ -154,13 +170,12 @@ struct PeerDeliveryTests {
             let handler = RecordingHandler()
             try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
                 try await withPeerPool(credentials: clientCredentials) { pool async throws in
-                    var outcome = sampleOutcome()
-                    outcome.variables = variables
+                    let outcome = sampleOutcome(variables: variables)
                     #expect(try await pool.deliver(outcome, to: address, timeout: .seconds(10)) == .delivered)
                 }
             }
             let received = try #require(await handler.outcomes.first)
-            #expect(received.variables == variables)
+            #expect(received.variables == Array(variables))
         }
     }
 
@@ -168,8 +183,8 @@ struct PeerDeliveryTests {
     func oversizedRequest() async throws {
         try await withClusterCredentials { serverCredentials, clientCredentials in
             let handler = RecordingHandler()
-            var large = sampleOutcome(1)
-            large.variables = Data(("{\"x\":\"" + String(repeating: "y", count: 100_000) + "\"}").utf8)
+            let large = sampleOutcome(
+                1, variables: Data(("{\"x\":\"" + String(repeating: "y", count: 100_000) + "\"}").utf8))
             try await withPeerServer(
                 credentials: serverCredentials, handler: handler, maxRequestBytes: 64 * 1024
             ) { server, address async throws in

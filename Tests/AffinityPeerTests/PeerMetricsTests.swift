@@ -1,4 +1,5 @@
 import AffinityPeer
+import AffinityProtocol
 import AffinityTestSupport
 import Foundation
 import MetricsTestKit

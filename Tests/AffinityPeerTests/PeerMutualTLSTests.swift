@@ -1,3 +1,4 @@
+import AffinityProtocol
 import AffinityTestSupport
 import Foundation
 import GRPCCore

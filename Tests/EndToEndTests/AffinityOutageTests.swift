@@ -95,7 +95,7 @@ extension EndToEndTests {
                         // a long poll running when the connection went is not cut short (cancelling it could drop
                         // jobs the gateway already sent): it ends within its request timeout, handing back what
                         // it brings; then polling pauses
-                        let pollPaused = try await eventually(timeout: .seconds(20)) {
+                        let pollPaused = await eventually(timeout: .seconds(20)) {
                             worker.log.components(separatedBy: "activation paused: polling waits").count - 1
                                 > pausesBefore
                         }

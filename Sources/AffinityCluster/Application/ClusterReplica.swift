@@ -23,8 +23,9 @@ public struct ClusterReplica: Sendable {
     public let application: AffinityApplication
 }
 
-/// Builds a cluster replica: a ``RedisOutcomeStore``, a ``PeerOutcomeForwarder``, the peer server with a
-/// ``ForwardedOutcomeHandler`` and the ``ReplicaRegistry`` (the store's reconnections are handled by the server's `RouteRefresher`).
+/// Builds a cluster replica: a ``RedisOutcomeStore``, a ``PeerOutcomeForwarder``, the peer server (its handler
+/// is the replica's `LocalReplica`) and the ``ReplicaRegistry`` (the store's reconnections are handled by the
+/// server's `RouteRefresher`).
 ///
 /// - Throws: ``AffinityError`` for unreadable token files; `PeerTLSError` for unusable TLS files.
 public func buildClusterReplica(
@@ -52,8 +53,7 @@ public func buildClusterReplica(
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials, logger: logger, metricsFactory: metrics.factory)
     let forwarder = PeerOutcomeForwarder(
-        pool: pool, records: records, localReplica: configuration.replicaID,
-        timeout: configuration.ackTimeout + .seconds(5), logger: logger)
+        pool: pool, records: records, timeout: configuration.ackTimeout + .seconds(5), logger: logger)
     let legacyDirectory =
         configuration.legacyProtocol
         ? LegacyReplicaDirectory(
@@ -72,7 +72,7 @@ public func buildClusterReplica(
             instanceID: instanceID,
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials,
-        handler: ForwardedOutcomeHandler(replica: application.localReplica, logger: logger),
+        handler: application.localReplica,
         logger: logger, metricsFactory: metrics.factory)
     let localReplica = application.localReplica
     let registry = ReplicaRegistry(

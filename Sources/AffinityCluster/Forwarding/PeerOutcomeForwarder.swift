@@ -2,7 +2,6 @@ public import AffinityPeer
 public import AffinityProtocol
 import AffinityRedis
 public import AffinityServer
-import Foundation
 public import Logging
 import Synchronization
 
@@ -15,7 +14,6 @@ import Synchronization
 public final class PeerOutcomeForwarder: OutcomeForwarder {
     private let pool: PeerConnectionPool
     private let records: RedisReplicaRecords
-    private let localReplica: String
     private let timeout: Duration
     private let logger: Logger
     private let cache: Mutex<PeerAddressCache>
@@ -25,17 +23,15 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
     /// - Parameters:
     ///   - pool: The peer connections (run it as a service).
     ///   - records: The replicas' registrations in Redis.
-    ///   - localReplica: This replica's id (sent as the origin).
     ///   - timeout: How long to wait for the owner's answer; above the owner's ack timeout.
     ///   - addressLifetime: How long a looked-up address is reused.
     ///   - logger: The logger.
     public init(
-        pool: PeerConnectionPool, records: RedisReplicaRecords, localReplica: String, timeout: Duration,
+        pool: PeerConnectionPool, records: RedisReplicaRecords, timeout: Duration,
         addressLifetime: Duration = .seconds(2), logger: Logger
     ) {
         self.pool = pool
         self.records = records
-        self.localReplica = localReplica
         self.timeout = timeout
         self.logger = logger
         self.cache = Mutex(PeerAddressCache(lifetime: addressLifetime))
@@ -44,12 +40,9 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
     /// Delivers `outcome` on the replica of `route`.
     public func forward(_ outcome: Outcome, to route: Route) async throws(AffinityError) -> DeliveryStatus {
         let address = try await peerAddress(of: route.replicaID)
-        let peerOutcome = PeerOutcome(
-            id: outcome.id, key: outcome.key.description, variables: Data(outcome.variables),
-            originReplica: localReplica)
-        let status: PeerDeliveryStatus
+        let status: ForwardedDeliveryStatus
         do {
-            status = try await pool.deliver(peerOutcome, to: address, timeout: timeout)
+            status = try await pool.deliver(outcome, to: address, timeout: timeout)
         } catch {
             switch error.code {
             case .unreachable, .refused, .tls:
@@ -75,11 +68,8 @@ public final class PeerOutcomeForwarder: OutcomeForwarder {
     /// to its legacy clients only) and returns once it took it.
     public func sendToLegacyClients(_ outcome: Outcome, of replicaID: String) async throws(AffinityError) {
         let address = try await peerAddress(of: replicaID)
-        let peerOutcome = PeerOutcome(
-            id: outcome.id, key: outcome.key.description, variables: Data(outcome.variables),
-            originReplica: localReplica, legacyBroadcast: true)
         do {
-            _ = try await pool.deliver(peerOutcome, to: address, timeout: timeout)
+            _ = try await pool.deliver(outcome, to: address, timeout: timeout, legacyBroadcast: true)
         } catch {
             if [.unreachable, .refused, .tls].contains(error.code) { cache.withLock { $0.forget(replicaID) } }
             throw AffinityError(

@@ -1,3 +1,4 @@
+public import AffinityProtocol
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -130,16 +131,20 @@ public final class PeerConnectionPool: Service, Sendable {
     ///   - outcome: The outcome.
     ///   - address: The peer's advertised address.
     ///   - deadline: When to give up waiting for the answer.
+    ///   - legacyBroadcast: For the peer's legacy-protocol clients only (the Node package's broadcast): the
+    ///     peer hands it to ``PeerDeliveryHandler/deliverToLegacyClients(_:from:)`` and answers `delivered`.
     /// - Throws: ``PeerDeliveryError`` classifying the failure.
     public func deliver(
-        _ outcome: PeerOutcome,
+        _ outcome: Outcome,
         to address: PeerAddress,
-        deadline: ContinuousClock.Instant
-    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
+        deadline: ContinuousClock.Instant,
+        legacyBroadcast: Bool = false
+    ) async throws(PeerDeliveryError) -> ForwardedDeliveryStatus {
         let start = ContinuousClock.now
-        let result: Result<PeerDeliveryStatus, PeerDeliveryError>
+        let result: Result<ForwardedDeliveryStatus, PeerDeliveryError>
         do {
-            result = .success(try await self.forward(outcome, to: address, deadline: deadline))
+            result = .success(
+                try await self.forward(outcome, legacyBroadcast: legacyBroadcast, to: address, deadline: deadline))
         } catch {
             result = .failure(error)
         }
@@ -171,11 +176,14 @@ public final class PeerConnectionPool: Service, Sendable {
 
     /// Forwards an outcome with a timeout instead of a deadline (default: the configured timeout).
     public func deliver(
-        _ outcome: PeerOutcome,
+        _ outcome: Outcome,
         to address: PeerAddress,
-        timeout: Duration? = nil
-    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
-        try await self.deliver(outcome, to: address, deadline: .now + (timeout ?? self.configuration.defaultTimeout))
+        timeout: Duration? = nil,
+        legacyBroadcast: Bool = false
+    ) async throws(PeerDeliveryError) -> ForwardedDeliveryStatus {
+        try await self.deliver(
+            outcome, to: address, deadline: .now + (timeout ?? self.configuration.defaultTimeout),
+            legacyBroadcast: legacyBroadcast)
     }
 
     /// Asks the peer at `address` who it is: its replica id and the instance id of its process.
@@ -198,10 +206,11 @@ public final class PeerConnectionPool: Service, Sendable {
     }
 
     private func forward(
-        _ outcome: PeerOutcome,
+        _ outcome: Outcome,
+        legacyBroadcast: Bool,
         to address: PeerAddress,
         deadline: ContinuousClock.Instant
-    ) async throws(PeerDeliveryError) -> PeerDeliveryStatus {
+    ) async throws(PeerDeliveryError) -> ForwardedDeliveryStatus {
         let remaining = deadline - .now
         guard remaining > .zero else {
             throw PeerDeliveryError(
@@ -209,9 +218,10 @@ public final class PeerConnectionPool: Service, Sendable {
         }
         // The message's size, up to a few bytes of protobuf framing; checked here because the server answers
         // an oversized message by resetting the stream, which the caller could not tell from a crash.
+        let key = outcome.key.description
         let size =
-            outcome.variables.count + outcome.id.utf8.count + outcome.key.utf8.count
-            + outcome.originReplica.utf8.count + 32
+            outcome.variables.count + outcome.id.utf8.count + key.utf8.count
+            + self.configuration.replicaID.utf8.count + 32
         guard size <= self.configuration.maxRequestBytes else {
             throw PeerDeliveryError(
                 code: .rejected,
@@ -221,10 +231,10 @@ public final class PeerConnectionPool: Service, Sendable {
         }
         var request = Affinity_Peer_V1_DeliverRequest()
         request.id = outcome.id
-        request.key = outcome.key
-        request.variables = outcome.variables
-        request.originReplica = outcome.originReplica
-        request.legacyBroadcast = outcome.legacyBroadcast
+        request.key = key
+        request.variables = Data(outcome.variables)
+        request.originReplica = self.configuration.replicaID
+        request.legacyBroadcast = legacyBroadcast
         // A connection retired between the lookup and the send (a TLS reload renewed it, or the pool shuts
         // down) refuses the request before sending it; the second lookup finds its successor.
         for _ in 0..<2 {

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import GRPCCore
 import NIOCore
 import NIOPosix
@@ -123,7 +124,7 @@ extension PeerDeliveryError {
     static func status(
         of response: Affinity_Peer_V1_DeliverResponse,
         address: PeerAddress
-    ) throws(PeerDeliveryError) -> PeerDeliveryStatus {
+    ) throws(PeerDeliveryError) -> ForwardedDeliveryStatus {
         switch response.failure {
         case .none:
             break

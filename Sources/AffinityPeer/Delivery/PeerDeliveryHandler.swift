@@ -1,31 +1,30 @@
+public import AffinityProtocol
+
 /// What a replica does with an outcome another replica forwarded to it.
 ///
-/// The server module implements this: push the outcome to the local subscriber and wait for its ack, or
-/// park it, or answer ``PeerDeliveryStatus/notOwner(owner:)`` when the key's route moved. Throwing means
-/// "neither delivered nor parked": the forwarding replica sees an `unavailable` error and decides itself
-/// (park if the route still points here, or forward elsewhere). A thrown `RPCError` is passed to the caller
-/// unchanged. The handler's task is cancelled when the caller's deadline passes or the caller goes away;
-/// a handler that already delivered may still return its status (the caller has stopped listening, and a
-/// duplicate later is dropped by the client by outcome id).
+/// The replica implements this (`LocalReplica`): push the outcome to the local subscriber and wait for its
+/// ack, or park it, or answer ``ForwardedDeliveryStatus/notOwner(owner:)`` when the key's route moved.
+/// Throwing means "neither delivered nor parked": the forwarding replica sees an `unavailable` error and
+/// decides itself (park if the route still points here, or forward elsewhere). A thrown `RPCError` is passed
+/// to the caller unchanged. The handler's task is cancelled when the caller's deadline passes or the caller
+/// goes away; a handler that already delivered may still return its status (the caller has stopped
+/// listening, and a duplicate later is dropped by the client by outcome id).
 public protocol PeerDeliveryHandler: Sendable {
     /// Handles one forwarded outcome.
     ///
     /// - Parameters:
-    ///   - outcome: The outcome, already validated (non-empty id, decimal key, a JSON object).
+    ///   - outcome: The outcome, already validated (id, key, variables one JSON object).
     ///   - caller: The replica that forwarded it.
     /// - Returns: What became of the outcome.
-    func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus
-}
+    func deliver(_ outcome: Outcome, from caller: PeerCaller) async throws -> ForwardedDeliveryStatus
 
-/// What the owning replica did with a forwarded outcome.
-public enum PeerDeliveryStatus: Sendable, Hashable {
-    /// The owner's client received the outcome and acknowledged it.
-    case delivered
-    /// The owner parked the outcome durably; the client receives it when it (re)subscribes.
-    case parked
-    /// The receiver does not own the key (the route moved); `owner` is the replica id it believes owns it,
-    /// if it knows one.
-    case notOwner(owner: String?)
+    /// Hands an outcome to this replica's legacy-protocol clients only (the Node package's broadcast; the
+    /// forwarding replica took care of everything else). The caller is answered `delivered` once it returns.
+    ///
+    /// - Parameters:
+    ///   - outcome: The outcome, already validated.
+    ///   - caller: The replica that sent it.
+    func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws
 }
 
 /// Who sent a forwarded outcome, as the peer server saw it: the TLS client identity and the socket address.

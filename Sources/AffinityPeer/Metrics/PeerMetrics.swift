@@ -1,3 +1,4 @@
+import AffinityProtocol
 import Metrics
 import Synchronization
 
@@ -99,7 +100,7 @@ struct PeerReceivedMetrics: Sendable {
     }
 
     /// Counts one handled delivery by its status.
-    func record(_ status: PeerDeliveryStatus) {
+    func record(_ status: ForwardedDeliveryStatus) {
         switch status {
         case .delivered: self.delivered.increment()
         case .parked: self.parked.increment()

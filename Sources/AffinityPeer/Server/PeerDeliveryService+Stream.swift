@@ -1,3 +1,4 @@
+import AffinityProtocol
 import GRPCCore
 import Logging
 import Metrics
@@ -45,7 +46,11 @@ extension PeerDeliveryService {
             let openIDs = PeerOpenRequestIDs()
             do {
                 for try await message in request {
-                    if let refused = self.refusedAnswer(to: message, open: openIDs, remote: context.remotePeer) {
+                    let outcome: Outcome
+                    switch self.accepted(message, open: openIDs, remote: context.remotePeer) {
+                    case .outcome(let accepted):
+                        outcome = accepted
+                    case .refused(let refused):
                         outbox.post(refused, delivery: false)
                         continue
                     }
@@ -53,7 +58,7 @@ extension PeerDeliveryService {
                     let id = message.requestID
                     outbox.open()
                     group.addTask {
-                        let answer = await self.answer(to: message, from: caller)
+                        let answer = await self.answer(to: message, outcome: outcome, from: caller)
                         openIDs.close(id)
                         if !outbox.post(answer, delivery: true) { slots.release() }
                     }
@@ -70,13 +75,20 @@ extension PeerDeliveryService {
         }
     }
 
-    /// The answer to a request refused before it reaches the handler: malformed, request
-    /// id 0 or already open on this stream; `nil` for a request to handle (its id is then open).
-    private func refusedAnswer(
-        to request: Affinity_Peer_V1_DeliverRequest,
+    /// What the stream does with a request: hand its outcome to the handler, or answer it at once.
+    private enum Acceptance {
+        /// Handle it (its request id is open now).
+        case outcome(Outcome)
+        /// Refused before the handler (malformed, request id 0 or already open on this stream), with its answer.
+        case refused(Affinity_Peer_V1_DeliverResponse)
+    }
+
+    /// Accepts a request for the handler, or makes the answer of one refused before it.
+    private func accepted(
+        _ request: Affinity_Peer_V1_DeliverRequest,
         open: PeerOpenRequestIDs,
         remote: @autoclosure () -> String
-    ) -> Affinity_Peer_V1_DeliverResponse? {
+    ) -> Acceptance {
         var answer = Affinity_Peer_V1_DeliverResponse()
         answer.replica = self.configuration.replicaID
         answer.requestID = request.requestID
@@ -91,42 +103,41 @@ extension PeerDeliveryService {
                 "peer stream request refused",
                 metadata: ["affinity.peer.remote": "\(remote())", "error.message": "\(answer.failureMessage)"]
             )
-            return answer
+            return .refused(answer)
         }
-        switch self.refusal(of: request, remote: remote()) {
+        switch self.validate(request, remote: remote()) {
+        case .outcome(let outcome):
+            return .outcome(outcome)
         case .invalid(let problem):
             answer.failure = .invalidArgument
             answer.failureMessage = problem
-        case nil:
-            return nil
         }
         open.close(request.requestID)
-        return answer
+        return .refused(answer)
     }
 
     /// Runs the handler for one stream request, bounded by the request's `timeout_millis`.
     private func answer(
         to request: Affinity_Peer_V1_DeliverRequest,
+        outcome: Outcome,
         from caller: PeerCaller
     ) async -> Affinity_Peer_V1_DeliverResponse {
         var answer = Affinity_Peer_V1_DeliverResponse()
         answer.replica = self.configuration.replicaID
         answer.requestID = request.requestID
-        let outcome = PeerOutcome(
-            id: request.id,
-            key: request.key,
-            variables: request.variables,
-            originReplica: request.originReplica,
-            legacyBroadcast: request.legacyBroadcast
-        )
         let timeout =
             request.timeoutMillis == 0
             ? self.configuration.defaultStreamRequestTimeout : .milliseconds(Int64(request.timeoutMillis))
         let handler = self.handler
-        let result: PeerDeliveryStatus?
+        let legacyBroadcast = request.legacyBroadcast
+        let result: ForwardedDeliveryStatus?
         do {
-            result = try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
-                group.addTask { try await handler.deliver(outcome, from: caller) }
+            result = try await withThrowingTaskGroup(of: ForwardedDeliveryStatus?.self) { group in
+                group.addTask {
+                    guard legacyBroadcast else { return try await handler.deliver(outcome, from: caller) }
+                    try await handler.deliverToLegacyClients(outcome, from: caller)
+                    return .delivered
+                }
                 group.addTask {
                     try await PeerEventLoopSleep.sleep(for: timeout, on: self.timers.any())
                     return nil

@@ -18,15 +18,17 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
     /// Where the stream requests' timeouts are scheduled.
     let timers: any EventLoopGroup
 
-    /// Why a request is refused before it reaches the handler.
-    enum Refusal {
+    /// What a request's envelope holds: the outcome for the handler, or why it is refused before the handler.
+    enum Validation {
+        /// Well-formed: the outcome to hand to the handler.
+        case outcome(Outcome)
         /// Malformed (`INVALID_ARGUMENT`).
         case invalid(String)
     }
 
     /// Puts a handler's status into `response`, records and logs it.
     func handled(
-        _ request: Affinity_Peer_V1_DeliverRequest, with status: PeerDeliveryStatus,
+        _ request: Affinity_Peer_V1_DeliverRequest, with status: ForwardedDeliveryStatus,
         into response: inout Affinity_Peer_V1_DeliverResponse
     ) {
         switch status {
@@ -48,19 +50,25 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
         )
     }
 
-    /// Validates a request's envelope, records and logs a refusal.
-    func refusal(of request: Affinity_Peer_V1_DeliverRequest, remote: @autoclosure () -> String) -> Refusal? {
-        if let problem = PeerRequestValidation.problem(
+    /// Validates a request's envelope and makes its outcome (the variables are checked to be one JSON
+    /// object, as a worker's are); records and logs a refusal.
+    func validate(_ request: Affinity_Peer_V1_DeliverRequest, remote: @autoclosure () -> String) -> Validation {
+        var problem = PeerRequestValidation.problem(
             id: request.id, key: request.key, variables: request.variables, originReplica: request.originReplica)
-        {
-            self.metrics.received.invalid.increment()
-            self.logger.debug(
-                "invalid peer delivery refused",
-                metadata: ["affinity.peer.remote": "\(remote())", "error.message": "\(problem)"]
-            )
-            return .invalid(problem)
+        if problem == nil, let key = ProcessInstanceKey(request.key) {
+            do {
+                return .outcome(try Outcome(id: request.id, key: key, variables: Array(request.variables)))
+            } catch {
+                problem = error.message
+            }
         }
-        return nil
+        let reason = problem ?? "key must be a positive decimal int64"
+        self.metrics.received.invalid.increment()
+        self.logger.debug(
+            "invalid peer delivery refused",
+            metadata: ["affinity.peer.remote": "\(remote())", "error.message": "\(reason)"]
+        )
+        return .invalid(reason)
     }
 
     func ping(
@@ -79,7 +87,7 @@ struct PeerDeliveryService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol 
     }
 }
 
-extension PeerDeliveryStatus {
+extension ForwardedDeliveryStatus {
     /// The name used in metrics and logs.
     var metricName: String {
         switch self {

@@ -21,7 +21,7 @@ import Synchronization
 /// let server = try PeerServer(
 ///     configuration: PeerServerConfiguration(port: 9443, replicaID: "replica-1"),
 ///     credentials: credentials,
-///     handler: forwardedOutcomeHandler, // a PeerDeliveryHandler (the replica: ForwardedOutcomeHandler)
+///     handler: application.localReplica, // a PeerDeliveryHandler
 ///     logger: logger
 /// )
 /// let group = ServiceGroup(services: [credentials, server], logger: logger)

@@ -6,7 +6,8 @@ public import AffinityProtocol
 /// ```swift
 /// let application = try buildApplication(configuration: configuration, logger: logger, metrics: export,
 ///                                        store: redisStore, forwarder: peerForwarder)
-/// let handler = ForwardedOutcomeHandler(replica: application.localReplica, logger: logger)
+/// let peerServer = try PeerServer(configuration: peerConfiguration, credentials: credentials,
+///                                 handler: application.localReplica, logger: logger)
 /// ```
 public struct LocalReplica: Sendable {
     private let coordinator: DeliveryCoordinator
@@ -41,7 +42,7 @@ public struct LocalReplica: Sendable {
 
     /// Delivers a forwarded outcome to the local subscribers and waits for an ack; else parks it if the
     /// route still points here; else reports the new owner. Never forwards it again.
-    public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
+    public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
         try await coordinator.deliverForwarded(outcome)
     }
 }

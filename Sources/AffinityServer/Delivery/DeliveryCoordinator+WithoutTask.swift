@@ -65,7 +65,7 @@ extension DeliveryCoordinator {
         defer { deliveryEnded() }
         let outcome = step.outcome
         do {
-            let result: ForwardedDeliveryResult
+            let result: ForwardedDeliveryStatus
             if let live = step.live {
                 result = try await afterLocalWait(live.delivery, delivered: false, took: live.took, of: outcome) {
                     excluded throws(AffinityError) in

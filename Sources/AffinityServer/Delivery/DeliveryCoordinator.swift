@@ -101,7 +101,7 @@ final class DeliveryCoordinator: Sendable {
     /// Delivers an outcome another replica forwarded here because the route of its key points at this
     /// replica: to the local subscribers (waiting for an ack), else parks it only if the route still points
     /// here, else reports the replica that owns the key now. Never forwards it again.
-    func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryResult {
+    func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
         activeDeliveries.add(1, ordering: .relaxed)
         defer { deliveryEnded() }
         let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
@@ -112,7 +112,7 @@ final class DeliveryCoordinator: Sendable {
             case .alreadyAcknowledged:
                 return .delivered
             case .routed(let route):
-                return .notOwner(route)
+                return .notOwner(owner: route.replicaID)
             }
         }
         logger.trace(
@@ -130,7 +130,7 @@ final class DeliveryCoordinator: Sendable {
     /// The fallback of a delivery from a worker of this replica: park, or forward to the route's replica.
     func parkOrForwardLocally(
         _ outcome: Outcome, notifyLocalExcept excluded: Set<ConnectionID>
-    ) async throws(AffinityError) -> ForwardedDeliveryResult {
+    ) async throws(AffinityError) -> ForwardedDeliveryStatus {
         switch try await parkOrForward(outcome, notifyLocalExcept: excluded) {
         case .delivered: .delivered
         case .parked: .parked
@@ -138,13 +138,14 @@ final class DeliveryCoordinator: Sendable {
     }
 
     static func status(
-        of result: ForwardedDeliveryResult, for outcome: Outcome
+        of result: ForwardedDeliveryStatus, for outcome: Outcome
     ) throws(AffinityError) -> DeliveryStatus {
         switch result {
         case .delivered: return .delivered
         case .parked: return .parked
-        case .notOwner(let route):
-            throw AffinityError(code: .unavailable, message: "the route of key \(outcome.key) moved to \(route)")
+        case .notOwner(let owner):
+            throw AffinityError(
+                code: .unavailable, message: "the route of key \(outcome.key) moved to \(owner ?? "no replica")")
         }
     }
 
@@ -152,8 +153,8 @@ final class DeliveryCoordinator: Sendable {
     /// none acks in time, runs `fallback` (park or forward), given the subscribers that took it live.
     private func deliverLocallyFirst(
         _ outcome: Outcome,
-        fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
-    ) async throws(AffinityError) -> ForwardedDeliveryResult {
+        fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryStatus
+    ) async throws(AffinityError) -> ForwardedDeliveryStatus {
         switch pushToLocalSubscribers(outcome) {
         case .acknowledgedAlready:
             return .delivered
@@ -207,8 +208,8 @@ final class DeliveryCoordinator: Sendable {
     /// of the parked copy when a late ack came meanwhile. Settles the delivery (``PendingDelivery/markSettled()``).
     func afterLocalWait(
         _ delivery: PendingDelivery, delivered: Bool, took: Set<ConnectionID>, of outcome: Outcome,
-        fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryResult
-    ) async throws(AffinityError) -> ForwardedDeliveryResult {
+        fallback: (Set<ConnectionID>) async throws(AffinityError) -> ForwardedDeliveryStatus
+    ) async throws(AffinityError) -> ForwardedDeliveryStatus {
         defer { delivery.markSettled() }
         if delivered {
             return .delivered
@@ -218,7 +219,7 @@ final class DeliveryCoordinator: Sendable {
             return .parked
         }
         logger.trace("no ack in time, parking", metadata: Self.metadata(of: outcome))
-        let result: ForwardedDeliveryResult
+        let result: ForwardedDeliveryStatus
         do {
             result = try await fallback(took)
         } catch {

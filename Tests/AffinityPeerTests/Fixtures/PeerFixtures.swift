@@ -1,9 +1,11 @@
-import AffinityPeer
+import AffinityProtocol
 import AffinityTestSupport
 import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+
+@testable import AffinityPeer
 
 /// A logger for tests: silent unless `AFFINITY_TEST_LOG_LEVEL` is set (e.g. `debug`).
 func makeTestLogger(_ label: String) -> Logger {
@@ -104,22 +106,29 @@ func withPeerPool<Result: Sendable>(
 
 /// A handler that records what it received and answers as told.
 actor RecordingHandler: PeerDeliveryHandler {
-    private(set) var outcomes: [PeerOutcome] = []
+    private(set) var outcomes: [Outcome] = []
+    /// The outcomes received as legacy broadcasts.
+    private(set) var legacyOutcomes: [Outcome] = []
     private(set) var callers: [PeerCaller] = []
     /// How many deliveries were cancelled while the handler waited (the caller's deadline passed).
     private(set) var cancelledCount = 0
     private let delay: Duration?
-    private let answer: @Sendable (PeerOutcome) throws -> PeerDeliveryStatus
+    private let answer: @Sendable (Outcome) throws -> ForwardedDeliveryStatus
 
     init(
         delay: Duration? = nil,
-        answer: @escaping @Sendable (PeerOutcome) throws -> PeerDeliveryStatus = { _ in .delivered }
+        answer: @escaping @Sendable (Outcome) throws -> ForwardedDeliveryStatus = { _ in .delivered }
     ) {
         self.delay = delay
         self.answer = answer
     }
 
-    func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus {
+    func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws {
+        self.legacyOutcomes.append(outcome)
+        self.callers.append(caller)
+    }
+
+    func deliver(_ outcome: Outcome, from caller: PeerCaller) async throws -> ForwardedDeliveryStatus {
         self.outcomes.append(outcome)
         self.callers.append(caller)
         if let delay = self.delay {
@@ -134,14 +143,30 @@ actor RecordingHandler: PeerDeliveryHandler {
     }
 }
 
-/// An outcome with small JSON variables.
-func sampleOutcome(_ number: Int = 1, key: String = "2251799813685249") -> PeerOutcome {
-    PeerOutcome(
-        id: "job-\(number)",
-        key: key,
-        variables: Data(#"{"n":\#(number),"ok":true}"#.utf8),
-        originReplica: "replica-client"
+/// An outcome with small JSON variables (or `variables`, a JSON object), id `job-<number>` (or `id`).
+func sampleOutcome(
+    _ number: Int = 1, key: String = "2251799813685249", id: String? = nil, variables: Data? = nil
+) -> Outcome {
+    // the arguments the tests pass are valid; a mistake in a test fails it here, loudly
+    try! Outcome(
+        id: id ?? "job-\(number)",
+        key: ProcessInstanceKey(key)!,
+        variables: Array(variables ?? Data(#"{"n":\#(number),"ok":true}"#.utf8))
     )
+}
+
+/// A `DeliverStream` request as a peer writes it, for tests that send what the pool cannot (malformed
+/// requests, request ids of their own).
+func deliverRequest(
+    _ requestID: UInt64, id: String, key: String, variables: Data, origin: String = "replica-client"
+) -> Affinity_Peer_V1_DeliverRequest {
+    var request = Affinity_Peer_V1_DeliverRequest()
+    request.requestID = requestID
+    request.id = id
+    request.key = key
+    request.variables = variables
+    request.originReplica = origin
+    return request
 }
 
 /// A fresh cluster CA with two peers issued by it: the server's credentials (`replica-1`) and the client's
@@ -157,15 +182,19 @@ func withClusterCredentials<T>(
     }
 }
 
-/// A ``PeerDeliveryHandler`` made of a closure, for the tests' servers.
+/// A ``PeerDeliveryHandler`` made of a closure, for the tests' servers (legacy broadcasts are not used there).
 struct ClosureHandler: PeerDeliveryHandler {
-    private let body: @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus
+    private let body: @Sendable (Outcome, PeerCaller) async throws -> ForwardedDeliveryStatus
 
-    init(_ body: @escaping @Sendable (PeerOutcome, PeerCaller) async throws -> PeerDeliveryStatus) {
+    init(_ body: @escaping @Sendable (Outcome, PeerCaller) async throws -> ForwardedDeliveryStatus) {
         self.body = body
     }
 
-    func deliver(_ outcome: PeerOutcome, from caller: PeerCaller) async throws -> PeerDeliveryStatus {
+    func deliver(_ outcome: Outcome, from caller: PeerCaller) async throws -> ForwardedDeliveryStatus {
         try await body(outcome, caller)
+    }
+
+    func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws {
+        _ = try await body(outcome, caller)
     }
 }

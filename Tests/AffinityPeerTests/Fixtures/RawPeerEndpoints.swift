@@ -1,10 +1,11 @@
-@testable import AffinityPeer
 import AffinityTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Synchronization
 import Testing
+
+@testable import AffinityPeer
 
 /// Runs a plain gRPC client that presents `identity` (mutual TLS, trusting the CA at `caPath`), to send
 /// what the pool never sends: broken messages, ids the server must refuse.
