@@ -55,6 +55,21 @@ let package = Package(
             name: "AffinityProtocol",
             swiftSettings: swiftSettings
         ),
+        // Timers on an injected event loop: a cancellable sleep and coalesced deadlines.
+        .target(
+            name: "EventLoopTimers",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventLoopTimersTests",
+            dependencies: [
+                "EventLoopTimers",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "AffinitySettings",
             dependencies: ["AffinityProtocol", .product(name: "Logging", package: "swift-log")],
