@@ -120,6 +120,7 @@ let package = Package(
         .target(
             name: "AffinityPeer",
             dependencies: [
+                "EventLoopTimers",
                 "AffinityProtocol",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

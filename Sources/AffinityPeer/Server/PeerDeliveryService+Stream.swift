@@ -1,3 +1,4 @@
+import EventLoopTimers
 import GRPCCore
 import Logging
 import Metrics
@@ -128,7 +129,7 @@ extension PeerDeliveryService {
             result = try await withThrowingTaskGroup(of: PeerDeliveryStatus?.self) { group in
                 group.addTask { try await handler.deliver(outcome, from: caller) }
                 group.addTask {
-                    try await PeerEventLoopSleep.sleep(for: timeout, on: self.timers.any())
+                    try await EventLoopSleeper(eventLoop: self.timers.any()).sleep(for: timeout)
                     return nil
                 }
                 defer { group.cancelAll() }
