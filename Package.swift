@@ -188,6 +188,7 @@ let package = Package(
         .target(
             name: "AffinityRedis",
             dependencies: [
+                "EventLoopTimers",
                 "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
