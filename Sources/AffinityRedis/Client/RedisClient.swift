@@ -60,6 +60,12 @@ public final class RedisClient: Service, Sendable {
     let failoverCounter = Counter(label: "affinity.redis.failovers")
 
     /// Creates a client; nothing happens until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: The server, topology, credentials, TLS and timeouts.
+    ///   - eventLoopGroup: The event loops of the connections, their deadlines and the reconnect back-off
+    ///     (default: the process's NIO singleton; `affinity-server` passes the group it sizes explicitly).
+    ///   - logger: The logger (`redis.endpoint` is added to its metadata).
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
