@@ -19,72 +19,72 @@ struct CoalescedDeadlinesTests {
     }
 
     @Test("a deadline expires at the end of its slot, never before its delay")
-    func expiresAtTheEndOfItsSlot() async {
-        let loop = NIOAsyncTestingEventLoop()
-        let expired = Expired()
-        let deadlines = deadlines(on: loop, expired)
-        _ = deadlines.register("a", in: .milliseconds(25))
-        _ = deadlines.register("exact", in: .milliseconds(40))
-        await loop.advanceTime(to: .uptimeNanoseconds(30_000_000 - 1))
-        #expect(expired.sorted == [])
-        await loop.advanceTime(to: .uptimeNanoseconds(30_000_000))
-        #expect(expired.sorted == ["a"])
-        await loop.advanceTime(to: .uptimeNanoseconds(40_000_000 - 1))
-        #expect(expired.sorted == ["a"])
-        await loop.advanceTime(to: .uptimeNanoseconds(40_000_000))
-        #expect(expired.sorted == ["a", "exact"])
-        await loop.shutdownGracefully()
+    func expiresAtTheEndOfItsSlot() async throws {
+        try await withTestingEventLoop { loop in
+            let expired = Expired()
+            let deadlines = deadlines(on: loop, expired)
+            _ = deadlines.register("a", in: .milliseconds(25))
+            _ = deadlines.register("exact", in: .milliseconds(40))
+            await loop.advanceTime(to: .uptimeNanoseconds(30_000_000 - 1))
+            #expect(expired.sorted == [])
+            await loop.advanceTime(to: .uptimeNanoseconds(30_000_000))
+            #expect(expired.sorted == ["a"])
+            await loop.advanceTime(to: .uptimeNanoseconds(40_000_000 - 1))
+            #expect(expired.sorted == ["a"])
+            await loop.advanceTime(to: .uptimeNanoseconds(40_000_000))
+            #expect(expired.sorted == ["a", "exact"])
+        }
     }
 
     @Test("deadlines in one slot share one timer; the next slot has its own")
-    func oneTimerPerSlot() async {
-        let loop = NIOAsyncTestingEventLoop()
-        let expired = Expired()
-        let deadlines = deadlines(on: loop, expired)
-        _ = deadlines.register("a", in: .milliseconds(21))
-        _ = deadlines.register("b", in: .milliseconds(29))
-        _ = deadlines.register("c", in: .milliseconds(30))
-        #expect(deadlines.armedTimers == 1)
-        _ = deadlines.register("d", in: .milliseconds(31))
-        #expect(deadlines.armedTimers == 2)
-        await loop.advanceTime(to: .uptimeNanoseconds(30_000_000))
-        #expect(expired.sorted == ["a", "b", "c"])
-        #expect(deadlines.armedTimers == 1)
-        await loop.advanceTime(to: .uptimeNanoseconds(40_000_000))
-        #expect(expired.sorted == ["a", "b", "c", "d"])
-        #expect(deadlines.armedTimers == 0)
-        await loop.shutdownGracefully()
+    func oneTimerPerSlot() async throws {
+        try await withTestingEventLoop { loop in
+            let expired = Expired()
+            let deadlines = deadlines(on: loop, expired)
+            _ = deadlines.register("a", in: .milliseconds(21))
+            _ = deadlines.register("b", in: .milliseconds(29))
+            _ = deadlines.register("c", in: .milliseconds(30))
+            #expect(deadlines.armedTimers == 1)
+            _ = deadlines.register("d", in: .milliseconds(31))
+            #expect(deadlines.armedTimers == 2)
+            await loop.advanceTime(to: .uptimeNanoseconds(30_000_000))
+            #expect(expired.sorted == ["a", "b", "c"])
+            #expect(deadlines.armedTimers == 1)
+            await loop.advanceTime(to: .uptimeNanoseconds(40_000_000))
+            #expect(expired.sorted == ["a", "b", "c", "d"])
+            #expect(deadlines.armedTimers == 0)
+        }
     }
 
     @Test("a cancelled deadline does not expire; the others of its slot do")
-    func cancelled() async {
-        let loop = NIOAsyncTestingEventLoop()
-        let expired = Expired()
-        let deadlines = deadlines(on: loop, expired)
-        let cancelled = deadlines.register("cancelled", in: .milliseconds(5))
-        _ = deadlines.register("kept", in: .milliseconds(6))
-        let alone = deadlines.register("alone", in: .milliseconds(15))
-        deadlines.cancel(cancelled)
-        deadlines.cancel(alone)
-        await loop.advanceTime(by: .seconds(1))
-        #expect(expired.sorted == ["kept"])
-        deadlines.cancel(cancelled)
-        #expect(expired.sorted == ["kept"])
-        await loop.shutdownGracefully()
+    func cancelled() async throws {
+        try await withTestingEventLoop { loop in
+            let expired = Expired()
+            let deadlines = deadlines(on: loop, expired)
+            let cancelled = deadlines.register("cancelled", in: .milliseconds(5))
+            _ = deadlines.register("kept", in: .milliseconds(6))
+            let alone = deadlines.register("alone", in: .milliseconds(15))
+            deadlines.cancel(cancelled)
+            deadlines.cancel(alone)
+            await loop.advanceTime(by: .seconds(1))
+            #expect(expired.sorted == ["kept"])
+            deadlines.cancel(cancelled)
+            #expect(expired.sorted == ["kept"])
+        }
     }
 
     @Test("expireAll expires every registered deadline at once, and their timers find nothing later")
-    func expireAll() async {
-        let loop = NIOAsyncTestingEventLoop()
-        let expired = Expired()
-        let deadlines = deadlines(on: loop, expired)
-        _ = deadlines.register("a", in: .seconds(1))
-        _ = deadlines.register("b", in: .seconds(2))
-        deadlines.cancel(deadlines.register("cancelled", in: .seconds(1)))
-        deadlines.expireAll()
-        #expect(expired.sorted == ["a", "b"])
-        await loop.advanceTime(by: .seconds(3))
-        #expect(expired.sorted == ["a", "b"])
-        await loop.shutdownGracefully()
+    func expireAll() async throws {
+        try await withTestingEventLoop { loop in
+            let expired = Expired()
+            let deadlines = deadlines(on: loop, expired)
+            _ = deadlines.register("a", in: .seconds(1))
+            _ = deadlines.register("b", in: .seconds(2))
+            deadlines.cancel(deadlines.register("cancelled", in: .seconds(1)))
+            deadlines.expireAll()
+            #expect(expired.sorted == ["a", "b"])
+            await loop.advanceTime(by: .seconds(3))
+            #expect(expired.sorted == ["a", "b"])
+        }
     }
 }
