@@ -42,7 +42,7 @@ public final class EventLoopSleeper: Sendable {
     public func sleep(for duration: Duration) async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let now: Result<Void, any Error>? = self.state.withLock { state in
+                let immediate: Result<Void, any Error>? = self.state.withLock { state in
                     if state.stopped { return .success(()) }
                     // Read under the lock: a cancellation handler that ran before found nothing to cancel.
                     if Task.isCancelled { return .failure(CancellationError()) }
@@ -53,7 +53,7 @@ public final class EventLoopSleeper: Sendable {
                     state.sleeping = Sleeping(number: number, continuation: continuation, timer: timer)
                     return nil
                 }
-                if let now { continuation.resume(with: now) }
+                if let immediate { continuation.resume(with: immediate) }
             }
         } onCancel: {
             if let sleeping = self.state.withLock({ $0.sleeping.take() }) {
