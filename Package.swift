@@ -55,6 +55,21 @@ let package = Package(
             name: "AffinityProtocol",
             swiftSettings: swiftSettings
         ),
+        // Timers on an injected event loop: a cancellable sleep and coalesced deadlines.
+        .target(
+            name: "EventLoopTimers",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventLoopTimersTests",
+            dependencies: [
+                "EventLoopTimers",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "AffinitySettings",
             dependencies: ["AffinityProtocol", .product(name: "Logging", package: "swift-log")],
@@ -68,6 +83,7 @@ let package = Package(
         .target(
             name: "AffinityServer",
             dependencies: [
+                "EventLoopTimers",
                 "AffinityProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -105,6 +121,7 @@ let package = Package(
         .target(
             name: "AffinityPeer",
             dependencies: [
+                "EventLoopTimers",
                 "AffinityProtocol",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -173,6 +190,7 @@ let package = Package(
         .target(
             name: "AffinityRedis",
             dependencies: [
+                "EventLoopTimers",
                 "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -207,6 +225,7 @@ let package = Package(
                 "AffinityPeer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -430,6 +449,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -6,6 +6,7 @@ import AffinitySettings
 import ArgumentParser
 import Logging
 import Metrics
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -184,8 +185,9 @@ struct AffinityServerCommand: AsyncParsableCommand {
         if let cluster {
             do {
                 services = try buildClusterReplica(
-                    configuration: configuration, cluster: cluster, logger: logger, metrics: metrics,
-                    onListening: onListening
+                    configuration: configuration, cluster: cluster,
+                    eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                    logger: logger, metrics: metrics, onListening: onListening
                 ).services
             } catch let error as AffinityError {
                 Self.fail(error.message)
@@ -202,7 +204,8 @@ struct AffinityServerCommand: AsyncParsableCommand {
             do {
                 services = [
                     try buildApplication(
-                        configuration: configuration, logger: logger, metrics: metrics, onListening: onListening)
+                        configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                        logger: logger, metrics: metrics, onListening: onListening)
                 ]
             } catch {
                 Self.fail(error.message)

@@ -1,11 +1,14 @@
 import AffinityProtocol
 import NIOCore
+import NIOPosix
 import Testing
 
 @testable import AffinityServer
 
 @Suite("Ack timeouts shared by the deliveries of a replica")
 struct AckTimeoutsTests {
+    private let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+
     private func pending(_ id: String) throws -> (PendingDelivery, ConnectionID) {
         let connection = ConnectionID.next()
         let outcome = try Outcome(id: id, key: ProcessInstanceKey(42)!, variables: Array(#"{"a":1}"#.utf8))
@@ -14,14 +17,14 @@ struct AckTimeoutsTests {
 
     @Test("deadlines share a timer per hundredth of the timeout, between 1 and 10 ms")
     func granularity() {
-        #expect(AckTimeouts(timeout: .seconds(10)).granularity == .milliseconds(10))
-        #expect(AckTimeouts(timeout: .milliseconds(500)).granularity == .milliseconds(5))
-        #expect(AckTimeouts(timeout: .milliseconds(20)).granularity == .milliseconds(1))
+        #expect(AckTimeouts(timeout: .seconds(10), eventLoop: eventLoop).granularity == .milliseconds(10))
+        #expect(AckTimeouts(timeout: .milliseconds(500), eventLoop: eventLoop).granularity == .milliseconds(5))
+        #expect(AckTimeouts(timeout: .milliseconds(20), eventLoop: eventLoop).granularity == .milliseconds(1))
     }
 
     @Test("a delivery acked early leaves its slot; the others of the slot time out, not before the timeout")
     func sharedSlot() async throws {
-        let timeouts = AckTimeouts(timeout: .milliseconds(200))
+        let timeouts = AckTimeouts(timeout: .milliseconds(200), eventLoop: eventLoop)
         let (acked, subscriber) = try pending("o-1")
         let (unacked, _) = try pending("o-2")
         let (alsoUnacked, _) = try pending("o-3")

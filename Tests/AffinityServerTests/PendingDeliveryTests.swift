@@ -1,4 +1,5 @@
 import AffinityProtocol
+import NIOPosix
 import Testing
 
 @testable import AffinityServer
@@ -51,5 +52,13 @@ struct PendingDeliveryTests {
         try await Task.sleep(for: .milliseconds(20))
         delivery.subscriberLost(connection)
         #expect(await decision == false)
+    }
+}
+
+extension PendingDelivery {
+    /// ``waitForDecision(timeouts:)`` with ack timeouts of its own, on an event loop of the process's group.
+    fileprivate func waitForDecision(timeout: Duration) async -> Bool {
+        await waitForDecision(
+            timeouts: AckTimeouts(timeout: timeout, eventLoop: MultiThreadedEventLoopGroup.singleton.any()))
     }
 }

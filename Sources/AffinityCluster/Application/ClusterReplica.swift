@@ -2,6 +2,7 @@ import AffinityPeer
 import AffinityRedis
 public import AffinityServer
 public import Logging
+public import NIOPosix
 public import ServiceLifecycle
 
 /// One replica of a cluster: every service it runs, in start order.
@@ -11,7 +12,8 @@ public import ServiceLifecycle
 /// and the peer channel still work; then the registry deregisters).
 ///
 /// ```swift
-/// let replica = try buildClusterReplica(configuration: configuration, cluster: cluster, logger: logger,
+/// let replica = try buildClusterReplica(configuration: configuration, cluster: cluster,
+///                                       eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
 ///                                       metrics: export)
 /// try await ServiceGroup(configuration: .init(services: replica.services,
 ///                                             gracefulShutdownSignals: [.sigterm], logger: logger)).run()
@@ -27,17 +29,21 @@ public struct ClusterReplica: Sendable {
 /// is the replica's `LocalReplica`) and the ``ReplicaRegistry`` (the store's reconnections are handled by the
 /// server's `RouteRefresher`).
 ///
+/// Every part runs on `eventLoopGroup` (`affinity-server` passes NIO's singleton group, which it sizes): the
+/// Redis connections, the peer server and client connections, the WebSocket server, and their timers.
+///
 /// - Throws: ``AffinityError`` for unreadable token files; `PeerTLSError` for unusable TLS files.
 public func buildClusterReplica(
     configuration: AffinityConfiguration,
     cluster: ClusterConfiguration,
+    eventLoopGroup: MultiThreadedEventLoopGroup,
     logger: Logger,
     metrics: MetricsExport,
     onListening: @escaping @Sendable (ListeningPorts) async -> Void = { _ in }
 ) throws -> ClusterReplica {
     var configuration = configuration
     configuration.routeRefreshInterval = max(cluster.routeTTL / 3, .milliseconds(100))
-    let redis = RedisClient(configuration: cluster.redis, logger: logger)
+    let redis = RedisClient(configuration: cluster.redis, eventLoopGroup: eventLoopGroup, logger: logger)
     let keys = RedisKeySchema(prefix: cluster.keyPrefix)
     let records = RedisReplicaRecords(client: redis, keys: keys, logger: logger)
     let store = RedisOutcomeStore(
@@ -51,7 +57,7 @@ public func buildClusterReplica(
         configuration: PeerClientConfiguration(
             replicaID: configuration.replicaID, expectedServerName: cluster.expectedServerName,
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
-        credentials: credentials, logger: logger, metricsFactory: metrics.factory)
+        credentials: credentials, logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup)
     let forwarder = PeerOutcomeForwarder(
         pool: pool, records: records, timeout: configuration.ackTimeout + .seconds(5), logger: logger)
     let legacyDirectory =
@@ -60,7 +66,8 @@ public func buildClusterReplica(
             client: redis, prefix: cluster.keyPrefix, replicaID: configuration.replicaID, forwarder: forwarder,
             metricsFactory: metrics.factory, logger: logger) : nil
     let application = try buildApplication(
-        configuration: configuration, logger: logger, metrics: metrics, store: store, forwarder: forwarder,
+        configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, metrics: metrics, store: store,
+        forwarder: forwarder,
         legacyPeers: legacyDirectory, onListening: onListening)
     legacyDirectory?.bind(to: application.localReplica)
     // the replica is not ready until it holds its id in the registry
@@ -73,7 +80,7 @@ public func buildClusterReplica(
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials,
         handler: application.localReplica,
-        logger: logger, metricsFactory: metrics.factory)
+        logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup)
     let localReplica = application.localReplica
     let registry = ReplicaRegistry(
         records: records, replicaID: configuration.replicaID, peerAddress: cluster.advertiseAddress,

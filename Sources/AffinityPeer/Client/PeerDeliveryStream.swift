@@ -1,3 +1,4 @@
+import EventLoopTimers
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
@@ -11,7 +12,8 @@ import Synchronization
 ///
 /// A forward (``send(_:deadline:)``) gets a request id and is queued; the stream's writer writes whatever is
 /// queued in one go; answers come back in completion order and are matched by id. The caller's deadline is
-/// enforced here (a timer on a NIO event loop), and sent to the peer as `timeout_millis` so that the owner
+/// enforced here (on a timer of a NIO event loop shared by the forwards whose deadlines fall within
+/// ``deadlineGranularity``), and sent to the peer as `timeout_millis` so that the owner
 /// stops waiting too. When the stream or its connection breaks, every open forward fails with the
 /// classification of the error (``PeerDeliveryError/classifying(_:address:)``). A peer that shuts down
 /// finishes the stream: forwards sent after its notice fail at once (``PeerDeliveryError/Code/unreachable``)
@@ -33,16 +35,25 @@ final class PeerDeliveryStream: Sendable {
         case connectionRetired
     }
 
+    /// Forwards whose deadlines fall within this much share a timer (a deadline passes at most this late).
+    static let deadlineGranularity = Duration.milliseconds(10)
+
     let address: PeerAddress
-    private let timers: any EventLoopGroup
+    private let deadlines: CoalescedDeadlines<(stream: PeerDeliveryStream, id: UInt64)>
     private let state = Mutex(State())
     private let logger: Logger
     private let metrics: PeerMetrics
 
-    /// A stream to `address`; the forwards' deadlines are timers on `timers`.
+    /// A stream to `address`; the forwards' deadlines share timers on one event loop of `timers`.
     init(address: PeerAddress, timers: any EventLoopGroup, logger: Logger, metrics: PeerMetrics) {
         self.address = address
-        self.timers = timers
+        self.deadlines = CoalescedDeadlines(eventLoop: timers.any(), granularity: Self.deadlineGranularity) {
+            $0.stream.complete(
+                $0.id,
+                with: .failure(
+                    PeerDeliveryError(
+                        code: .deadlineExceeded, message: "\($0.stream.address) did not answer before the deadline")))
+        }
         self.logger = logger
         self.metrics = metrics
     }
@@ -78,13 +89,7 @@ final class PeerDeliveryStream: Sendable {
             if start { startStream() }
         }
 
-        let timer = self.timers.any().scheduleTask(in: Self.timeAmount(remaining)) {
-            self.complete(
-                id,
-                with: .failure(
-                    PeerDeliveryError(
-                        code: .deadlineExceeded, message: "\(self.address) did not answer before the deadline")))
-        }
+        let deadline = self.deadlines.register((self, id), in: remaining)
         let answer = await withTaskCancellationHandler {
             await withCheckedContinuation { (waiter: Waiter) in
                 if let answer = self.state.withLock({ $0.attach(id, waiter: waiter) }) {
@@ -98,7 +103,7 @@ final class PeerDeliveryStream: Sendable {
                     PeerDeliveryError(code: .shutDown, message: "the forward to \(self.address) was cancelled"))
             )
         }
-        timer.cancel()
+        self.deadlines.cancel(deadline)
         switch answer {
         case .response(let response):
             return .response(response)
@@ -217,11 +222,5 @@ final class PeerDeliveryStream: Sendable {
         guard seconds >= 0 else { return 1 }
         let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return UInt32(clamping: max(millis, 1))
-    }
-
-    private static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return .zero }
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -1,4 +1,5 @@
 import AffinityProtocol
+import EventLoopTimers
 import GRPCCore
 import Logging
 import Metrics
@@ -139,7 +140,7 @@ extension PeerDeliveryService {
                     return .delivered
                 }
                 group.addTask {
-                    try await PeerEventLoopSleep.sleep(for: timeout, on: self.timers.any())
+                    try await EventLoopSleeper(eventLoop: self.timers.any()).sleep(for: timeout)
                     return nil
                 }
                 defer { group.cancelAll() }

@@ -1,3 +1,4 @@
+import EventLoopTimers
 import Logging
 import NIOCore
 import NIOSSL
@@ -101,11 +102,7 @@ extension RedisClient {
     func stop() {
         let (connections, sleepers) = state.withLock { state in
             state.stopping = true
-            state.sleepTimer?.cancel()
-            state.sleepTimer = nil
-            var sleepers = [state.sleeper].compactMap { $0 }
-            state.sleeper = nil
-            if let waiter = state.cluster.takeWakeWaiter() { sleepers.append(waiter) }
+            var sleepers = [state.cluster.takeWakeWaiter()].compactMap { $0 }
             sleepers += state.cluster.refreshWaiters
             state.cluster.refreshWaiters.removeAll()
             return (
@@ -113,6 +110,7 @@ extension RedisClient {
                 sleepers
             )
         }
+        backoffSleeper.stop()
         connections.forEach { $0.closeGracefully() }
         sleepers.forEach { $0.resume() }
     }
@@ -131,31 +129,5 @@ extension RedisClient {
             return listeners
         }
         listeners.forEach { $0.finish() }
-    }
-
-    /// Waits `delay` or until ``stop()``.
-    func sleep(for delay: Duration) async {
-        let eventLoop = eventLoopGroup.any()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state in
-                if state.stopping { return true }
-                state.sleeper = continuation
-                state.sleepTimer = eventLoop.scheduleTask(in: TimeAmount(delay)) { [weak self] in
-                    self?.wakeSleeper()
-                }
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-
-    func wakeSleeper() {
-        let sleeper = state.withLock { state in
-            let sleeper = state.sleeper
-            state.sleeper = nil
-            state.sleepTimer = nil
-            return sleeper
-        }
-        sleeper?.resume()
     }
 }

@@ -1,3 +1,4 @@
+import EventLoopTimers
 import Logging
 import Metrics
 import NIOCore
@@ -36,8 +37,6 @@ public final class RedisClient: Service, Sendable {
         var finished = false
         var listeners: [Int: AsyncStream<RedisConnectionEvent>.Continuation] = [:]
         var nextListenerID = 0
-        var sleeper: CheckedContinuation<Void, Never>?
-        var sleepTimer: Scheduled<Void>?
         var scriptHashes: [String: String] = [:]
         /// With Sentinel: the sentinels in the order to ask them (the last one that answered first).
         var sentinelOrder: [RedisEndpoint] = []
@@ -53,12 +52,20 @@ public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
     let state = Mutex(State())
     let eventLoopGroup: any EventLoopGroup
+    /// The reconnect back-off's sleep; ``stop()`` ends it.
+    let backoffSleeper: EventLoopSleeper
     let logger: Logger
     let commandCounter = Counter(label: "affinity.redis.commands")
     let connectCounter = Counter(label: "affinity.redis.connections")
     let failoverCounter = Counter(label: "affinity.redis.failovers")
 
     /// Creates a client; nothing happens until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: The server, topology, credentials, TLS and timeouts.
+    ///   - eventLoopGroup: The event loops of the connections, their deadlines and the reconnect back-off
+    ///     (default: the process's NIO singleton; `affinity-server` passes the group it sizes explicitly).
+    ///   - logger: The logger (`redis.endpoint` is added to its metadata).
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -66,6 +73,7 @@ public final class RedisClient: Service, Sendable {
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        self.backoffSleeper = EventLoopSleeper(eventLoop: eventLoopGroup.any())
         var logger = logger
         logger[metadataKey: "redis.endpoint"] = "\(configuration.endpoint)"
         self.logger = logger
@@ -138,7 +146,8 @@ public final class RedisClient: Service, Sendable {
                 emit(.connectFailed(RedisChannelHandler.redisError(error)))
             }
             guard !isStopping else { break }
-            await sleep(for: backoff.nextDelay(using: &random))
+            // ends early when stop() is called; throws when the task is cancelled (which stops the client too)
+            do { try await backoffSleeper.sleep(for: backoff.nextDelay(using: &random)) } catch { break }
         }
     }
 

@@ -1,3 +1,4 @@
+import EventLoopTimers
 import Logging
 import Metrics
 import NIOCore
@@ -166,7 +167,7 @@ extension RedisClient {
                 ])
             connection.closeNow(reason: "the sentinels moved master \(masterName) to \(master)")
         } else {
-            wakeSleeper()
+            backoffSleeper.wake()
         }
     }
 

@@ -3,7 +3,7 @@ import CoreMetrics
 import Hummingbird
 import HummingbirdCore
 public import Logging
-import NIOCore
+public import NIOCore
 public import ServiceLifecycle
 
 /// One affinity-server replica as a `Service`: the HTTP/WebSocket server and the runner of its
@@ -11,7 +11,9 @@ public import ServiceLifecycle
 /// coordinator, run as one service group.
 ///
 /// ```swift
-/// let application = try buildApplication(configuration: configuration, logger: logger)
+/// let application = try buildApplication(
+///     configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
+///     metrics: metrics)
 /// let group = ServiceGroup(configuration: .init(
 ///     services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 /// try await group.run()
@@ -44,6 +46,8 @@ public struct AffinityApplication: Service {
 ///
 /// - Parameters:
 ///   - configuration: the replica's settings.
+///   - eventLoopGroup: the event loops of the HTTP/WebSocket servers, their connections and the ack timeouts'
+///     timers (`affinity-server` passes NIO's singleton group, which it sizes).
 ///   - logger: the logger every component derives from.
 ///   - metrics: where metrics go and how `/metrics` renders them.
 ///   - store: the shared store; nil creates an ``InMemoryOutcomeStore`` (single replica).
@@ -53,6 +57,7 @@ public struct AffinityApplication: Service {
 /// - Throws: ``AffinityError`` when a token file cannot be read or holds no token.
 public func buildApplication(
     configuration: AffinityConfiguration,
+    eventLoopGroup: any EventLoopGroup,
     logger: Logger,
     metrics metricsExport: MetricsExport,
     store: (any OutcomeStore)? = nil,
@@ -95,7 +100,8 @@ public func buildApplication(
     }
     let coordinator = DeliveryCoordinator(
         store: outcomeStore, forwarder: forwarder, registry: registry, replicaID: configuration.replicaID,
-        ackTimeout: configuration.ackTimeout, metrics: metrics, logger: logger, legacy: legacy?.broadcaster,
+        ackTimeouts: AckTimeouts(timeout: configuration.ackTimeout, eventLoop: eventLoopGroup.any()), metrics: metrics,
+        logger: logger, legacy: legacy?.broadcaster,
         drainSignal: drainSignal)
     let readiness = Readiness()
     let environment = SessionEnvironment(
@@ -128,6 +134,7 @@ public func buildApplication(
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await ports.report(main: channel.localAddress?.port ?? 0) },
+        eventLoopGroupProvider: .shared(eventLoopGroup),
         logger: logger
     )
     services.append(main)
@@ -137,6 +144,7 @@ public func buildApplication(
                 router: routes.metricsRouter(),
                 configuration: .init(address: .hostname(configuration.host, port: metricsPort)),
                 onServerRunning: { channel in await ports.report(metrics: channel.localAddress?.port ?? 0) },
+                eventLoopGroupProvider: .shared(eventLoopGroup),
                 logger: logger
             ))
     }

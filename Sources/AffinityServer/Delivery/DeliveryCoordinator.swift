@@ -26,7 +26,7 @@ final class DeliveryCoordinator: Sendable {
 
     init(
         store: any OutcomeStore, forwarder: (any OutcomeForwarder)?, registry: ConnectionRegistry,
-        replicaID: String, ackTimeout: Duration, metrics: AffinityMetrics, logger: Logger,
+        replicaID: String, ackTimeouts: AckTimeouts, metrics: AffinityMetrics, logger: Logger,
         legacy: LegacyBroadcaster? = nil, drainSignal: DrainSignal = DrainSignal()
     ) {
         self.drainSignal = drainSignal
@@ -35,7 +35,7 @@ final class DeliveryCoordinator: Sendable {
         self.forwarder = forwarder
         self.registry = registry
         self.replicaID = replicaID
-        self.ackTimeouts = AckTimeouts(timeout: ackTimeout)
+        self.ackTimeouts = ackTimeouts
         self.metrics = metrics
         self.logger = logger
     }

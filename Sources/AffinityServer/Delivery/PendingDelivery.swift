@@ -1,6 +1,4 @@
 import AffinityProtocol
-import NIOCore
-import NIOPosix
 import Synchronization
 
 /// One live delivery waiting for an ack: the ``DeliveryAttempt`` state machine plus the
@@ -63,13 +61,6 @@ final class PendingDelivery: Sendable {
         apply { $0.parkCompleted() }
     }
 
-    /// Waits until the outcome was acked (returns true) or must be parked (false): every
-    /// subscriber gone, `timeout` passed, or the waiting task was cancelled. A delivery of a replica uses
-    /// ``waitForDecision(timeouts:)`` with the replica's ``AckTimeouts``.
-    func waitForDecision(timeout: Duration) async -> Bool {
-        await waitForDecision(timeouts: AckTimeouts(timeout: timeout))
-    }
-
     /// Waits until the outcome was acked (returns true) or must be parked (false): every subscriber gone,
     /// the ack timeout of `timeouts` passed, or the waiting task was cancelled.
     ///
@@ -91,7 +82,7 @@ final class PendingDelivery: Sendable {
         } onCancel: {
             self.timedOut()
         }
-        timeouts.stop(self, in: slot)
+        timeouts.stop(slot)
         if case .delivered = attemptState { return true }
         return false
     }
@@ -107,7 +98,7 @@ final class PendingDelivery: Sendable {
             return false
         }
         guard decidedAlready else { return nil }
-        timeouts.stop(self, in: slot)
+        timeouts.stop(slot)
         if case .delivered = attemptState { return true }
         return false
     }
@@ -154,7 +145,7 @@ final class PendingDelivery: Sendable {
         }
         waiter?.resume()
         if let observer {
-            observer.timeouts.stop(self, in: observer.slot)
+            observer.timeouts.stop(observer.slot)
             observer.decided(delivered)
         }
         return action

@@ -5,6 +5,7 @@ import AffinityTestSupport
 import CoreMetrics
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Testing
 
@@ -40,7 +41,7 @@ func withServer<T: Sendable>(
     configure(&configuration)
     let (ports, portsContinuation) = AsyncStream.makeStream(of: ListeningPorts.self)
     let application = try buildApplication(
-        configuration: configuration, logger: quietLogger,
+        configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: quietLogger,
         metrics: MetricsExport(factory: NOOPMetricsHandler.instance, render: { [] }),
         onListening: { portsContinuation.yield($0) })
     let group = ServiceGroup(services: [application], logger: quietLogger)

@@ -1,5 +1,6 @@
 import AffinityServer
 import Logging
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import Testing
@@ -46,7 +47,7 @@ func withServer<T: Sendable>(
     let factory = PrometheusMetricsFactory(registry: registry)
     let (ports, portsContinuation) = AsyncStream.makeStream(of: ListeningPorts.self)
     let application = try buildApplication(
-        configuration: configuration, logger: quietLogger,
+        configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: quietLogger,
         metrics: MetricsExport(factory: factory, render: { registry.emitToBuffer() }),
         store: store,
         onListening: { portsContinuation.yield($0) })
