@@ -95,7 +95,12 @@ extension ClusterTests {
                         ledger.finish(with: answers)
                     }
                     group.addTask {
-                        for await _ in terminated { break }
+                        var signalled = false
+                        for await _ in terminated {
+                            signalled = true
+                            break
+                        }
+                        guard signalled, !Task.isCancelled else { return }
                         let exit = await r1.waitForExit(timeout: Self.drainTimeout)
                         window.ownerExited(exit)
                     }
@@ -168,10 +173,9 @@ private final class DrainWindow: Sendable {
 
     private let state = Mutex(State())
 
-    /// The ids the client received on the owner after it stopped acking.
+    /// The ids of the held keys' outcomes the client received on the owner and never acked.
     var held: [String] { state.withLock { $0.held } }
-    /// When the owner was sent SIGTERM.
-    var signalled: ContinuousClock.Instant? { state.withLock { $0.signalled } }
+    /// Outcomes the worker sent after the owner was sent SIGTERM.
     var sentAfterSignal: Int { state.withLock { $0.sentAfterSignal } }
     /// Outcomes sent after the SIGTERM while the owner's process still ran.
     var sentWhileOwnerRan: Int { state.withLock { $0.sentWhileOwnerRan } }
