@@ -129,15 +129,18 @@ func receiveAndAck(_ socket: ClusterSocket, count: Int) async throws -> [String:
 }
 
 /// Sends the outcomes with at most `window` unanswered, and returns id -> `delivered`/`parked`/error code.
+/// `afterEachAnswer` sees the number of answers so far, `beforeEachSend` each outcome just before it is sent.
 func deliver(
     _ outcomes: [Outcome], through worker: ClusterSocket, window: Int,
-    afterEachAnswer: (Int) async throws -> Void = { _ in }
+    afterEachAnswer: (Int) async throws -> Void = { _ in },
+    beforeEachSend: (Outcome) -> Void = { _ in }
 ) async throws -> [String: String] {
     var answers: [String: String] = [:]
     var next = 0
     var inFlight = 0
     while answers.count < outcomes.count {
         while inFlight < window && next < outcomes.count {
+            beforeEachSend(outcomes[next])
             worker.send(.outcome(outcomes[next]))
             next += 1
             inFlight += 1
