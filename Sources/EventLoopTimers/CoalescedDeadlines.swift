@@ -22,19 +22,27 @@ import Synchronization
 public final class CoalescedDeadlines<Element: Sendable>: Sendable {
     /// Where an element is registered; give it back to ``CoalescedDeadlines/cancel(_:)``.
     public struct Registration: Sendable {
-        fileprivate let slot: UInt64
-        fileprivate let number: UInt64
+        @usableFromInline let slot: UInt64
+        @usableFromInline let number: UInt64
+
+        @inlinable init(slot: UInt64, number: UInt64) {
+            self.slot = slot
+            self.number = number
+        }
     }
 
-    private struct State {
-        var slots: [UInt64: [UInt64: Element]] = [:]
-        var registrations: UInt64 = 0
+    @usableFromInline
+    struct State {
+        @usableFromInline var slots: [UInt64: [UInt64: Element]] = [:]
+        @usableFromInline var registrations: UInt64 = 0
+
+        @inlinable init() {}
     }
 
     /// Deadlines within one granularity share a timer.
     public let granularity: TimeAmount
-    private let eventLoop: any EventLoop
-    private let state = Mutex(State())
+    @usableFromInline let eventLoop: any EventLoop
+    @usableFromInline let state = Mutex(State())
     private let expired: @Sendable (Element) -> Void
 
     /// Deadlines on `eventLoop`'s clock and timers, in slots of `granularity`; `expired` is called with each
@@ -50,6 +58,10 @@ public final class CoalescedDeadlines<Element: Sendable>: Sendable {
 
     /// Registers `element` to expire once `delay` has passed (at the end of that instant's slot) unless
     /// ``cancel(_:)`` comes first.
+    ///
+    /// Inlinable, as ``cancel(_:)``: they run once per delivery, and specialised for `Element` in the caller's
+    /// module they cost a dictionary insert and removal instead of unspecialised generic code.
+    @inlinable
     public func register(_ element: Element, in delay: Duration) -> Registration {
         let deadline = self.eventLoop.now + TimeAmount(max(delay, .zero))
         let width = UInt64(self.granularity.nanoseconds)
@@ -71,6 +83,7 @@ public final class CoalescedDeadlines<Element: Sendable>: Sendable {
     }
 
     /// The element of `registration` does not expire (nothing happens when it expired already).
+    @inlinable
     public func cancel(_ registration: Registration) {
         self.state.withLock { state in
             _ = state.slots[registration.slot]?.removeValue(forKey: registration.number)
@@ -94,7 +107,8 @@ public final class CoalescedDeadlines<Element: Sendable>: Sendable {
     }
 
     /// The timer of `slot` fired: every element still registered there expires.
-    private func expire(_ slot: UInt64) {
+    @usableFromInline
+    func expire(_ slot: UInt64) {
         guard let elements = self.state.withLock({ $0.slots.removeValue(forKey: slot) }) else { return }
         for element in elements.values { self.expired(element) }
     }
