@@ -57,12 +57,10 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
     /// The path of the Node package's protocol (with `--legacy-protocol`).
     static let legacyPath = "/"
     /// Receive buffer sizes of a connection before its upgrade. NIO keeps a channel's first receive
-    /// buffer for the channel's life (after the upgrade, ``MessageSizedRecvAllocator`` reads into it only
-    /// once a connection's reads keep their size), so it starts at the smallest size: an upgrade request
-    /// takes a few reads more, and an idle WebSocket keeps 64 bytes instead of 512. At most
-    /// ``MessageSizedRecvAllocator/keptBufferBeforeUpgrade``, which that allocator relies on.
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(
-        minimum: 64, initial: 64, maximum: MessageSizedRecvAllocator.keptBufferBeforeUpgrade)
+    /// buffer for the channel's life (after the upgrade, ``MessageSizedRecvAllocator`` allocates
+    /// every read's buffer anew), so it starts at the smallest size: an upgrade request takes a
+    /// few reads more, and an idle WebSocket keeps 64 bytes instead of 512.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64, maximum: 65536)
 
     let responder: HTTPChannelHandler.Responder
     /// What every session of this replica shares (configuration, registry, coordinator, metrics).
