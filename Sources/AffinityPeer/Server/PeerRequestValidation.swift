@@ -2,7 +2,8 @@ import AffinityProtocol
 import Foundation
 
 /// Checks a forwarded outcome's envelope before it reaches the handler: the same rules the WebSocket
-/// side applies to a worker's outcome, without parsing the variables.
+/// side applies to a worker's outcome, without parsing the variables (the service then makes the request an
+/// `Outcome`, whose initializer scans them).
 enum PeerRequestValidation {
     /// The longest id accepted: the protocol's limit, as on the WebSocket side.
     static let maxIDLength = AffinityLimits.maximumIdentifierBytes
@@ -24,8 +25,8 @@ enum PeerRequestValidation {
         return nil
     }
 
-    /// The first and last non-whitespace bytes are `{` and `}`; the receiving replica does not parse the
-    /// object (the worker-facing replica already validated it), it only refuses an obviously wrong payload.
+    /// The first and last non-whitespace bytes are `{` and `}`: a cheap first check that refuses an obviously
+    /// wrong payload before the full scan of the variables.
     static func looksLikeJSONObject(_ bytes: Data) -> Bool {
         let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
         guard let first = bytes.firstIndex(where: { !whitespace.contains($0) }),
