@@ -1,24 +1,13 @@
 import AffinityRedis
+import AffinityTestSupport
 import Testing
-
-/// A deterministic generator (SplitMix64) so jitter is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Reconnect back-off")
 struct RedisReconnectBackoffTests {
     @Test func growsExponentiallyUpToTheMaximumWithoutJitter() {
         var backoff = RedisReconnectBackoff(
             configuration: .init(initialDelay: .milliseconds(100), maximumDelay: .seconds(1), multiplier: 2, jitter: 0))
-        var random = SeededGenerator(state: 1)
+        var random = SeededRandom(seed: 1)
         let delays = (0..<6).map { _ in backoff.nextDelay(using: &random) }
         #expect(
             delays == [
@@ -31,7 +20,7 @@ struct RedisReconnectBackoffTests {
     @Test func jitterStaysWithinItsShare() {
         var backoff = RedisReconnectBackoff(
             configuration: .init(initialDelay: .seconds(1), maximumDelay: .seconds(1), multiplier: 2, jitter: 0.25))
-        var random = SeededGenerator(state: 42)
+        var random = SeededRandom(seed: 42)
         var distinct = Set<Duration>()
         for _ in 0..<200 {
             let delay = backoff.nextDelay(using: &random)
@@ -44,7 +33,7 @@ struct RedisReconnectBackoffTests {
     @Test func resetStartsOver() {
         var backoff = RedisReconnectBackoff(
             configuration: .init(initialDelay: .milliseconds(10), maximumDelay: .seconds(5), jitter: 0))
-        var random = SeededGenerator(state: 7)
+        var random = SeededRandom(seed: 7)
         _ = backoff.nextDelay(using: &random)
         _ = backoff.nextDelay(using: &random)
         backoff.reset()
