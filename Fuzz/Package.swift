@@ -29,7 +29,7 @@ let package = Package(
             dependencies: ["AffinityProtocol"],
             swiftSettings: swiftSettings
         ),
-        // NIO's frame decoder as the server configures it, then MessageAssembler (symbolic link).
+        // WebSocketFrameReader and MessageAssembler (symbolic links), NIO's frame decoder as the reference.
         .executableTarget(
             name: "FuzzWebSocketMessages",
             dependencies: [

@@ -8,7 +8,8 @@ import Testing
 @testable import AffinityServer
 
 /// ``AffinityWebSocketHandler``'s close handshake (RFC 6455 section 5.5.1) and protocol errors on an
-/// `EmbeddedChannel`: frames in, frames out, the channel's state, and time advanced by hand.
+/// `EmbeddedChannel`: frames in, frames out (as the bytes on the wire: the handler does its own
+/// framing), the channel's state, and time advanced by hand.
 @Suite("WebSocket close handshake (EmbeddedChannel)")
 struct WebSocketHandlerCloseTests {
     static let grace: TimeAmount = .seconds(3)
@@ -24,17 +25,23 @@ struct WebSocketHandlerCloseTests {
         let sizer = NIOLoopBoundBox(InboundReadSizer(), eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.addHandler(
             AffinityWebSocketHandler(
-                connection: connection, inbox: inbox, readSizer: sizer, messageLimit: 1 << 20,
+                connection: connection, inbox: inbox, readSizer: sizer, messageLimit: 1 << 20, frameLimit: 1 << 21,
                 pingInterval: .hours(1), closeGrace: Self.grace))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return (channel, connection, inbox)
     }
 
-    /// A frame as a client sends it: masked.
-    func clientFrame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, masked: Bool = true) -> WebSocketFrame {
+    /// A frame's bytes as a client sends them: masked.
+    func clientFrame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, masked: Bool = true) -> ByteBuffer {
         var data = payload
         if masked { data.webSocketMask(mask) }
-        return WebSocketFrame(fin: true, opcode: opcode, maskKey: masked ? mask : nil, data: data)
+        var bytes = ByteBuffer()
+        bytes.writeInteger(0x80 | UInt8(webSocketOpcode: opcode))
+        precondition(data.readableBytes <= 125)
+        bytes.writeInteger(UInt8(data.readableBytes) | (masked ? 0x80 : 0))
+        if masked { bytes.writeBytes([0x11, 0x22, 0x33, 0x44]) }
+        bytes.writeBuffer(&data)
+        return bytes
     }
 
     func closePayload(_ code: Int) -> ByteBuffer {
@@ -50,9 +57,16 @@ struct WebSocketHandlerCloseTests {
         return Int(code)
     }
 
+    /// The frames the handler wrote, decoded from its output bytes.
     func outbound(_ channel: EmbeddedChannel) throws -> [WebSocketFrame] {
+        var bytes = ByteBuffer()
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&buffer) }
         var frames: [WebSocketFrame] = []
-        while let frame = try channel.readOutbound(as: WebSocketFrame.self) { frames.append(frame) }
+        while case .frame(let frame) = WebSocketFrameReader.cut(&bytes, maxFrameSize: 1 << 21) {
+            #expect(frame.maskKey == nil, "a server's frames are not masked")
+            frames.append(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.payload))
+        }
+        #expect(bytes.readableBytes == 0, "the output is whole frames")
         return frames
     }
 

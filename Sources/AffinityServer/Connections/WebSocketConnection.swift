@@ -137,30 +137,32 @@ final class WebSocketConnection: OutcomeSubscriber {
         channel.eventLoop.execute { self.flush() }
     }
 
-    /// Writes everything queued (on the event loop). One write promise per batch: writes complete
-    /// in order, so when the last frame's write completed, the whole batch left the budget.
+    /// Writes everything queued (on the event loop): the batch's text frames encoded into one buffer,
+    /// one write, whose completion gives the batch's bytes back to the budget; then the close, if one
+    /// is queued, as a ``WebSocketCloseRequest`` to the channel's handler.
     private func flush() {
         guard let batch = state.withLock({ $0.queue.takeBatch() }) else { return }
         let pipeline = channel.pipeline.syncOperations
-        let allocator = channel.allocator
-        for (index, bytes) in batch.frames.enumerated() {
-            let frame = WebSocketFrame(fin: true, opcode: .text, data: allocator.buffer(bytes: bytes))
-            guard index == batch.frames.count - 1 else {
-                pipeline.write(NIOAny(frame), promise: nil)
-                continue
+        if !batch.frames.isEmpty {
+            var size = 0
+            for bytes in batch.frames {
+                size += WebSocketFrameWriter.headerSize(payloadLength: bytes.count) + bytes.count
+            }
+            var frames = channel.allocator.buffer(capacity: size)
+            for bytes in batch.frames {
+                WebSocketFrameWriter.writeHeader(opcode: .text, payloadLength: bytes.count, to: &frames)
+                frames.writeBytes(bytes)
             }
             let written = channel.eventLoop.makePromise(of: Void.self)
             let byteCount = batch.bytes
             written.futureResult.whenComplete { _ in
                 self.state.withLock { $0.queue.written(byteCount) }
             }
-            pipeline.write(NIOAny(frame), promise: written)
+            pipeline.write(NIOAny(frames), promise: written)
         }
         if let close = batch.close {
-            var data = allocator.buffer(capacity: 2 + close.reason.utf8.count)
-            data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(close.code)))
-            data.writeString(close.reason)
-            pipeline.write(NIOAny(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
+            pipeline.triggerUserOutboundEvent(
+                WebSocketCloseRequest(code: close.code, reason: close.reason), promise: nil)
         }
         pipeline.flush()
     }

@@ -7,7 +7,6 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
-import NIOWebSocket
 
 /// HTTP/1.1 with a WebSocket upgrade on `/v1/ws`, deciding the upgrade itself.
 ///
@@ -81,8 +80,7 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
             let environment = self.environment
             let configuration = environment.configuration
             let refusal = NIOLoopBoundBox<Refusal?>(nil, eventLoop: channel.eventLoop)
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: configuration.webSocketFrameLimit,
+            let upgrader = WebSocketUpgrader<UpgradeResult>(
                 shouldUpgrade: { channel, head in
                     /// Takes a connection slot (released when the channel closes), or refuses with 503.
                     func admitWithinTheLimit() -> EventLoopFuture<HTTPHeaders?> {
@@ -147,6 +145,7 @@ struct AffinityServerChannel: ServerChildChannel, HTTPChannelHandler {
                             AffinityWebSocketHandler(
                                 connection: connection, inbox: inbox, readSizer: readSizer,
                                 messageLimit: configuration.maxMessageBytes,
+                                frameLimit: configuration.webSocketFrameLimit,
                                 pingInterval: TimeAmount(configuration.pingInterval),
                                 closeGrace: TimeAmount(configuration.closeHandshakeTimeout)))
                         return UpgradeResult.websocket(

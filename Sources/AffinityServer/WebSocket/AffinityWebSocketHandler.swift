@@ -2,29 +2,35 @@ import AffinityProtocol
 import NIOCore
 import NIOWebSocket
 
-/// The server side of one upgraded WebSocket, as a plain NIO handler after the frame decoder:
-/// joins data frames into messages (with the size limit) for the session, answers pings, pings
-/// the peer and drops it when a ping goes unanswered, and runs the close handshake.
+/// The server side of one upgraded WebSocket, as the one NIO handler after the upgrade: cuts the
+/// bytes read into frames (``WebSocketFrameReader``), joins data frames into messages (with the
+/// size limit) for the session, answers pings, pings the peer and drops it when a ping goes
+/// unanswered, writes the frames the session sends, and runs the close handshake.
 ///
 /// Everything per connection lives in the channel: no task, no `AsyncStream`, only event-loop
 /// timers (the next ping, a scheduled callback to this handler that allocates nothing; the close
 /// grace once a close was sent). Complete messages go to the
-/// session through an ``InboundMessageQueue``; what the session sends goes through
-/// ``WebSocketConnection``, whose frames pass through ``write(context:data:promise:)`` here, so
-/// that a close frame from either side is seen.
+/// session through an ``InboundMessageQueue``. What the session sends, ``WebSocketConnection``
+/// writes as encoded frames (one buffer per flush) through this handler, and its close as a
+/// ``WebSocketCloseRequest`` event, so that a close from either side is seen here.
+///
+/// The framing is this handler's own rather than NIO's `WebSocketFrameDecoder` and encoder: a
+/// read's frames are cut in the read's buffer and handled without a pipeline hop or a boxed
+/// `WebSocketFrame` each, and an idle connection keeps no decoder buffer (issue #16).
 ///
 /// Reads are sized by an ``InboundReadSizer`` to about one message each, one read per
 /// event-loop turn (see ``MessageSizedRecvAllocator``): this handler tells it how many messages
 /// each read completed.
 ///
 /// An unmasked frame, reserved bits, an unknown opcode or a broken fragment sequence is a protocol
-/// error: close 1002. Frames larger than the decoder's limit never get here:
-/// `WebSocketProtocolErrorHandler` (added by the upgrader) answers them with close 1009.
+/// error: close 1002, then the peer's close is awaited. A frame larger than the frame limit is
+/// answered with close 1009, a fragmented or long control frame with 1002, and the connection is
+/// dropped: the byte stream cannot be followed past such a frame.
 final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOScheduledCallbackHandler {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = ByteBuffer
     typealias InboundOut = Never
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// How long to wait for the peer to answer our close before dropping the TCP connection.
     static let closeGrace: TimeAmount = .seconds(3)
@@ -41,6 +47,7 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     private let connection: WebSocketConnection
     private let inbox: InboundMessageQueue
     private let readSizer: NIOLoopBoundBox<InboundReadSizer>
+    private var reader: WebSocketFrameReader
     private var assembler: MessageAssembler
     private let pingInterval: TimeAmount
     private let closeGrace: TimeAmount
@@ -56,11 +63,12 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
 
     init(
         connection: WebSocketConnection, inbox: InboundMessageQueue, readSizer: NIOLoopBoundBox<InboundReadSizer>,
-        messageLimit: Int, pingInterval: TimeAmount, closeGrace: TimeAmount = closeGrace
+        messageLimit: Int, frameLimit: Int, pingInterval: TimeAmount, closeGrace: TimeAmount = closeGrace
     ) {
         self.connection = connection
         self.inbox = inbox
         self.readSizer = readSizer
+        self.reader = WebSocketFrameReader(maxFrameSize: frameLimit)
         self.assembler = MessageAssembler(limit: messageLimit)
         self.pingInterval = pingInterval
         self.closeGrace = closeGrace
@@ -112,10 +120,7 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // NIOWebSocketError: WebSocketProtocolErrorHandler already answered it (e.g. 1009) and closes
-        if !(error is NIOWebSocketError) {
-            context.close(promise: nil)
-        }
+        context.close(promise: nil)
     }
 
     // MARK: - Reading
@@ -127,31 +132,46 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        reader.append(unwrapInboundIn(data))
+        while true {
+            switch reader.next() {
+            case .frame(let frame):
+                handle(frame, context: context)
+            case .needMoreData:
+                return
+            case .failed(let failure):
+                return framingFailed(failure, context: context)
+            }
+        }
+    }
+
+    private func handle(_ frame: ReadFrame, context: ChannelHandlerContext) {
+        switch closeState {
+        case .open, .closeSent: break
+        // the peer's close ended its side: nothing it sends after it counts
+        case .closeReceived, .closed: return
+        }
         // RFC 6455 section 5.1: every frame from a client is masked; a server closes on one that is not
         guard frame.maskKey != nil else { return protocolError(context: context) }
         switch frame.opcode {
         case .connectionClose:
             receivedClose(frame, context: context)
         case .ping:
-            guard frame.fin else { return protocolError(context: context) }
             if case .open = closeState {
-                let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+                let pong = WebSocketFrameWriter.frame(
+                    opcode: .pong, payload: frame.unmaskedPayload, allocator: context.channel.allocator)
                 context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
             }
         case .pong:
-            guard frame.fin else { return protocolError(context: context) }
-            var data = frame.unmaskedData
+            var data = frame.unmaskedPayload
             if let expected = unansweredPing, data.readableBytes == 8, data.readInteger(as: UInt64.self) == expected {
                 unansweredPing = nil
             }
         case .text, .binary, .continuation:
-            guard frame.reservedBits.isEmpty else { return protocolError(context: context) }
-            switch closeState {
-            case .open, .closeSent: break
-            case .closeReceived, .closed: return
-            }
-            switch assembler.append(opcode: frame.opcode, fin: frame.fin, maskKey: frame.maskKey, data: frame.data) {
+            guard frame.reservedBits == 0 else { return protocolError(context: context) }
+            switch assembler.append(
+                opcode: frame.opcode, fin: frame.fin, maskKey: frame.maskKey, data: frame.payload)
+            {
             case .incomplete: break
             case .message(let message):
                 readSizer.value.messageCompleted()
@@ -160,6 +180,21 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
             }
         default:
             protocolError(context: context)
+        }
+    }
+
+    /// A frame over the limit (1009) or a broken control frame (1002): answered, then dropped.
+    private func framingFailed(_ failure: WebSocketFrameReader.Failure, context: ChannelHandlerContext) {
+        assembler.reset()
+        guard case .open = closeState else {
+            context.close(promise: nil)
+            return
+        }
+        switch failure {
+        case .frameTooLarge:
+            sendClose(code: 1009, reason: "frame too large", thenDrop: true, context: context)
+        case .invalidControlFrame:
+            sendClose(code: 1002, reason: "protocol error", thenDrop: true, context: context)
         }
     }
 
@@ -203,19 +238,20 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         pingCount &+= 1
         unansweredPing = pingCount
-        var data = context.channel.allocator.buffer(capacity: 8)
-        data.writeInteger(pingCount)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
+        var ping = context.channel.allocator.buffer(capacity: 10)
+        WebSocketFrameWriter.writeHeader(opcode: .ping, payloadLength: 8, to: &ping)
+        ping.writeInteger(pingCount)
+        context.writeAndFlush(wrapOutboundOut(ping), promise: nil)
         schedulePing(context: context)
     }
 
     // MARK: - Close handshake
 
-    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+    private func receivedClose(_ frame: ReadFrame, context: ChannelHandlerContext) {
         switch closeState {
         case .open:
             inbox.finish()
-            sendClose(code: Self.replyCode(to: frame.unmaskedData), reason: "", thenDrop: true, context: context)
+            sendClose(code: Self.replyCode(to: frame.unmaskedPayload), reason: "", thenDrop: true, context: context)
             closeState = .closeReceived
         case .closeSent:
             closeState = .closed
@@ -237,12 +273,9 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
     /// close is awaited (at most ``closeGrace``).
     private func sendClose(code: UInt16, reason: String, thenDrop: Bool, context: ChannelHandlerContext) {
         connection.finishOutbound()
-        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(code)))
-        data.writeString(reason)
         closeState = .closeSent
         startGraceTimer(context: context)
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        let frame = WebSocketFrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
         if thenDrop {
             context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
@@ -252,11 +285,11 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
         }
     }
 
-    /// Frames from the session (``WebSocketConnection``): a close frame starts the close handshake.
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let frame = unwrapOutboundIn(data)
-        guard frame.opcode == .connectionClose else {
-            context.write(data, promise: promise)
+    /// The session's close (``WebSocketConnection``), after the frames it wrote before: starts the close
+    /// handshake.
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let close = event as? WebSocketCloseRequest else {
+            context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
         guard case .open = closeState else {
@@ -266,7 +299,9 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         closeState = .closeSent
         startGraceTimer(context: context)
-        context.write(data, promise: promise)
+        let frame = WebSocketFrameWriter.closeFrame(
+            code: close.code, reason: close.reason, allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(frame), promise: promise)
     }
 
     private func startGraceTimer(context: ChannelHandlerContext) {
@@ -287,4 +322,11 @@ final class AffinityWebSocketHandler: ChannelDuplexHandler, RemovableChannelHand
         default: return 1002
         }
     }
+}
+
+/// The session's close of its WebSocket, as an outbound event to ``AffinityWebSocketHandler``, which
+/// writes the close frame (unless one was sent already) and waits for the peer's.
+struct WebSocketCloseRequest: Sendable {
+    var code: UInt16
+    var reason: String
 }

@@ -113,9 +113,15 @@ struct MessageAssembler {
     ) {
         let start = bytes.count
         bytes.append(contentsOf: data.readableBytesView.prefix(max(0, count)))
-        guard let maskKey else { return }
-        for index in start..<bytes.count {
-            bytes[index] ^= maskKey[(index - start) & 3]
+        guard let maskKey, bytes.count > start else { return }
+        // the key's bytes once (its subscript is not inlined across modules), then a plain loop
+        let key = (maskKey[0], maskKey[1], maskKey[2], maskKey[3])
+        withUnsafeBytes(of: key) { key in
+            bytes.withUnsafeMutableBufferPointer { bytes in
+                for index in start..<bytes.count {
+                    bytes[index] ^= key[(index - start) & 3]
+                }
+            }
         }
     }
 }

@@ -1,0 +1,1 @@
+../../../Sources/AffinityServer/WebSocket/WebSocketFrameReader.swift
