@@ -67,6 +67,13 @@ struct AffinityMessageTests {
         }
     }
 
+    @Test func stringsAreEscapedBetweenTheirUnescapedRuns() {
+        #expect(
+            AffinityMessage.ack(id: "a\"b\\c\nd\re\tf\u{1F}g\u{0}é").encoded()
+                == Array(#"{"type":"ack","id":"a\"b\\c\nd\re\tf\u001fg\u0000é"}"#.utf8))
+        #expect(AffinityMessage.ack(id: "\"").encoded() == Array(#"{"type":"ack","id":"\""}"#.utf8))
+    }
+
     @Test func outcomeFrameCopiesVariablesVerbatim() throws {
         let variables = #"{ "b" : 1 , "a" : { "z" : "\u00e9" } }"#
         let outcome = try Outcome(id: "j", key: #require(ProcessInstanceKey(9)), variables: Array(variables.utf8))

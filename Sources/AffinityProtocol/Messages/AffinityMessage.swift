@@ -123,8 +123,10 @@ public enum AffinityMessage: Sendable, Hashable {
 
     /// The JSON text of this message, built by concatenation (outcome variables copied verbatim).
     public func encoded() -> [UInt8] {
-        var output: [UInt8] = Array(#"{"type":""#.utf8)
-        output.append(contentsOf: Array(type.utf8))
+        var output: [UInt8] = []
+        output.reserveCapacity(96)
+        output.append(contentsOf: #"{"type":""#.utf8)
+        output.append(contentsOf: type.utf8)
         output.append(UInt8(ascii: "\""))
         func member(_ name: StaticString, _ value: String) {
             output.append(UInt8(ascii: ","))
@@ -137,8 +139,8 @@ public enum AffinityMessage: Sendable, Hashable {
             member("clientId", clientId)
         case .welcome(let replica, let version):
             member("replica", replica)
-            output.append(contentsOf: Array(#","protocol":"#.utf8))
-            output.append(contentsOf: Array(String(version).utf8))
+            output.append(contentsOf: #","protocol":"#.utf8)
+            output.append(contentsOf: String(version).utf8)
         case .subscribe(let key), .subscribed(let key), .unsubscribe(let key), .unsubscribed(let key):
             member("key", key.description)
         case .outcome(let outcome):
@@ -147,7 +149,7 @@ public enum AffinityMessage: Sendable, Hashable {
             member("id", id)
         case .confirmedAck(let id):
             member("id", id)
-            output.append(contentsOf: Array(#","confirm":true"#.utf8))
+            output.append(contentsOf: #","confirm":true"#.utf8)
         case .result(let id, let status):
             member("id", id)
             member("status", status.rawValue)

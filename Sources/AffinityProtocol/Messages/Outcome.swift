@@ -32,11 +32,11 @@ public struct Outcome: Sendable, Hashable {
     public var frame: [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(variables.count + id.utf8.count + 64)
-        output.append(contentsOf: Array(#"{"type":"outcome","id":"#.utf8))
+        output.append(contentsOf: #"{"type":"outcome","id":"#.utf8)
         JSONStringEncoding.appendQuoted(id, to: &output)
-        output.append(contentsOf: Array(#","key":""#.utf8))
-        output.append(contentsOf: Array(key.description.utf8))
-        output.append(contentsOf: Array(#"","variables":"#.utf8))
+        output.append(contentsOf: #","key":""#.utf8)
+        output.append(contentsOf: key.description.utf8)
+        output.append(contentsOf: #"","variables":"#.utf8)
         output.append(contentsOf: variables)
         output.append(UInt8(ascii: "}"))
         return output
