@@ -63,11 +63,11 @@ public enum AffinityMessage: Sendable, Hashable {
         let object = try JSONScanner.scanObject(bytes)
         guard let typeValue = object["type"] else { throw AffinityError.badRequest("missing \"type\"") }
         guard let type = typeValue.stringValue else { throw AffinityError.badRequest("\"type\" must be a string") }
-        let ref = object["id"]?.stringValue ?? object["key"]?.stringValue
         do {
             return try decode(type: type, object: object)
         } catch {
-            throw error.withRef(ref)
+            // read only for an error: a message that decodes does not pay for a second copy of its id
+            throw error.withRef(object["id"]?.stringValue ?? object["key"]?.stringValue)
         }
     }
 
