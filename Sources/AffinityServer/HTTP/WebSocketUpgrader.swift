@@ -1,4 +1,5 @@
 import Crypto
+import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 
@@ -55,26 +56,8 @@ struct WebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerProtocolUpg
         base64(Array(Insecure.SHA1.hash(data: Array((key + acceptGUID).utf8))))
     }
 
-    /// Base64 (RFC 4648 section 4, with padding).
+    /// Base64 (RFC 4648 section 4, with padding): Foundation's, as the Zeebe client's Basic credentials.
     static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var output: [UInt8] = []
-        output.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let count = min(3, bytes.count - index)
-            var group = UInt32(bytes[index]) << 16
-            if count > 1 { group |= UInt32(bytes[index + 1]) << 8 }
-            if count > 2 { group |= UInt32(bytes[index + 2]) }
-            for position in 0..<4 {
-                if position <= count {
-                    output.append(alphabet[Int((group >> UInt32(18 - 6 * position)) & 0x3F)])
-                } else {
-                    output.append(UInt8(ascii: "="))
-                }
-            }
-            index += 3
-        }
-        return String(decoding: output, as: UTF8.self)
+        Data(bytes).base64EncodedString()
     }
 }
