@@ -50,8 +50,8 @@ struct WebSocketFrameReader {
 
     /// The largest payload of one frame, in bytes.
     let maxFrameSize: Int
-    /// Bytes read and not yet cut into frames (the start of a frame); `nil` when there are none,
-    /// so that an idle connection keeps no receive buffer.
+    /// Bytes read and not yet cut into frames (the start of a frame); `nil`, never empty, when there
+    /// are none, so that an idle connection keeps no receive buffer.
     private var pending: ByteBuffer?
     private var failure: Failure?
 
@@ -65,13 +65,13 @@ struct WebSocketFrameReader {
     /// Takes the bytes of one read.
     mutating func append(_ buffer: ByteBuffer) {
         guard failure == nil, buffer.readableBytes > 0 else { return }
-        if var kept = pending, kept.readableBytes > 0 {
-            var buffer = buffer
-            kept.writeBuffer(&buffer)
-            pending = kept
-        } else {
+        guard var kept = pending else {
             pending = buffer
+            return
         }
+        var buffer = buffer
+        kept.writeBuffer(&buffer)
+        pending = kept
     }
 
     /// The next complete frame of the bytes appended so far.
