@@ -13,22 +13,12 @@ import Testing
 struct WebSocketFrameReaderTests {
     let mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
 
-    /// A client's frame: `first` is the whole first byte (FIN, RSV, opcode).
+    /// A client's frame (``RawWebSocket/frame(opcode:fin:rsv1:masked:payload:)``, masked with `mask`): `first` is
+    /// the whole first byte (FIN, RSV1, opcode).
     func clientFrame(first: UInt8, payload: [UInt8], masked: Bool = true) -> [UInt8] {
-        var bytes = [first]
-        let maskBit: UInt8 = masked ? 0x80 : 0
-        switch payload.count {
-        case ...125:
-            bytes.append(UInt8(payload.count) | maskBit)
-        case ...0xFFFF:
-            bytes.append(126 | maskBit)
-            bytes += [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-        default:
-            bytes.append(127 | maskBit)
-            bytes += (0..<8).reversed().map { UInt8((UInt64(payload.count) >> (UInt64($0) * 8)) & 0xFF) }
-        }
-        guard masked else { return bytes + payload }
-        return bytes + mask + payload.enumerated().map { $0.element ^ mask[$0.offset & 3] }
+        precondition(first & 0x30 == 0, "RawWebSocket sets RSV1 only")
+        return RawWebSocket.frame(
+            opcode: first & 0x0F, fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, masked: masked, payload: payload)
     }
 
     func payload(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) } }
@@ -137,7 +127,7 @@ struct WebSocketFrameReaderTests {
             for _ in 0..<Int.random(in: 1...6, using: &generator) {
                 let opcodes: [UInt8] = [0x0, 0x1, 0x2, 0x3, 0x8, 0x9, 0xA, 0xF]
                 let first =
-                    (Bool.random(using: &generator) ? 0x80 : 0) | (Bool.random(using: &generator) ? 0x10 : 0)
+                    (Bool.random(using: &generator) ? 0x80 : 0) | (Bool.random(using: &generator) ? 0x40 : 0)
                     | opcodes.randomElement(using: &generator)!
                 let length = [0, 5, 125, 126, 300, 1100].randomElement(using: &generator)!
                 bytes += clientFrame(

@@ -13,7 +13,6 @@ import Testing
 @Suite("WebSocket close handshake (EmbeddedChannel)")
 struct WebSocketHandlerCloseTests {
     static let grace: TimeAmount = .seconds(3)
-    let mask = WebSocketMaskingKey([0x11, 0x22, 0x33, 0x44])!
 
     /// A channel with the handler and a connection, as after the upgrade.
     func makeChannel() throws -> (EmbeddedChannel, WebSocketConnection, InboundMessageQueue) {
@@ -31,17 +30,11 @@ struct WebSocketHandlerCloseTests {
         return (channel, connection, inbox)
     }
 
-    /// A frame's bytes as a client sends them: masked.
+    /// A frame's bytes as a client sends them: masked (``RawWebSocket/frame(opcode:fin:rsv1:masked:payload:)``).
     func clientFrame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, masked: Bool = true) -> ByteBuffer {
-        var data = payload
-        if masked { data.webSocketMask(mask) }
-        var bytes = ByteBuffer()
-        bytes.writeInteger(0x80 | UInt8(webSocketOpcode: opcode))
-        precondition(data.readableBytes <= 125)
-        bytes.writeInteger(UInt8(data.readableBytes) | (masked ? 0x80 : 0))
-        if masked { bytes.writeBytes([0x11, 0x22, 0x33, 0x44]) }
-        bytes.writeBuffer(&data)
-        return bytes
+        ByteBuffer(
+            bytes: RawWebSocket.frame(
+                opcode: UInt8(webSocketOpcode: opcode), masked: masked, payload: Array(payload.readableBytesView)))
     }
 
     func closePayload(_ code: Int) -> ByteBuffer {
