@@ -249,20 +249,29 @@ public struct JSONScanner {
     }
 
     /// Scans a string starting at its opening quote; returns the decoded text when `decode` is set.
+    ///
+    /// A string without escapes (every name and value of the protocol's messages) is made straight from its
+    /// bytes: no buffer in between, and no allocation at all for up to 15 bytes (Swift's small strings).
     private mutating func scanString(decode: Bool) throws(AffinityError) -> String? {
         index += 1  // opening quote
+        // the text decoded up to the last escape (empty, with no storage, until the first)
         var decoded: [UInt8] = []
+        var escaped = false
         var segmentStart = index
         while true {
             guard index < bytes.count else { throw failure("unterminated string") }
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
-                if decode { decoded.append(contentsOf: bytes[segmentStart..<index]) }
+                let end = index
                 index += 1
-                return decode ? String(decoding: decoded, as: UTF8.self) : nil
+                guard decode else { return nil }
+                guard escaped else { return string(from: segmentStart..<end) }
+                appendBytes(segmentStart..<end, to: &decoded)
+                return String(decoding: decoded, as: UTF8.self)
             case UInt8(ascii: "\\"):
-                if decode { decoded.append(contentsOf: bytes[segmentStart..<index]) }
+                if decode { appendBytes(segmentStart..<index, to: &decoded) }
+                escaped = true
                 index += 1
                 try scanEscape(into: &decoded, decode: decode)
                 segmentStart = index
@@ -274,6 +283,15 @@ public struct JSONScanner {
                 try scanUTF8Sequence()
             }
         }
+    }
+
+    /// The text of `range` (validated UTF-8), without a copy in between.
+    private func string(from range: Range<Int>) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    private func appendBytes(_ range: Range<Int>, to text: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { text.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
     }
 
     private mutating func scanEscape(into output: inout [UInt8], decode: Bool) throws(AffinityError) {
