@@ -17,10 +17,11 @@ struct MessageAssemblerTests {
 
     @Test func fragmentsAreJoinedAndUnmaskedEachFromItsOwnStart() {
         var assembler = MessageAssembler(limit: 100)
-        let key: WebSocketMaskingKey = [1, 2, 3, 4]
+        let nioKey: WebSocketMaskingKey = [1, 2, 3, 4]
+        let key = WebSocketMask(nioKey)
         func masked(_ text: String) -> ByteBuffer {
             var data = ByteBuffer(string: text)
-            data.webSocketMask(key)
+            data.webSocketMask(nioKey)
             return data
         }
         #expect(assembler.append(opcode: .text, fin: false, maskKey: key, data: masked("{\"type\":")) == .incomplete)

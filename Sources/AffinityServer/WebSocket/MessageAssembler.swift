@@ -54,7 +54,7 @@ struct MessageAssembler {
 
     /// Takes one data frame (`opcode` text, binary or continuation).
     mutating func append(
-        opcode: WebSocketOpcode, fin: Bool, maskKey: WebSocketMaskingKey?, data: ByteBuffer
+        opcode: WebSocketOpcode, fin: Bool, maskKey: WebSocketMask?, data: ByteBuffer
     ) -> Result {
         switch (opcode, progress) {
         case (.text, .idle):
@@ -109,19 +109,13 @@ struct MessageAssembler {
 
     /// Appends at most `count` bytes of `data`, unmasked, to `bytes`.
     private static func append(
-        _ data: ByteBuffer, maskKey: WebSocketMaskingKey?, upTo count: Int, to bytes: inout [UInt8]
+        _ data: ByteBuffer, maskKey: WebSocketMask?, upTo count: Int, to bytes: inout [UInt8]
     ) {
         let start = bytes.count
         bytes.append(contentsOf: data.readableBytesView.prefix(max(0, count)))
         guard let maskKey, bytes.count > start else { return }
-        // the key's bytes once (its subscript is not inlined across modules), then a plain loop
-        let key = (maskKey[0], maskKey[1], maskKey[2], maskKey[3])
-        withUnsafeBytes(of: key) { key in
-            bytes.withUnsafeMutableBufferPointer { bytes in
-                for index in start..<bytes.count {
-                    bytes[index] ^= key[(index - start) & 3]
-                }
-            }
+        bytes.withUnsafeMutableBytes { bytes in
+            maskKey.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start...]))
         }
     }
 }

@@ -9,7 +9,7 @@ struct ReadFrame {
     /// but 0 on a data frame is a protocol error.
     var reservedBits: UInt8
     var opcode: WebSocketOpcode
-    var maskKey: WebSocketMaskingKey?
+    var maskKey: WebSocketMask?
     /// The payload, masked with ``maskKey`` when there is one.
     var payload: ByteBuffer
 
@@ -17,8 +17,36 @@ struct ReadFrame {
     var unmaskedPayload: ByteBuffer {
         guard let maskKey else { return payload }
         var data = payload
-        data.webSocketUnmask(maskKey)
+        data.withUnsafeMutableReadableBytes { maskKey.apply(to: $0) }
         return data
+    }
+}
+
+/// The masking key of a client's frame (RFC 6455 section 5.3): its four bytes as read from the header.
+///
+/// Our own type rather than NIO's `WebSocketMaskingKey`, whose one public initialiser is generic and not
+/// inlinable: called from here, unspecialised, it allocated on every frame.
+struct WebSocketMask: Equatable, Sendable {
+    /// The four bytes in network order: the first is the most significant.
+    var networkValue: UInt32
+
+    init(networkValue: UInt32) {
+        self.networkValue = networkValue
+    }
+
+    /// The same key as NIO's (its client and the tests mask with NIO's type).
+    init(_ key: WebSocketMaskingKey) {
+        networkValue = key.reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// XORs `bytes`, a frame's payload from its first byte, with the key (masking and unmasking are the
+    /// same operation).
+    func apply(to bytes: UnsafeMutableRawBufferPointer) {
+        withUnsafeBytes(of: networkValue.bigEndian) { key in
+            for index in bytes.indices {
+                bytes[index] ^= key[index & 3]
+            }
+        }
     }
 }
 
@@ -120,10 +148,10 @@ struct WebSocketFrameReader {
             guard fin, length <= 125 else { return .failed(.invalidControlFrame) }
         }
         guard length <= UInt64(maxFrameSize) else { return .failed(.frameTooLarge) }
-        var maskKey: WebSocketMaskingKey?
+        var maskKey: WebSocketMask?
         if masked {
-            guard let key = buffer.getBytes(at: start + headerSize, length: 4) else { return .needMoreData }
-            maskKey = WebSocketMaskingKey(key)
+            guard let key = buffer.getInteger(at: start + headerSize, as: UInt32.self) else { return .needMoreData }
+            maskKey = WebSocketMask(networkValue: key)
             headerSize += 4
         }
         guard let payload = buffer.getSlice(at: start + headerSize, length: Int(length)) else {
