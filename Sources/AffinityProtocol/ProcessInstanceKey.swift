@@ -14,7 +14,7 @@ public struct ProcessInstanceKey: Hashable, Sendable, Comparable, CustomStringCo
 
     /// Parses the decimal wire form; nil when it is not a valid key.
     public init?(_ text: some StringProtocol) {
-        self.init(decimalUTF8: Array(text.utf8))
+        self.init(decimalUTF8: text.utf8)
     }
 
     /// Parses the decimal wire form from UTF-8 bytes; nil when it is not a valid key.
@@ -33,6 +33,30 @@ public struct ProcessInstanceKey: Hashable, Sendable, Comparable, CustomStringCo
 
     /// The decimal wire form.
     public var description: String { String(value) }
+
+    /// The number of bytes of the decimal wire form.
+    public var decimalDigitCount: Int {
+        var count = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            count += 1
+        }
+        return count
+    }
+
+    /// Appends the decimal wire form to `output`, without a `String` in between (a Zeebe key has 16 digits,
+    /// one more than a `String` holds without allocating).
+    public func appendDecimal(to output: inout [UInt8]) {
+        var index = output.count + decimalDigitCount
+        output.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: index - output.count))
+        var rest = value
+        while rest > 0 {
+            index -= 1
+            output[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+    }
 
     /// Orders keys by value.
     public static func < (lhs: ProcessInstanceKey, rhs: ProcessInstanceKey) -> Bool { lhs.value < rhs.value }

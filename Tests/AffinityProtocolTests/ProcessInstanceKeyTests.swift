@@ -22,4 +22,20 @@ struct ProcessInstanceKeyTests {
         #expect(ProcessInstanceKey(Int64(-5)) == nil)
         #expect(ProcessInstanceKey(Int64.max)?.value == Int64.max)
     }
+
+    @Test func decimalBytesAreTheDescriptionsAtEveryDigitCount() throws {
+        var values: [Int64] = [1, 9, 10, 99, 100, 2_251_799_813_685_249, 999_999_999_999_999, 1_000_000_000_000_000, .max]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power - 1, power, power + 1]
+        }
+        for value in values {
+            let key = try #require(ProcessInstanceKey(value))
+            var output: [UInt8] = [UInt8(ascii: "x")]
+            key.appendDecimal(to: &output)
+            #expect(output == [UInt8(ascii: "x")] + Array(String(value).utf8), "\(value)")
+            #expect(key.decimalDigitCount == String(value).utf8.count, "\(value)")
+        }
+    }
 }

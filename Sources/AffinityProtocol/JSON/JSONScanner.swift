@@ -73,6 +73,8 @@ public struct JSONScanner {
     private mutating func scanTopLevelObject() throws(AffinityError) -> [ScannedJSONObject.Member] {
         index += 1  // "{"
         var members: [ScannedJSONObject.Member] = []
+        // room for every protocol message's members in one allocation (growing from empty takes three for four)
+        members.reserveCapacity(6)
         // Built only for an object with more than `linearDuplicateCheckLimit` members.
         var names: Set<String>?
         skipWhitespace()

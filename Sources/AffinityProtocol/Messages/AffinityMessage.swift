@@ -142,7 +142,9 @@ public enum AffinityMessage: Sendable, Hashable {
             output.append(contentsOf: #","protocol":"#.utf8)
             output.append(contentsOf: String(version).utf8)
         case .subscribe(let key), .subscribed(let key), .unsubscribe(let key), .unsubscribed(let key):
-            member("key", key.description)
+            output.append(contentsOf: #","key":""#.utf8)
+            key.appendDecimal(to: &output)
+            output.append(UInt8(ascii: "\""))
         case .outcome(let outcome):
             return outcome.frame
         case .ack(let id), .acknowledged(let id):

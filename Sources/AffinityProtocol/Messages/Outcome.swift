@@ -35,7 +35,7 @@ public struct Outcome: Sendable, Hashable {
         output.append(contentsOf: #"{"type":"outcome","id":"#.utf8)
         JSONStringEncoding.appendQuoted(id, to: &output)
         output.append(contentsOf: #","key":""#.utf8)
-        output.append(contentsOf: key.description.utf8)
+        key.appendDecimal(to: &output)
         output.append(contentsOf: #"","variables":"#.utf8)
         output.append(contentsOf: variables)
         output.append(UInt8(ascii: "}"))
@@ -45,7 +45,7 @@ public struct Outcome: Sendable, Hashable {
     /// The size of ``frame`` without building it (exact unless the id holds characters that JSON escapes):
     /// what the stores and the outbound budget count for this outcome.
     public var frameByteCount: Int {
-        variables.count + id.utf8.count + key.description.utf8.count + 48
+        variables.count + id.utf8.count + key.decimalDigitCount + 48
     }
 
     /// Parses the body of `POST /v1/outcomes`: `{"id":...,"key":"...","variables":{...}}`; a

@@ -51,7 +51,7 @@ enum LegacyMessage: Equatable, Sendable {
         var output: [UInt8] = []
         output.reserveCapacity(outcome.variables.count + 80)
         output.append(contentsOf: Array(#"{"type":"PROCESS_OUTCOME","processInstanceKey":""#.utf8))
-        output.append(contentsOf: Array(outcome.key.description.utf8))
+        outcome.key.appendDecimal(to: &output)
         output.append(contentsOf: Array(#"","variables":"#.utf8))
         output.append(contentsOf: outcome.variables)
         output.append(UInt8(ascii: "}"))
