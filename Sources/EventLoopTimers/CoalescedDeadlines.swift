@@ -69,8 +69,13 @@ public final class CoalescedDeadlines<Element: Sendable>: Sendable {
         let slot = nanoseconds / width + (nanoseconds % width == 0 ? 0 : 1)
         let (number, firstInSlot) = self.state.withLock { state in
             state.registrations += 1
-            let firstInSlot = state.slots[slot] == nil
-            state.slots[slot, default: [:]][state.registrations] = element
+            // the slot's elements are moved out and back, not changed in place: an in-place change of a nested
+            // dictionary goes through `modify` accessors, whose coroutine frames were allocated on every call
+            let existing = state.slots.removeValue(forKey: slot)
+            let firstInSlot = existing == nil
+            var elements = (consume existing) ?? [:]
+            elements[state.registrations] = element
+            state.slots[slot] = elements
             return (state.registrations, firstInSlot)
         }
         if firstInSlot {
@@ -86,7 +91,10 @@ public final class CoalescedDeadlines<Element: Sendable>: Sendable {
     @inlinable
     public func cancel(_ registration: Registration) {
         self.state.withLock { state in
-            _ = state.slots[registration.slot]?.removeValue(forKey: registration.number)
+            // moved out and back, as in `register`; a slot that empties stays (its timer is armed)
+            guard var elements = state.slots.removeValue(forKey: registration.slot) else { return }
+            elements.removeValue(forKey: registration.number)
+            state.slots[registration.slot] = elements
         }
     }
 

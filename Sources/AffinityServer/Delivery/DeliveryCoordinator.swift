@@ -186,7 +186,7 @@ final class DeliveryCoordinator: Sendable {
         }
         let subscribers = registry.subscribers(of: outcome.key)
         guard !subscribers.isEmpty else { return .noSubscribers }
-        let ids = Set(subscribers.map(\.connectionID))
+        let ids = Set(subscribers.lazy.map(\.connectionID))
         let delivery = PendingDelivery(outcome: outcome, subscribers: ids)
         var took = ids
         for subscriber in subscribers where !subscriber.offer(outcome, as: .live(delivery)) {
