@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import Synchronization
 
 /// One protocol v1 WebSocket connection of the load generator, as a client or a worker.
 final class BenchConnection: Sendable {
@@ -10,6 +11,9 @@ final class BenchConnection: Sendable {
     let replica: String
     let inbox: BenchInbox
     private let channel: any Channel
+    /// A flush is scheduled on the channel's event loop and has not run yet (read and written there only).
+    private let flushScheduled = Atomic<Bool>(false)
+    private let masks = Mutex(WebSocketMaskGenerator())
 
     private init(replica: String, inbox: BenchInbox, channel: any Channel) {
         self.replica = replica
@@ -102,9 +106,26 @@ final class BenchConnection: Sendable {
         try? await channel.close()
     }
 
+    /// Writes a frame; the frames sent before the event loop gets to the flush leave in one write (the
+    /// outcomes of many slots' tasks at once), as the replica's own connections do.
     private func send(_ bytes: [UInt8]) {
+        let maskKey = masks.withLock { $0.next() as WebSocketMaskingKey }
         let frame = WebSocketFrame(
-            fin: true, opcode: .text, maskKey: .random(), data: channel.allocator.buffer(bytes: bytes))
-        channel.writeAndFlush(frame, promise: nil)
+            fin: true, opcode: .text, maskKey: maskKey, data: channel.allocator.buffer(bytes: bytes))
+        if channel.eventLoop.inEventLoop {
+            write(frame)
+        } else {
+            channel.eventLoop.execute { self.write(frame) }
+        }
+    }
+
+    /// On the event loop: a frame written while a flush is scheduled leaves with it, else it schedules one.
+    private func write(_ frame: WebSocketFrame) {
+        channel.write(frame, promise: nil)
+        guard !flushScheduled.exchange(true, ordering: .relaxed) else { return }
+        channel.eventLoop.execute {
+            self.flushScheduled.store(false, ordering: .relaxed)
+            self.channel.flush()
+        }
     }
 }
