@@ -10,16 +10,20 @@ public struct RedisKeySchema: Sendable, Hashable {
 
     /// The keys of one process instance.
     struct InstanceKeys {
+        /// `<prefix>{<key>}`, the part every key of the instance shares; each key is made when it is used (a
+        /// script takes three to five of them).
+        let tagged: String
+
         /// A hash {replica, client}: who holds the subscription (route TTL).
-        var route: String
+        var route: String { tagged + ":route" }
         /// A list of the parked outcome ids, oldest first (park TTL).
-        var parked: String
+        var parked: String { tagged + ":parked" }
         /// A hash id -> parked `outcome` frame (park TTL).
-        var outcomes: String
+        var outcomes: String { tagged + ":outcomes" }
         /// A set of the ids clients acknowledged (park TTL).
-        var acknowledged: String
+        var acknowledged: String { tagged + ":acknowledged" }
         /// The sum of the parked frames' sizes (park TTL).
-        var bytes: String
+        var bytes: String { tagged + ":bytes" }
     }
 
     /// Creates the schema with keys under `prefix`.
@@ -29,10 +33,7 @@ public struct RedisKeySchema: Sendable, Hashable {
 
     /// The keys of process instance `key`, all with the hash tag `{key}`.
     func instance(_ key: ProcessInstanceKey) -> InstanceKeys {
-        let tagged = "\(prefix){\(key)}"
-        return InstanceKeys(
-            route: tagged + ":route", parked: tagged + ":parked", outcomes: tagged + ":outcomes",
-            acknowledged: tagged + ":acknowledged", bytes: tagged + ":bytes")
+        InstanceKeys(tagged: prefix + "{" + key.description + "}")
     }
 
     /// The registration key of replica `id`.

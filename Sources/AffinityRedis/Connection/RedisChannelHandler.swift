@@ -153,7 +153,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        var bytes = context.channel.allocator.buffer(capacity: 64)
+        // room for the whole command at once: its words, and per word at most 16 bytes of RESP framing
+        var bytes = context.channel.allocator.buffer(
+            capacity: request.command.words.reduce(16) { $0 + $1.readableBytes + 16 })
         do {
             try RedisCommandEncoder.encode(request.command, into: &bytes)
         } catch {
