@@ -146,11 +146,20 @@ extension RedisClient {
     }
 
     static func evalsha(_ sha: String, _ call: RedisScriptCall) -> RedisCommand {
-        var command = RedisCommand(["EVALSHA", sha, String(call.keys.count)])
-        command.words.append(contentsOf: call.keys.map { ByteBuffer(string: $0) })
-        command.words.append(contentsOf: call.arguments.map(\.bytes))
-        return command
+        // one array of the final size, and no temporary arrays on the way: a script call is sent per subscribe,
+        // unsubscribe and park
+        var words: [ByteBuffer] = []
+        words.reserveCapacity(3 + call.keys.count + call.arguments.count)
+        words.append(evalshaWord)
+        words.append(ByteBuffer(string: sha))
+        words.append(ByteBuffer(string: String(call.keys.count)))
+        for key in call.keys { words.append(ByteBuffer(string: key)) }
+        for argument in call.arguments { words.append(argument.bytes) }
+        return RedisCommand(words: words)
     }
+
+    /// The command's name, made once (a `ByteBuffer` copy shares its storage).
+    private static let evalshaWord = ByteBuffer(string: "EVALSHA")
 }
 
 extension RedisError {
