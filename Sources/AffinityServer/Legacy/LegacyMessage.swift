@@ -50,9 +50,9 @@ enum LegacyMessage: Equatable, Sendable {
     static func outcomeFrame(_ outcome: Outcome) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(outcome.variables.count + 80)
-        output.append(contentsOf: Array(#"{"type":"PROCESS_OUTCOME","processInstanceKey":""#.utf8))
+        output.append(contentsOf: #"{"type":"PROCESS_OUTCOME","processInstanceKey":""#.utf8)
         outcome.key.appendDecimal(to: &output)
-        output.append(contentsOf: Array(#"","variables":"#.utf8))
+        output.append(contentsOf: #"","variables":"#.utf8)
         output.append(contentsOf: outcome.variables)
         output.append(UInt8(ascii: "}"))
         return output
