@@ -73,6 +73,21 @@ struct CoalescedDeadlinesTests {
         }
     }
 
+    @Test("a slot emptied by cancellations keeps its timer: a later deadline in it arms none and still expires")
+    func emptiedSlotKeepsItsTimer() async throws {
+        try await withTestingEventLoop { loop in
+            let expired = Expired()
+            let deadlines = deadlines(on: loop, expired)
+            deadlines.cancel(deadlines.register("cancelled", in: .milliseconds(25)))
+            #expect(deadlines.armedTimers == 1)
+            _ = deadlines.register("later", in: .milliseconds(22))
+            #expect(deadlines.armedTimers == 1)
+            await loop.advanceTime(to: .uptimeNanoseconds(30_000_000))
+            #expect(expired.sorted == ["later"])
+            #expect(deadlines.armedTimers == 0)
+        }
+    }
+
     @Test("expireAll expires every registered deadline at once, and their timers find nothing later")
     func expireAll() async throws {
         try await withTestingEventLoop { loop in
