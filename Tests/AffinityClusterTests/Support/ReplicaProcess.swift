@@ -159,9 +159,9 @@ final class ClusterEnvironment: Sendable {
 
     /// Launches a replica and waits until it listens and is registered in Redis.
     func start(
-        id: String, identity: TestPKI.Identity? = nil, arguments: [String] = []
+        id: String, identity: TestPKI.Identity? = nil, peerPort: Int? = nil, arguments: [String] = []
     ) async throws -> ReplicaProcess {
-        let replica = try await launch(id: id, identity: identity, arguments: arguments)
+        let replica = try await launch(id: id, identity: identity, peerPort: peerPort, arguments: arguments)
         try await replica.waitForPort()
         try await replica.waitForLog("registered replica")
         return replica
