@@ -5,6 +5,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
 import MetricsTestKit
+import Synchronization
 import Testing
 
 @testable import AffinityPeer
@@ -278,6 +279,91 @@ struct PeerDeliveryStreamTests {
             }
             #expect(await handler.outcomes.map(\.id) == ["job-1"])
         }
+    }
+
+    @Test("a stream that breaks tells the handler which outcomes it answered delivered; a clean end tells nothing")
+    func brokenStreamReportsItsDeliveredAnswers() async throws {
+        try await withTestPKI { pki in
+            let ca = try pki.makeAuthority("cluster")
+            let serverCredentials = try makeCredentials(
+                try pki.issue("replica-1", by: ca), trusting: ca.certificatePath)
+            let caller = try pki.issue("replica-3", by: ca)
+            let handler = RecordingHandler { outcome in outcome.id == "job-parked" ? .parked : .delivered }
+            try await withPeerServer(credentials: serverCredentials, handler: handler) { _, address async throws in
+                try await withRawPeerClient(identity: caller, caPath: ca.certificatePath, address: address) {
+                    client async throws in
+                    let key = "2251799813685249"
+                    let object = Data(#"{"ok":true}"#.utf8)
+                    let peer = Affinity_Peer_V1_PeerDelivery.Client(wrapping: client)
+                    // a stream that ends cleanly: its caller had every answer
+                    let clean = try await peer.deliverStream(
+                        requestProducer: { writer in
+                            try await writer.write(deliverRequest(1, id: "job-clean", key: key, variables: object))
+                        },
+                        onResponse: { response in try await response.messages.reduce(into: 0) { count, _ in count += 1 }
+                        }
+                    )
+                    #expect(clean == 1)
+                    // a stream its caller breaks once the three answers arrived
+                    struct CallerBrokeTheStream: Error {}
+                    let answered = Mutex(0)
+                    await #expect(throws: (any Error).self) {
+                        try await peer.deliverStream(
+                            requestProducer: { writer in
+                                try await writer.write(contentsOf: [
+                                    deliverRequest(1, id: "job-1", key: key, variables: object),
+                                    deliverRequest(2, id: "job-parked", key: key, variables: object),
+                                    deliverRequest(3, id: "job-2", key: key, variables: object),
+                                ])
+                                while answered.withLock({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+                                throw CallerBrokeTheStream()
+                            },
+                            onResponse: { response in
+                                for try await _ in response.messages { answered.withLock { $0 += 1 } }
+                            }
+                        )
+                    }
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while await handler.possiblyLostAnswers.isEmpty && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    let reports = await handler.possiblyLostAnswers
+                    #expect(reports.count == 1, "\(reports)")
+                    let instance = ProcessInstanceKey(key)!
+                    #expect(
+                        Set(reports.first ?? [])
+                            == [
+                                PeerDeliveredOutcome(key: instance, id: "job-1"),
+                                PeerDeliveredOutcome(key: instance, id: "job-2"),
+                            ])
+                }
+            }
+        }
+    }
+
+    @Test("the delivered answers a stream remembers are bounded by time and by count, oldest forgotten first")
+    func deliveredAnswerMemoryIsBounded() {
+        let key = ProcessInstanceKey(2_251_799_813_685_249)!
+        let start = ContinuousClock.now
+        let answers = PeerDeliveredAnswers(window: .seconds(30), limit: 3)
+        for number in 0..<5 {
+            answers.record(PeerDeliveredOutcome(key: key, id: "job-\(number)"), now: start + .seconds(number))
+        }
+        // the limit: the latest three
+        #expect(answers.takeRecent(now: start + .seconds(5)).map(\.id) == ["job-2", "job-3", "job-4"])
+        // taking forgets them
+        #expect(answers.takeRecent(now: start + .seconds(5)).isEmpty)
+        // the window: an answer older than 30 s is forgotten, whether at the next record or at the take
+        for number in 0..<3 {
+            answers.record(PeerDeliveredOutcome(key: key, id: "late-\(number)"), now: start + .seconds(20 * number))
+        }
+        #expect(answers.takeRecent(now: start + .seconds(45)).map(\.id) == ["late-1", "late-2"])
+        // many answers within the window, a limit that is not reached: all kept, in order
+        let many = PeerDeliveredAnswers(window: .seconds(30), limit: 10_000)
+        for number in 0..<5_000 {
+            many.record(PeerDeliveredOutcome(key: key, id: "m-\(number)"), now: start + .milliseconds(number))
+        }
+        #expect(many.takeRecent(now: start + .seconds(10)).map(\.id) == (0..<5_000).map { "m-\($0)" })
     }
 
     @Test("answers for ids the caller never sent are dropped; every forward gets its own answer")

@@ -5,7 +5,8 @@ public import AffinityServer
 /// The replica itself serves the peer channel: an outcome another replica forwarded here goes to this
 /// replica's delivery coordinator, which delivers it to the local subscribers and waits for the ack, else
 /// parks it if the route still points here, else answers `not_owner` with the replica that owns the key
-/// now. A legacy broadcast goes to this replica's legacy-protocol clients only.
+/// now. A legacy broadcast goes to this replica's legacy-protocol clients only. When a peer stream breaks after
+/// `delivered` answers, the store remembers those outcomes as acknowledged.
 extension LocalReplica: PeerDeliveryHandler {
     /// Handles one forwarded outcome; throws an `AffinityError` when it could neither deliver nor park.
     public func deliver(_ outcome: Outcome, from caller: PeerCaller) async throws -> ForwardedDeliveryStatus {
@@ -15,5 +16,11 @@ extension LocalReplica: PeerDeliveryHandler {
     /// Sends a legacy broadcast to this replica's legacy-protocol clients.
     public func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws {
         sendToLegacyClients(outcome)
+    }
+
+    /// The peer stream broke after these outcomes were answered `delivered`: the store remembers them as
+    /// acknowledged, so that a copy the forwarding replica parked for want of the answer reaches nobody.
+    public func deliveredAnswersMayBeLost(_ outcomes: [PeerDeliveredOutcome]) async {
+        await rememberAcknowledgedInStore(outcomes.map { (key: $0.key, id: $0.id) })
     }
 }

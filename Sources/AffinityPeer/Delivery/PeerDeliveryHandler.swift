@@ -25,6 +25,32 @@ public protocol PeerDeliveryHandler: Sendable {
     ///   - outcome: The outcome, already validated.
     ///   - caller: The replica that sent it.
     func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws
+
+    /// The `DeliverStream` that carried these outcomes broke after they were answered `delivered`, so the
+    /// forwarding replica may never have received those answers. It then parks each such outcome while the
+    /// route still names this replica (it cannot know that a client acknowledged it), and the key's next
+    /// subscriber would receive it once more. The handler makes the shared store remember them as acknowledged,
+    /// which removes such a parked copy or keeps it from being made.
+    ///
+    /// Called at most once per broken stream, with the outcomes answered `delivered` in the last
+    /// ``PeerServerConfiguration/deliveredAnswerMemory`` before the break (and any answered while it broke).
+    ///
+    /// - Parameter outcomes: The process instance key and id of each outcome, oldest first.
+    func deliveredAnswersMayBeLost(_ outcomes: [PeerDeliveredOutcome]) async
+}
+
+/// An outcome a replica answered `delivered` on the peer channel: its process instance key and id.
+public struct PeerDeliveredOutcome: Sendable, Hashable {
+    /// The outcome's process instance key.
+    public var key: ProcessInstanceKey
+    /// The outcome's id.
+    public var id: String
+
+    /// Creates a reference to a delivered outcome.
+    public init(key: ProcessInstanceKey, id: String) {
+        self.key = key
+        self.id = id
+    }
 }
 
 /// Who sent a forwarded outcome, as the peer server saw it: the TLS client identity and the socket address.

@@ -16,10 +16,47 @@ extension PeerDeliveryService {
     /// stream fails only when a message cannot be decoded or is above the size limit (gRPC ends the RPC), or
     /// the connection breaks. When the server shuts down, the stream sends the drain notice (request id 0,
     /// no failure) and ends once the caller finished its side and the open deliveries answered.
+    ///
+    /// A stream that breaks (an error, or the RPC cancelled) tells the handler which outcomes it answered
+    /// `delivered` lately: the caller may not have received those answers, and parks what it got no answer for.
     func deliverStream(
         request: RPCAsyncSequence<Affinity_Peer_V1_DeliverRequest, any Error>,
         response: RPCWriter<Affinity_Peer_V1_DeliverResponse>,
         context: ServerContext
+    ) async throws {
+        let delivered = PeerDeliveredAnswers(
+            window: self.configuration.deliveredAnswerMemory,
+            limit: self.configuration.maxDeliveredAnswersRemembered)
+        do {
+            try await self.serve(request, response: response, context: context, delivered: delivered)
+        } catch {
+            self.deliveredAnswersMayBeLost(delivered.takeRecent(), remote: context.remotePeer)
+            throw error
+        }
+        if Task.isCancelled {
+            // the RPC was cancelled (the connection broke) without an error reaching this task
+            self.deliveredAnswersMayBeLost(delivered.takeRecent(), remote: context.remotePeer)
+        }
+    }
+
+    /// Tells the handler, from a task of its own (the stream's task may be cancelled), which `delivered` answers
+    /// of a broken stream may not have reached the caller.
+    private func deliveredAnswersMayBeLost(_ outcomes: [PeerDeliveredOutcome], remote: String) {
+        guard !outcomes.isEmpty else { return }
+        self.logger.notice(
+            "peer delivery stream broke after delivered answers; the store remembers those outcomes as acknowledged",
+            metadata: ["affinity.peer.remote": "\(remote)", "affinity.outcomes": "\(outcomes.count)"]
+        )
+        let handler = self.handler
+        Task { await handler.deliveredAnswersMayBeLost(outcomes) }
+    }
+
+    /// The stream itself: the reader (this task), the writer and the shutdown notice.
+    private func serve(
+        _ request: RPCAsyncSequence<Affinity_Peer_V1_DeliverRequest, any Error>,
+        response: RPCWriter<Affinity_Peer_V1_DeliverResponse>,
+        context: ServerContext,
+        delivered: PeerDeliveredAnswers
     ) async throws {
         let caller = Self.caller(of: context)
         let slots = PeerDeliverySlots(limit: self.configuration.maxConcurrentStreamDeliveries)
@@ -59,7 +96,8 @@ extension PeerDeliveryService {
                     let id = message.requestID
                     outbox.open()
                     group.addTask {
-                        let answer = await self.answer(to: message, outcome: outcome, from: caller)
+                        let answer = await self.answer(
+                            to: message, outcome: outcome, from: caller, delivered: delivered)
                         openIDs.close(id)
                         if !outbox.post(answer, delivery: true) { slots.release() }
                     }
@@ -121,7 +159,8 @@ extension PeerDeliveryService {
     private func answer(
         to request: Affinity_Peer_V1_DeliverRequest,
         outcome: Outcome,
-        from caller: PeerCaller
+        from caller: PeerCaller,
+        delivered: PeerDeliveredAnswers
     ) async -> Affinity_Peer_V1_DeliverResponse {
         var answer = Affinity_Peer_V1_DeliverResponse()
         answer.replica = self.configuration.replicaID
@@ -164,6 +203,9 @@ extension PeerDeliveryService {
             answer.failureMessage = "no answer within the caller's timeout of \(timeout); the delivery was cancelled"
             return answer
         }
+        if case .delivered = status, !legacyBroadcast {
+            delivered.record(PeerDeliveredOutcome(key: outcome.key, id: outcome.id))
+        }
         self.handled(request, with: status, into: &answer)
         return answer
     }
@@ -182,5 +224,54 @@ final class PeerOpenRequestIDs: Sendable {
     /// Closes `id` (its answer is on the way).
     func close(_ id: UInt64) {
         _ = self.ids.withLock { $0.remove(id) }
+    }
+}
+
+/// The outcomes one `DeliverStream` answered `delivered` lately (at most `limit`, none older than `window`), so
+/// that a stream which breaks can tell its handler which answers may not have reached the caller.
+final class PeerDeliveredAnswers: Sendable {
+    private struct Answer {
+        var outcome: PeerDeliveredOutcome
+        var at: ContinuousClock.Instant
+    }
+
+    private struct State {
+        /// The answers, oldest first, from `first` on (the ones before are forgotten, and dropped in bulk).
+        var answers: [Answer] = []
+        var first = 0
+    }
+
+    private let state = Mutex(State())
+    private let window: Duration
+    private let limit: Int
+
+    init(window: Duration, limit: Int) {
+        self.window = window
+        self.limit = max(1, limit)
+    }
+
+    /// Remembers that `outcome` was answered `delivered`, and forgets answers beyond the window or the limit.
+    func record(_ outcome: PeerDeliveredOutcome, now: ContinuousClock.Instant = .now) {
+        let window = self.window
+        let limit = self.limit
+        state.withLock { state in
+            state.answers.append(Answer(outcome: outcome, at: now))
+            while state.answers.count - state.first > limit || state.answers[state.first].at + window < now {
+                state.first += 1
+            }
+            if state.first >= 1024 && state.first * 2 >= state.answers.count {
+                state.answers.removeFirst(state.first)
+                state.first = 0
+            }
+        }
+    }
+
+    /// The answers within the window, oldest first, and forgets them.
+    func takeRecent(now: ContinuousClock.Instant = .now) -> [PeerDeliveredOutcome] {
+        let window = self.window
+        return state.withLock { state in
+            defer { state = State() }
+            return state.answers[state.first...].filter { $0.at + window >= now }.map(\.outcome)
+        }
     }
 }

@@ -20,6 +20,13 @@ public struct PeerServerConfiguration: Sendable {
     public var maxConcurrentStreamDeliveries: Int
     /// The timeout of a `DeliverStream` request that does not give one (`timeout_millis` 0).
     public var defaultStreamRequestTimeout: Duration
+    /// How long a `DeliverStream` remembers the outcomes it answered `delivered`: if the stream breaks within
+    /// this time after an answer, the answer may never have reached the caller, and the handler is told
+    /// (``PeerDeliveryHandler/deliveredAnswersMayBeLost(_:)``). It covers the caller's longest wait for an
+    /// answer (its ack timeout + 5 s) and the time HTTP/2 keepalive takes to notice a dead connection.
+    public var deliveredAnswerMemory: Duration
+    /// The most `delivered` answers one stream remembers (the oldest are forgotten first).
+    public var maxDeliveredAnswersRemembered: Int
 
     /// Creates a configuration.
     ///
@@ -33,6 +40,8 @@ public struct PeerServerConfiguration: Sendable {
     ///     pools close the connections they no longer use).
     ///   - maxConcurrentStreamDeliveries: Deliveries handled at once per stream (default 1024).
     ///   - defaultStreamRequestTimeout: The timeout of a stream request without one (default 60 s).
+    ///   - deliveredAnswerMemory: How long a stream remembers its `delivered` answers (default 30 s).
+    ///   - maxDeliveredAnswersRemembered: The most `delivered` answers one stream remembers (default 65,536).
     public init(
         host: String = "0.0.0.0",
         port: Int,
@@ -41,7 +50,9 @@ public struct PeerServerConfiguration: Sendable {
         maxRequestBytes: Int = 8 * 1024 * 1024,
         maxConnectionIdleTime: Duration? = nil,
         maxConcurrentStreamDeliveries: Int = 1024,
-        defaultStreamRequestTimeout: Duration = .seconds(60)
+        defaultStreamRequestTimeout: Duration = .seconds(60),
+        deliveredAnswerMemory: Duration = .seconds(30),
+        maxDeliveredAnswersRemembered: Int = 65_536
     ) {
         self.host = host
         self.port = port
@@ -51,6 +62,8 @@ public struct PeerServerConfiguration: Sendable {
         self.maxConnectionIdleTime = maxConnectionIdleTime
         self.maxConcurrentStreamDeliveries = maxConcurrentStreamDeliveries
         self.defaultStreamRequestTimeout = defaultStreamRequestTimeout
+        self.deliveredAnswerMemory = deliveredAnswerMemory
+        self.maxDeliveredAnswersRemembered = maxDeliveredAnswersRemembered
     }
 
     /// A new random instance id: 32 hex digits.

@@ -45,4 +45,11 @@ public struct LocalReplica: Sendable {
     public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
         try await coordinator.deliverForwarded(outcome)
     }
+
+    /// Makes the store remember these outcomes as acknowledged, removing any parked copy. They were forwarded
+    /// here and acknowledged by a local client, but the forwarding replica may not have received the
+    /// `delivered` answer (the peer stream broke), and it parks what it got no answer for.
+    public func rememberAcknowledgedInStore(_ outcomes: [(key: ProcessInstanceKey, id: String)]) async {
+        await coordinator.rememberAcknowledgedInStore(outcomes.map { ParkedOutcomeReference(key: $0.key, id: $0.id) })
+    }
 }

@@ -451,6 +451,30 @@ final class DeliveryCoordinator: Sendable {
         return metadata
     }
 
+    /// Makes the store remember outcomes forwarded here as acknowledged, removing a parked copy: a local client
+    /// acknowledged each, but the peer stream broke before the forwarding replica surely had the `delivered`
+    /// answer, and that replica parks what it got no answer for while the route still names this one.
+    func rememberAcknowledgedInStore(_ outcomes: [ParkedOutcomeReference]) async {
+        var failed = 0
+        var lastError: AffinityError?
+        for outcome in outcomes {
+            do {
+                try await store.acknowledge(key: outcome.key, id: outcome.id)
+            } catch {
+                failed += 1
+                lastError = error
+            }
+        }
+        if let lastError {
+            logger.warning(
+                "the store could not remember forwarded outcomes as acknowledged",
+                metadata: [
+                    "affinity.outcomes": "\(outcomes.count)", "affinity.failed": "\(failed)",
+                    "error.message": "\(lastError.message)",
+                ])
+        }
+    }
+
     private func removeParkedCopy(of outcome: ParkedOutcomeReference) async {
         do {
             try await store.acknowledge(key: outcome.key, id: outcome.id)

@@ -112,6 +112,8 @@ actor RecordingHandler: PeerDeliveryHandler {
     private(set) var callers: [PeerCaller] = []
     /// How many deliveries were cancelled while the handler waited (the caller's deadline passed).
     private(set) var cancelledCount = 0
+    /// What broken streams reported as `delivered` answers the caller may not have received, per report.
+    private(set) var possiblyLostAnswers: [[PeerDeliveredOutcome]] = []
     private let delay: Duration?
     private let answer: @Sendable (Outcome) throws -> ForwardedDeliveryStatus
 
@@ -126,6 +128,10 @@ actor RecordingHandler: PeerDeliveryHandler {
     func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws {
         self.legacyOutcomes.append(outcome)
         self.callers.append(caller)
+    }
+
+    func deliveredAnswersMayBeLost(_ outcomes: [PeerDeliveredOutcome]) async {
+        self.possiblyLostAnswers.append(outcomes)
     }
 
     func deliver(_ outcome: Outcome, from caller: PeerCaller) async throws -> ForwardedDeliveryStatus {
@@ -197,4 +203,7 @@ struct ClosureHandler: PeerDeliveryHandler {
     func deliverToLegacyClients(_ outcome: Outcome, from caller: PeerCaller) async throws {
         _ = try await body(outcome, caller)
     }
+
+    /// These servers have no store to tell.
+    func deliveredAnswersMayBeLost(_ outcomes: [PeerDeliveredOutcome]) async {}
 }
