@@ -25,7 +25,10 @@ public struct PeerServerConfiguration: Sendable {
     /// (``PeerDeliveryHandler/deliveredAnswersMayBeLost(_:)``). It covers the caller's longest wait for an
     /// answer (its ack timeout + 5 s) and the time HTTP/2 keepalive takes to notice a dead connection.
     public var deliveredAnswerMemory: Duration
-    /// The most `delivered` answers one stream remembers (the oldest are forgotten first).
+    /// The most `delivered` answers one stream remembers (the oldest are forgotten first). Answers a caller may
+    /// not have received are the few written just before the connection broke or stalled (a stalled connection
+    /// brings no new requests, so no new answers): the default, 4096, is four times the deliveries one stream
+    /// handles at once, and bounds the store writes a broken stream causes.
     public var maxDeliveredAnswersRemembered: Int
 
     /// Creates a configuration.
@@ -41,7 +44,7 @@ public struct PeerServerConfiguration: Sendable {
     ///   - maxConcurrentStreamDeliveries: Deliveries handled at once per stream (default 1024).
     ///   - defaultStreamRequestTimeout: The timeout of a stream request without one (default 60 s).
     ///   - deliveredAnswerMemory: How long a stream remembers its `delivered` answers (default 30 s).
-    ///   - maxDeliveredAnswersRemembered: The most `delivered` answers one stream remembers (default 65,536).
+    ///   - maxDeliveredAnswersRemembered: The most `delivered` answers one stream remembers (default 4096).
     public init(
         host: String = "0.0.0.0",
         port: Int,
@@ -52,7 +55,7 @@ public struct PeerServerConfiguration: Sendable {
         maxConcurrentStreamDeliveries: Int = 1024,
         defaultStreamRequestTimeout: Duration = .seconds(60),
         deliveredAnswerMemory: Duration = .seconds(30),
-        maxDeliveredAnswersRemembered: Int = 65_536
+        maxDeliveredAnswersRemembered: Int = 4096
     ) {
         self.host = host
         self.port = port
