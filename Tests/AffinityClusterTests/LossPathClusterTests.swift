@@ -326,6 +326,69 @@ extension ClusterTests {
             }
         }
 
+        /// 7. The owner's `delivered` answer to a forwarded outcome arrives after the forwarding replica's deadline
+        /// (its ack timeout + 5 s: 6 s here): the connection stalled for 7 s without breaking (a relay holds back
+        /// what r1 sends). r2 gave up and parked turn 1, since the route still names r1; when the late answer
+        /// comes, r2 tells Redis that turn 1 was acknowledged, so front-end B, subscribing the key on r2 while
+        /// front-end A is still subscribed on r1, never receives turn 1.
+        @Test(.timeLimit(.minutes(2)))
+        func deliveredAnswerAfterTheForwardersDeadlineHandsNothingOutAgain() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1PeerPort = try await freeLoopbackPort()
+                let relay = try await TCPRelay(targetPort: r1PeerPort)
+                do {
+                    let r1 = try await cluster.start(
+                        id: "r1", peerPort: r1PeerPort,
+                        arguments: ["--peer-advertise-address", "127.0.0.1:\(relay.port)", "--ack-timeout", "1s"])
+                    let r2 = try await cluster.start(id: "r2", arguments: ["--ack-timeout", "1s"])
+                    let key = key(10)
+                    let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
+                    let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
+                    try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        try await withClusterSocket(port: try r1.port) { first in
+                            _ = try await first.hello(role: .client, clientId: "front-a")
+                            // the peer connection and its stream are up (a forward through the relay)
+                            let warmUp = try Outcome(id: "warm-up", key: key, variables: Array(#"{"turn":0}"#.utf8))
+                            try await subscribe(first, to: [key])
+                            async let warmUpAnswers = deliver([warmUp], through: worker, window: 1)
+                            #expect(try await first.next() == .outcome(warmUp))
+                            first.send(.ack(id: warmUp.id))
+                            #expect(try await warmUpAnswers == [warmUp.id: "delivered"])
+                            relay.delayReplies(by: .seconds(7))
+                            let sent = ContinuousClock.now
+                            async let answers = deliver([turn1], through: worker, window: 1)
+                            #expect(try await first.next() == .outcome(turn1))
+                            first.send(.ack(id: turn1.id))
+                            // r2's deadline passed before r1's answer came: parked
+                            #expect(try await answers == [turn1.id: "parked"])
+                            #expect(ContinuousClock.now - sent < .seconds(7), "the answer was not late")
+                            // the stall ends (what was held back still comes 7 s late, in order) before HTTP/2
+                            // keepalive could notice it (a ping 10 s after the last frame read, 5 s to answer):
+                            // the connection does not break
+                            relay.passReplies()
+                            // the late answer reaches r2, and Redis learns that turn 1 was acknowledged
+                            let deadline = ContinuousClock.now + .seconds(10)
+                            var remembered = false
+                            while !remembered && ContinuousClock.now < deadline {
+                                remembered =
+                                    try await cluster.redis.command(
+                                        "SISMEMBER", "affinity:{\(key)}:acknowledged", turn1.id) == "1"
+                                if !remembered { try await Task.sleep(for: .milliseconds(50)) }
+                            }
+                            #expect(remembered, "Redis never learnt that turn 1 was acknowledged")
+                            // front-end A is still subscribed on r1; B takes the key over on r2
+                            try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
+                        }
+                    }
+                } catch {
+                    await relay.shutdown()
+                    throw error
+                }
+                await relay.shutdown()
+            }
+        }
+
         /// The key's next subscriber (another front-end, on the replica at `port`) receives `turn` from `worker`,
         /// and nothing before it (a stale outcome of the previous turn would come first).
         func expectNextTurnGetsOnly(_ turn: Outcome, port: Int, worker: ClusterSocket) async throws {
