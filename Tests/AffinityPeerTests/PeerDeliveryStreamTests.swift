@@ -366,6 +366,64 @@ struct PeerDeliveryStreamTests {
         #expect(many.takeRecent(now: start + .seconds(10)).map(\.id) == (0..<5_000).map { "m-\($0)" })
     }
 
+    @Test("a delivered answer after the forward's deadline is handed to lateDelivered; a late parked one is not")
+    func lateDeliveredAnswers() async throws {
+        try await withTestPKI { pki in
+            let ca = try pki.makeAuthority("cluster")
+            let serverIdentity = try pki.issue("replica-1", by: ca)
+            let clientCredentials = try makeCredentials(
+                try pki.issue("replica-3", by: ca), trusting: ca.certificatePath)
+            let late = Mutex<[PeerDeliveredOutcome]>([])
+            try await withScriptedPeerServer(
+                identity: serverIdentity, caPath: ca.certificatePath,
+                service: LateAnswersService(delay: .milliseconds(300))
+            ) { address async throws in
+                try await withPeerPool(
+                    credentials: clientCredentials, lateDelivered: { outcome in late.withLock { $0.append(outcome) } }
+                ) { pool async throws in
+                    for outcome in [sampleOutcome(1), sampleOutcome(2, id: "parked-2")] {
+                        let error = await #expect(throws: PeerDeliveryError.self) {
+                            try await pool.deliver(outcome, to: address, timeout: .milliseconds(100))
+                        }
+                        #expect(error?.code == .deadlineExceeded)
+                    }
+                    // answered in time: not late
+                    #expect(try await pool.deliver(sampleOutcome(3, id: "fast-3"), to: address) == .delivered)
+                    let deadline = ContinuousClock.now + .seconds(5)
+                    while late.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    // the late parked answer has come too by now
+                    try await Task.sleep(for: .milliseconds(500))
+                    let key = sampleOutcome(1).key
+                    #expect(late.withLock { $0 } == [PeerDeliveredOutcome(key: key, id: "job-1")])
+                }
+            }
+        }
+    }
+
+    @Test("the forwards whose deadline passed are remembered for a late answer, bounded by count and by age")
+    func timedOutForwardsAreBounded() {
+        let key = ProcessInstanceKey(2_251_799_813_685_249)!
+        func outcome(_ id: UInt64) -> PeerDeliveredOutcome { PeerDeliveredOutcome(key: key, id: "job-\(id)") }
+        let start = ContinuousClock.now
+        var forwards = PeerTimedOutForwards()
+        let count = UInt64(PeerTimedOutForwards.limit + 10)
+        for id in 0..<count {
+            forwards.remember(id, outcome(id), now: start + .milliseconds(Int64(id)))
+        }
+        let now = start + .seconds(2)
+        // beyond the limit, the oldest were forgotten
+        #expect((0..<10).allSatisfy { forwards.take($0, now: now) == nil })
+        #expect(forwards.take(10, now: now) == outcome(10))
+        #expect(forwards.take(count - 1, now: now) == outcome(count - 1))
+        // taking forgets
+        #expect(forwards.take(10, now: now) == nil)
+        // older than the lifetime: forgotten
+        #expect(forwards.take(500, now: start + PeerTimedOutForwards.lifetime + .seconds(1)) == nil)
+        #expect(forwards.take(501, now: now) == outcome(501))
+    }
+
     @Test("answers for ids the caller never sent are dropped; every forward gets its own answer")
     func unknownRequestIDs() async throws {
         try await withTestPKI { pki in

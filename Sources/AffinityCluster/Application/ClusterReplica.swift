@@ -57,7 +57,22 @@ public func buildClusterReplica(
         configuration: PeerClientConfiguration(
             replicaID: configuration.replicaID, expectedServerName: cluster.expectedServerName,
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
-        credentials: credentials, logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup)
+        credentials: credentials, logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup,
+        lateDelivered: { outcome in
+            // the peer's client acknowledged an outcome this replica parked when the forward's deadline passed
+            Task {
+                do {
+                    try await store.acknowledge(key: outcome.key, id: outcome.id)
+                } catch {
+                    logger.warning(
+                        "the store could not remember a late-delivered outcome as acknowledged",
+                        metadata: [
+                            "affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)",
+                            "error.message": "\(error)",
+                        ])
+                }
+            }
+        })
     let forwarder = PeerOutcomeForwarder(
         pool: pool, records: records, timeout: configuration.ackTimeout + .seconds(5), logger: logger)
     let legacyDirectory =

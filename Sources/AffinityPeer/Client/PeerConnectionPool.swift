@@ -52,6 +52,7 @@ public final class PeerConnectionPool: Service, Sendable {
     private let jobs: AsyncStream<Job>
     private let eventLoopGroup: any EventLoopGroup
     private let jobsContinuation: AsyncStream<Job>.Continuation
+    private let lateDelivered: @Sendable (PeerDeliveredOutcome) -> Void
 
     /// Creates an empty pool.
     ///
@@ -62,14 +63,19 @@ public final class PeerConnectionPool: Service, Sendable {
     ///   - metricsFactory: Where metrics go (default: the bootstrapped factory).
     ///   - eventLoopGroup: The event loops of the peers' connections and of the forwards' deadline timers
     ///     (default: the process's NIO singleton, which `affinity-server` sizes and shares).
+    ///   - lateDelivered: Gets each outcome a peer answered `delivered` after its forward's deadline had
+    ///     passed (the caller parked it meanwhile while the route named that peer; the replica makes the store
+    ///     remember it as acknowledged).
     public init(
         configuration: PeerClientConfiguration,
         credentials: PeerTLSCredentials,
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        lateDelivered: @escaping @Sendable (PeerDeliveredOutcome) -> Void = { _ in }
     ) {
         self.eventLoopGroup = eventLoopGroup
+        self.lateDelivered = lateDelivered
         self.configuration = configuration
         self.credentials = credentials
         self.logger = logger
@@ -267,7 +273,8 @@ public final class PeerConnectionPool: Service, Sendable {
                     PeerLink(
                         client: try self.makeClient(for: address),
                         stream: PeerDeliveryStream(
-                            address: address, timers: self.eventLoopGroup, logger: self.logger, metrics: self.metrics)
+                            address: address, timers: self.eventLoopGroup, logger: self.logger, metrics: self.metrics,
+                            lateDelivered: self.lateDelivered)
                     )
                 }
             }

@@ -1,3 +1,4 @@
+import AffinityProtocol
 import EventLoopTimers
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -21,6 +22,11 @@ import Synchronization
 ///
 /// The stream is started by the first forward (``PeerConnectionPool`` runs ``run(on:)`` in its task group)
 /// and restarted by the first forward after it ended.
+///
+/// A forward whose deadline passed is parked by the forwarding replica while the route still names the peer; if
+/// the peer's `delivered` answer comes later all the same (the connection stalled without breaking), its client
+/// acknowledged the outcome, and the stream hands the outcome to `lateDelivered` so that the store remembers it
+/// as acknowledged (the parked copy must reach nobody).
 final class PeerDeliveryStream: Sendable {
     typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
     typealias Waiter = CheckedContinuation<PeerDeliveryStreamAnswer, Never>
@@ -39,21 +45,25 @@ final class PeerDeliveryStream: Sendable {
     static let deadlineGranularity = Duration.milliseconds(10)
 
     let address: PeerAddress
-    private let deadlines: CoalescedDeadlines<(stream: PeerDeliveryStream, id: UInt64)>
+    private let deadlines: CoalescedDeadlines<(stream: PeerDeliveryStream, id: UInt64, outcome: PeerDeliveredOutcome?)>
     private let state = Mutex(State())
+    /// The forwards whose deadline passed, for a late answer.
+    private let timedOut = Mutex(PeerTimedOutForwards())
+    private let lateDelivered: @Sendable (PeerDeliveredOutcome) -> Void
     private let logger: Logger
     private let metrics: PeerMetrics
 
     /// A stream to `address`; the forwards' deadlines share timers on one event loop of `timers`.
-    init(address: PeerAddress, timers: any EventLoopGroup, logger: Logger, metrics: PeerMetrics) {
+    /// `lateDelivered` gets each outcome the peer answered `delivered` after its forward's deadline.
+    init(
+        address: PeerAddress, timers: any EventLoopGroup, logger: Logger, metrics: PeerMetrics,
+        lateDelivered: @escaping @Sendable (PeerDeliveredOutcome) -> Void = { _ in }
+    ) {
         self.address = address
         self.deadlines = CoalescedDeadlines(eventLoop: timers.any(), granularity: Self.deadlineGranularity) {
-            $0.stream.complete(
-                $0.id,
-                with: .failure(
-                    PeerDeliveryError(
-                        code: .deadlineExceeded, message: "\($0.stream.address) did not answer before the deadline")))
+            $0.stream.deadlinePassed($0.id, outcome: $0.outcome)
         }
+        self.lateDelivered = lateDelivered
         self.logger = logger
         self.metrics = metrics
     }
@@ -89,7 +99,13 @@ final class PeerDeliveryStream: Sendable {
             if start { startStream() }
         }
 
-        let deadline = self.deadlines.register((self, id), in: remaining)
+        let delivered =
+            request.legacyBroadcast
+            ? nil
+            : ProcessInstanceKey(request.key).map {
+                PeerDeliveredOutcome(key: $0, id: request.id)
+            }
+        let deadline = self.deadlines.register((self, id, delivered), in: remaining)
         let answer = await withTaskCancellationHandler {
             await withCheckedContinuation { (waiter: Waiter) in
                 if let answer = self.state.withLock({ $0.attach(id, waiter: waiter) }) {
@@ -199,7 +215,20 @@ final class PeerDeliveryStream: Sendable {
         }
     }
 
-    private func complete(_ id: UInt64, with answer: State.Answer) {
+    /// The deadline of request `id` passed: fails it, and remembers its outcome for a late answer.
+    private func deadlinePassed(_ id: UInt64, outcome: PeerDeliveredOutcome?) {
+        if let outcome { self.timedOut.withLock { $0.remember(id, outcome) } }
+        let failure = PeerDeliveryError(
+            code: .deadlineExceeded, message: "\(self.address) did not answer before the deadline")
+        if !self.complete(id, with: .failure(failure)), outcome != nil {
+            // answered meanwhile: nothing is late
+            _ = self.timedOut.withLock { $0.take(id) }
+        }
+    }
+
+    /// Completes request `id`; returns whether it was still open.
+    @discardableResult
+    private func complete(_ id: UInt64, with answer: State.Answer) -> Bool {
         let action = self.state.withLock { $0.complete(id, with: answer) }
         switch action {
         case .resume(let waiter, let answer):
@@ -207,14 +236,27 @@ final class PeerDeliveryStream: Sendable {
         case .stored:
             break
         case .unknown:
-            if case .response = answer {
-                // A late answer (the caller's deadline passed) or a peer answering an id it never got.
+            guard case .response(let response) = answer else { return false }
+            let late = self.timedOut.withLock { $0.take(id) }
+            if let late, response.failure == .none, response.status == .delivered {
+                self.logger.notice(
+                    "the peer answered delivered after the forward's deadline; the store remembers it as acknowledged",
+                    metadata: [
+                        "affinity.peer.address": "\(self.address)", "affinity.key": "\(late.key)",
+                        "affinity.outcome": "\(late.id)",
+                    ]
+                )
+                self.lateDelivered(late)
+            } else {
+                // A late answer that delivered nothing, or a peer answering an id it never got.
                 self.logger.trace(
                     "answer for a request that is no longer open dropped",
                     metadata: ["affinity.peer.address": "\(self.address)", "affinity.peer.request": "\(id)"]
                 )
             }
+            return false
         }
+        return true
     }
 
     private static func milliseconds(_ duration: Duration) -> UInt32 {
@@ -222,5 +264,31 @@ final class PeerDeliveryStream: Sendable {
         guard seconds >= 0 else { return 1 }
         let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return UInt32(clamping: max(millis, 1))
+    }
+}
+
+/// The forwards of one stream whose deadline passed, by request id, for a late answer: at most
+/// ``limit``, none older than ``lifetime`` (a late answer comes within seconds, or the connection breaks).
+struct PeerTimedOutForwards {
+    static let limit = 1024
+    static let lifetime = Duration.seconds(60)
+
+    private var forwards: [UInt64: (outcome: PeerDeliveredOutcome, at: ContinuousClock.Instant)] = [:]
+
+    /// Remembers the outcome of request `id`, forgetting the oldest beyond the bounds.
+    mutating func remember(_ id: UInt64, _ outcome: PeerDeliveredOutcome, now: ContinuousClock.Instant = .now) {
+        if forwards.count >= Self.limit {
+            forwards = forwards.filter { now - $0.value.at < Self.lifetime }
+            if forwards.count >= Self.limit, let oldest = forwards.min(by: { $0.value.at < $1.value.at }) {
+                forwards[oldest.key] = nil
+            }
+        }
+        forwards[id] = (outcome, now)
+    }
+
+    /// The outcome of request `id`, if its deadline passed lately; forgets it.
+    mutating func take(_ id: UInt64, now: ContinuousClock.Instant = .now) -> PeerDeliveredOutcome? {
+        guard let forward = forwards.removeValue(forKey: id), now - forward.at < Self.lifetime else { return nil }
+        return forward.outcome
     }
 }

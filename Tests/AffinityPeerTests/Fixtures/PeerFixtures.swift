@@ -84,6 +84,7 @@ func withPeerPool<Result: Sendable>(
     replicaID: String = "replica-client",
     maxRequestBytes: Int = 8 * 1024 * 1024,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+    lateDelivered: @escaping @Sendable (PeerDeliveredOutcome) -> Void = { _ in },
     _ body: (PeerConnectionPool) async throws -> Result
 ) async throws -> Result {
     let pool = PeerConnectionPool(
@@ -97,7 +98,8 @@ func withPeerPool<Result: Sendable>(
         ),
         credentials: credentials,
         logger: makeTestLogger("peer.pool"),
-        metricsFactory: metrics
+        metricsFactory: metrics,
+        lateDelivered: lateDelivered
     )
     return try await withRunningServices([pool]) {
         try await body(pool)

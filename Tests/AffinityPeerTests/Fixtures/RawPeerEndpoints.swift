@@ -64,6 +64,43 @@ func withScriptedPeerServer<Result: Sendable>(
 
 /// A `DeliverStream` that first answers every request with a stray answer (an id the caller never sent) and
 /// a refusal of request id 0, and only then with the real answer (`parked`).
+/// A peer that answers every stream request after `delay`, whatever its `timeout_millis` says (as a connection
+/// that stalled delivers an answer late): `parked` for an id that starts with `parked`, else `delivered`; an id
+/// that starts with `fast` is answered at once.
+struct LateAnswersService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
+    let delay: Duration
+
+    func deliver(
+        request: Affinity_Peer_V1_DeliverRequest, context: ServerContext
+    ) async throws -> Affinity_Peer_V1_DeliverResponse {
+        throw RPCError(code: .internalError, message: "this test server answers DeliverStream only")
+    }
+
+    func deliverStream(
+        request: RPCAsyncSequence<Affinity_Peer_V1_DeliverRequest, any Error>,
+        response: RPCWriter<Affinity_Peer_V1_DeliverResponse>,
+        context: ServerContext
+    ) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await message in request {
+                group.addTask {
+                    if !message.id.hasPrefix("fast") { try await Task.sleep(for: delay) }
+                    var answer = Affinity_Peer_V1_DeliverResponse()
+                    answer.requestID = message.requestID
+                    answer.status = message.id.hasPrefix("parked") ? .parked : .delivered
+                    try await response.write(answer)
+                }
+            }
+        }
+    }
+
+    func ping(
+        request: Affinity_Peer_V1_PingRequest, context: ServerContext
+    ) async throws -> Affinity_Peer_V1_PingResponse {
+        Affinity_Peer_V1_PingResponse()
+    }
+}
+
 struct StrayAnswersService: Affinity_Peer_V1_PeerDelivery.SimpleServiceProtocol {
     func deliver(
         request: Affinity_Peer_V1_DeliverRequest, context: ServerContext
