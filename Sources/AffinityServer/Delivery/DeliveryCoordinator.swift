@@ -454,12 +454,17 @@ final class DeliveryCoordinator: Sendable {
     /// Makes the store remember outcomes forwarded here as acknowledged, removing a parked copy: a local client
     /// acknowledged each, but the peer stream broke before the forwarding replica surely had the `delivered`
     /// answer, and that replica parks what it got no answer for while the route still names this one.
+    ///
+    /// One write per key, as an unsubscribe that leaves the route alone writes the ids acknowledged live: a
+    /// memory of ids, so it does not wait for a Redis replica as an acknowledgement does.
     func rememberAcknowledgedInStore(_ outcomes: [ParkedOutcomeReference]) async {
+        var idsByKey: [ProcessInstanceKey: [String]] = [:]
+        for outcome in outcomes { idsByKey[outcome.key, default: []].append(outcome.id) }
         var failed = 0
         var lastError: AffinityError?
-        for outcome in outcomes {
+        for (key, ids) in idsByKey {
             do {
-                try await store.acknowledge(key: outcome.key, id: outcome.id)
+                try await store.unsubscribe(key: key, route: nil, acknowledged: ids)
             } catch {
                 failed += 1
                 lastError = error
@@ -469,7 +474,7 @@ final class DeliveryCoordinator: Sendable {
             logger.warning(
                 "the store could not remember forwarded outcomes as acknowledged",
                 metadata: [
-                    "affinity.outcomes": "\(outcomes.count)", "affinity.failed": "\(failed)",
+                    "affinity.outcomes": "\(outcomes.count)", "affinity.keys.failed": "\(failed)",
                     "error.message": "\(lastError.message)",
                 ])
         }
