@@ -17,8 +17,9 @@ extension PeerDeliveryService {
     /// the connection breaks. When the server shuts down, the stream sends the drain notice (request id 0,
     /// no failure) and ends once the caller finished its side and the open deliveries answered.
     ///
-    /// A stream that breaks (an error, or the RPC cancelled) tells the handler which outcomes it answered
-    /// `delivered` lately: the caller may not have received those answers, and parks what it got no answer for.
+    /// A stream that breaks (it ends with an error: a cut connection, a cancelled RPC) tells the handler which
+    /// outcomes it answered `delivered` lately: the caller may not have received those answers, and parks what it
+    /// got no answer for.
     func deliverStream(
         request: RPCAsyncSequence<Affinity_Peer_V1_DeliverRequest, any Error>,
         response: RPCWriter<Affinity_Peer_V1_DeliverResponse>,
@@ -32,10 +33,6 @@ extension PeerDeliveryService {
         } catch {
             self.deliveredAnswersMayBeLost(delivered.takeRecent(), remote: context.remotePeer)
             throw error
-        }
-        if Task.isCancelled {
-            // the RPC was cancelled (the connection broke) without an error reaching this task
-            self.deliveredAnswersMayBeLost(delivered.takeRecent(), remote: context.remotePeer)
         }
     }
 
@@ -235,13 +232,8 @@ final class PeerDeliveredAnswers: Sendable {
         var at: ContinuousClock.Instant
     }
 
-    private struct State {
-        /// The answers, oldest first, from `first` on (the ones before are forgotten, and dropped in bulk).
-        var answers: [Answer] = []
-        var first = 0
-    }
-
-    private let state = Mutex(State())
+    /// Oldest first.
+    private let answers = Mutex(CircularBuffer<Answer>())
     private let window: Duration
     private let limit: Int
 
@@ -254,24 +246,18 @@ final class PeerDeliveredAnswers: Sendable {
     func record(_ outcome: PeerDeliveredOutcome, now: ContinuousClock.Instant = .now) {
         let window = self.window
         let limit = self.limit
-        state.withLock { state in
-            state.answers.append(Answer(outcome: outcome, at: now))
-            while state.answers.count - state.first > limit || state.answers[state.first].at + window < now {
-                state.first += 1
-            }
-            if state.first >= 1024 && state.first * 2 >= state.answers.count {
-                state.answers.removeFirst(state.first)
-                state.first = 0
-            }
+        answers.withLock { answers in
+            answers.append(Answer(outcome: outcome, at: now))
+            while answers.count > limit || answers.first!.at + window < now { answers.removeFirst() }
         }
     }
 
     /// The answers within the window, oldest first, and forgets them.
     func takeRecent(now: ContinuousClock.Instant = .now) -> [PeerDeliveredOutcome] {
         let window = self.window
-        return state.withLock { state in
-            defer { state = State() }
-            return state.answers[state.first...].filter { $0.at + window >= now }.map(\.outcome)
+        return answers.withLock { answers in
+            defer { answers.removeAll() }
+            return answers.filter { $0.at + window >= now }.map(\.outcome)
         }
     }
 }
