@@ -45,7 +45,9 @@ final class PeerDeliveryStream: Sendable {
     static let deadlineGranularity = Duration.milliseconds(10)
 
     let address: PeerAddress
-    private let deadlines: CoalescedDeadlines<(stream: PeerDeliveryStream, id: UInt64, outcome: PeerDeliveredOutcome?)>
+    /// Each forward's deadline, with its key and outcome id as sent (nil for a legacy broadcast), for a late answer.
+    private let deadlines:
+        CoalescedDeadlines<(stream: PeerDeliveryStream, id: UInt64, sent: (key: String, id: String)?)>
     private let state = Mutex(State())
     /// The forwards whose deadline passed, for a late answer.
     private let timedOut = Mutex(PeerTimedOutForwards())
@@ -61,7 +63,7 @@ final class PeerDeliveryStream: Sendable {
     ) {
         self.address = address
         self.deadlines = CoalescedDeadlines(eventLoop: timers.any(), granularity: Self.deadlineGranularity) {
-            $0.stream.deadlinePassed($0.id, outcome: $0.outcome)
+            $0.stream.deadlinePassed($0.id, sent: $0.sent)
         }
         self.lateDelivered = lateDelivered
         self.logger = logger
@@ -99,13 +101,8 @@ final class PeerDeliveryStream: Sendable {
             if start { startStream() }
         }
 
-        let delivered =
-            request.legacyBroadcast
-            ? nil
-            : ProcessInstanceKey(request.key).map {
-                PeerDeliveredOutcome(key: $0, id: request.id)
-            }
-        let deadline = self.deadlines.register((self, id, delivered), in: remaining)
+        let sent = request.legacyBroadcast ? nil : (key: request.key, id: request.id)
+        let deadline = self.deadlines.register((self, id, sent), in: remaining)
         let answer = await withTaskCancellationHandler {
             await withCheckedContinuation { (waiter: Waiter) in
                 if let answer = self.state.withLock({ $0.attach(id, waiter: waiter) }) {
@@ -216,7 +213,10 @@ final class PeerDeliveryStream: Sendable {
     }
 
     /// The deadline of request `id` passed: fails it, and remembers its outcome for a late answer.
-    private func deadlinePassed(_ id: UInt64, outcome: PeerDeliveredOutcome?) {
+    private func deadlinePassed(_ id: UInt64, sent: (key: String, id: String)?) {
+        let outcome = sent.flatMap { sent in
+            ProcessInstanceKey(sent.key).map { PeerDeliveredOutcome(key: $0, id: sent.id) }
+        }
         if let outcome { self.timedOut.withLock { $0.remember(id, outcome) } }
         let failure = PeerDeliveryError(
             code: .deadlineExceeded, message: "\(self.address) did not answer before the deadline")
