@@ -59,12 +59,10 @@ public func buildClusterReplica(
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials, logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup,
         lateDelivered: { outcome in
-            // the peer's client acknowledged an outcome this replica parked when the forward's deadline passed:
-            // the store remembers the id and removes the copy (as for the ids an unsubscribe carries, the route
-            // is left alone and no Redis replica is waited for)
+            // the peer's client acknowledged an outcome this replica parked when the forward's deadline passed
             Task {
                 do {
-                    try await store.unsubscribe(key: outcome.key, route: nil, acknowledged: [outcome.id])
+                    try await store.rememberAcknowledged([outcome.id], of: outcome.key)
                 } catch {
                     logger.warning(
                         "the store could not remember a late-delivered outcome as acknowledged",

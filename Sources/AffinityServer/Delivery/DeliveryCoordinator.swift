@@ -454,9 +454,7 @@ final class DeliveryCoordinator: Sendable {
     /// Makes the store remember outcomes forwarded here as acknowledged, removing a parked copy: a local client
     /// acknowledged each, but the peer stream broke before the forwarding replica surely had the `delivered`
     /// answer, and that replica parks what it got no answer for while the route still names this one.
-    ///
-    /// One write per key, as an unsubscribe that leaves the route alone writes the ids acknowledged live: a
-    /// memory of ids, so it does not wait for a Redis replica as an acknowledgement does.
+    /// One write per key (``OutcomeStore/rememberAcknowledged(_:of:)``).
     func rememberAcknowledgedInStore(_ outcomes: [ParkedOutcomeReference]) async {
         var idsByKey: [ProcessInstanceKey: [String]] = [:]
         for outcome in outcomes { idsByKey[outcome.key, default: []].append(outcome.id) }
@@ -464,7 +462,7 @@ final class DeliveryCoordinator: Sendable {
         var lastError: AffinityError?
         for (key, ids) in idsByKey {
             do {
-                try await store.unsubscribe(key: key, route: nil, acknowledged: ids)
+                try await store.rememberAcknowledged(ids, of: key)
             } catch {
                 failed += 1
                 lastError = error

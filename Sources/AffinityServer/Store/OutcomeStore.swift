@@ -71,3 +71,13 @@ extension OutcomeStore {
     /// An embedded store has no connection to lose.
     public func connectionRestored() -> AsyncStream<Void>? { nil }
 }
+
+extension OutcomeStore {
+    /// Remembers `ids` of `key` as acknowledged and removes any parked copy of them, leaving the route alone: the
+    /// write an unsubscribe makes for the ids acknowledged live (no `WAIT` for a Redis replica). For outcomes a
+    /// client acknowledged whose `delivered` answer was lost or late on the peer channel, so that the copy the
+    /// forwarding replica parked meanwhile reaches nobody.
+    public func rememberAcknowledged(_ ids: [String], of key: ProcessInstanceKey) async throws(AffinityError) {
+        try await unsubscribe(key: key, route: nil, acknowledged: ids)
+    }
+}
