@@ -273,56 +273,24 @@ extension ClusterTests {
         @Test(.timeLimit(.minutes(2)))
         func deliveredAnswerLostWithThePeerConnectionHandsNothingOutAgain() async throws {
             try await withClusterEnvironment { cluster in
-                let r1PeerPort = try await freeLoopbackPort()
-                let relay = try await TCPRelay(targetPort: r1PeerPort)
-                do {
-                    let r1 = try await cluster.start(
-                        id: "r1", peerPort: r1PeerPort,
-                        arguments: ["--peer-advertise-address", "127.0.0.1:\(relay.port)"])
-                    let r2 = try await cluster.start(id: "r2")
-                    let key = key(9)
-                    let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
-                    let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
-                    try await withClusterSocket(port: try r2.port) { worker in
-                        _ = try await worker.hello(role: .worker, clientId: "worker")
-                        try await withClusterSocket(port: try r1.port) { first in
-                            _ = try await first.hello(role: .client, clientId: "front-a")
-                            // the peer connection and its stream are up (a forward through the relay)
-                            let warmUp = try Outcome(id: "warm-up", key: key, variables: Array(#"{"turn":0}"#.utf8))
-                            try await subscribe(first, to: [key])
-                            async let warmUpAnswers = deliver([warmUp], through: worker, window: 1)
-                            #expect(try await first.next() == .outcome(warmUp))
-                            first.send(.ack(id: warmUp.id))
-                            #expect(try await warmUpAnswers == [warmUp.id: "delivered"])
-                            relay.dropReplies()
-                            async let answers = deliver([turn1], through: worker, window: 1)
-                            #expect(try await first.next() == .outcome(turn1))
-                            first.send(.ack(id: turn1.id))
-                            // r1 answered `delivered` into the relay, which dropped the answer
-                            try await waitForMetric(
-                                of: r1, #"affinity_peer_deliveries_received_total{status="delivered"}"#, atLeast: 2)
-                            await relay.cutAll()
-                            let answer = (try await answers)[turn1.id]
-                            #expect(answer == "parked" || answer == "delivered", "\(String(describing: answer))")
-                            // Redis learns that turn 1 was acknowledged
-                            let deadline = ContinuousClock.now + .seconds(10)
-                            var remembered = false
-                            while !remembered && ContinuousClock.now < deadline {
-                                remembered =
-                                    try await cluster.redis.command(
-                                        "SISMEMBER", "affinity:{\(key)}:acknowledged", turn1.id) == "1"
-                                if !remembered { try await Task.sleep(for: .milliseconds(50)) }
-                            }
-                            #expect(remembered, "Redis never learnt that turn 1 was acknowledged")
-                            // front-end A is still subscribed on r1; B takes the key over on r2
-                            try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
-                        }
-                    }
-                } catch {
-                    await relay.shutdown()
-                    throw error
+                let key = key(9)
+                let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
+                let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
+                try await withOwnerBehindRelay(cluster, key: key) { relay, r1, r2, worker, first in
+                    relay.dropReplies()
+                    async let answers = deliver([turn1], through: worker, window: 1)
+                    #expect(try await first.next() == .outcome(turn1))
+                    first.send(.ack(id: turn1.id))
+                    // r1 answered `delivered` into the relay, which dropped the answer
+                    try await waitForMetric(
+                        of: r1, #"affinity_peer_deliveries_received_total{status="delivered"}"#, atLeast: 2)
+                    await relay.cutAll()
+                    let answer = (try await answers)[turn1.id]
+                    #expect(answer == "parked" || answer == "delivered", "\(String(describing: answer))")
+                    try await expectRedisRemembersAcknowledged(turn1, in: cluster)
+                    // front-end A is still subscribed on r1; B takes the key over on r2
+                    try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
                 }
-                await relay.shutdown()
             }
         }
 
@@ -334,59 +302,78 @@ extension ClusterTests {
         @Test(.timeLimit(.minutes(2)))
         func deliveredAnswerAfterTheForwardersDeadlineHandsNothingOutAgain() async throws {
             try await withClusterEnvironment { cluster in
-                let r1PeerPort = try await freeLoopbackPort()
-                let relay = try await TCPRelay(targetPort: r1PeerPort)
-                do {
-                    let r1 = try await cluster.start(
-                        id: "r1", peerPort: r1PeerPort,
-                        arguments: ["--peer-advertise-address", "127.0.0.1:\(relay.port)", "--ack-timeout", "1s"])
-                    let r2 = try await cluster.start(id: "r2", arguments: ["--ack-timeout", "1s"])
-                    let key = key(10)
-                    let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
-                    let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
-                    try await withClusterSocket(port: try r2.port) { worker in
-                        _ = try await worker.hello(role: .worker, clientId: "worker")
-                        try await withClusterSocket(port: try r1.port) { first in
-                            _ = try await first.hello(role: .client, clientId: "front-a")
-                            // the peer connection and its stream are up (a forward through the relay)
-                            let warmUp = try Outcome(id: "warm-up", key: key, variables: Array(#"{"turn":0}"#.utf8))
-                            try await subscribe(first, to: [key])
-                            async let warmUpAnswers = deliver([warmUp], through: worker, window: 1)
-                            #expect(try await first.next() == .outcome(warmUp))
-                            first.send(.ack(id: warmUp.id))
-                            #expect(try await warmUpAnswers == [warmUp.id: "delivered"])
-                            relay.delayReplies(by: .seconds(7))
-                            let sent = ContinuousClock.now
-                            async let answers = deliver([turn1], through: worker, window: 1)
-                            #expect(try await first.next() == .outcome(turn1))
-                            first.send(.ack(id: turn1.id))
-                            // r2's deadline passed before r1's answer came: parked
-                            #expect(try await answers == [turn1.id: "parked"])
-                            #expect(ContinuousClock.now - sent < .seconds(7), "the answer was not late")
-                            // the stall ends (what was held back still comes 7 s late, in order) before HTTP/2
-                            // keepalive could notice it (a ping 10 s after the last frame read, 5 s to answer):
-                            // the connection does not break
-                            relay.passReplies()
-                            // the late answer reaches r2, and Redis learns that turn 1 was acknowledged
-                            let deadline = ContinuousClock.now + .seconds(10)
-                            var remembered = false
-                            while !remembered && ContinuousClock.now < deadline {
-                                remembered =
-                                    try await cluster.redis.command(
-                                        "SISMEMBER", "affinity:{\(key)}:acknowledged", turn1.id) == "1"
-                                if !remembered { try await Task.sleep(for: .milliseconds(50)) }
-                            }
-                            #expect(remembered, "Redis never learnt that turn 1 was acknowledged")
-                            // front-end A is still subscribed on r1; B takes the key over on r2
-                            try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
-                        }
-                    }
-                } catch {
-                    await relay.shutdown()
-                    throw error
+                let key = key(10)
+                let turn1 = try Outcome(id: "turn-1", key: key, variables: Array(#"{"turn":1}"#.utf8))
+                let turn2 = try Outcome(id: "turn-2", key: key, variables: Array(#"{"turn":2}"#.utf8))
+                try await withOwnerBehindRelay(cluster, key: key, arguments: ["--ack-timeout", "1s"]) {
+                    relay, _, r2, worker, first in
+                    relay.delayReplies(by: .seconds(7))
+                    let sent = ContinuousClock.now
+                    async let answers = deliver([turn1], through: worker, window: 1)
+                    #expect(try await first.next() == .outcome(turn1))
+                    first.send(.ack(id: turn1.id))
+                    // r2's deadline passed before r1's answer came: parked
+                    #expect(try await answers == [turn1.id: "parked"])
+                    #expect(ContinuousClock.now - sent < .seconds(7), "the answer was not late")
+                    // the stall ends (what was held back still comes 7 s late, in order) before HTTP/2 keepalive
+                    // could notice it (a ping 10 s after the last frame read, 5 s to answer): the connection does
+                    // not break
+                    relay.passReplies()
+                    // the late answer reaches r2
+                    try await expectRedisRemembersAcknowledged(turn1, in: cluster)
+                    // front-end A is still subscribed on r1; B takes the key over on r2
+                    try await expectNextTurnGetsOnly(turn2, port: try r2.port, worker: worker)
                 }
-                await relay.shutdown()
             }
+        }
+
+        /// Starts r1, whose peers reach it through a ``TCPRelay``, and r2 (both with `arguments`); a worker on r2
+        /// and front-end A on r1, subscribed to `key`; then a first outcome forwarded through the relay (the peer
+        /// connection and its stream are up) before `body`.
+        func withOwnerBehindRelay(
+            _ cluster: ClusterEnvironment, key: ProcessInstanceKey, arguments: [String] = [],
+            _ body:
+                @Sendable (TCPRelay, ReplicaProcess, ReplicaProcess, ClusterSocket, ClusterSocket) async throws ->
+                Void
+        ) async throws {
+            let r1PeerPort = try await freeLoopbackPort()
+            let relay = try await TCPRelay(targetPort: r1PeerPort)
+            do {
+                let r1 = try await cluster.start(
+                    id: "r1", peerPort: r1PeerPort,
+                    arguments: ["--peer-advertise-address", "127.0.0.1:\(relay.port)"] + arguments)
+                let r2 = try await cluster.start(id: "r2", arguments: arguments)
+                try await withClusterSocket(port: try r2.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker")
+                    try await withClusterSocket(port: try r1.port) { first in
+                        _ = try await first.hello(role: .client, clientId: "front-a")
+                        try await subscribe(first, to: [key])
+                        let warmUp = try Outcome(id: "warm-up", key: key, variables: Array(#"{"turn":0}"#.utf8))
+                        async let warmUpAnswers = deliver([warmUp], through: worker, window: 1)
+                        #expect(try await first.next() == .outcome(warmUp))
+                        first.send(.ack(id: warmUp.id))
+                        #expect(try await warmUpAnswers == [warmUp.id: "delivered"])
+                        try await body(relay, r1, r2, worker, first)
+                    }
+                }
+            } catch {
+                await relay.shutdown()
+                throw error
+            }
+            await relay.shutdown()
+        }
+
+        /// Redis remembers `outcome`'s id as acknowledged for its key, within 10 s.
+        func expectRedisRemembersAcknowledged(_ outcome: Outcome, in cluster: ClusterEnvironment) async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            var remembered = false
+            while !remembered && ContinuousClock.now < deadline {
+                remembered =
+                    try await cluster.redis.command(
+                        "SISMEMBER", "affinity:{\(outcome.key)}:acknowledged", outcome.id) == "1"
+                if !remembered { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(remembered, "Redis never learnt that \(outcome.id) was acknowledged")
         }
 
         /// The key's next subscriber (another front-end, on the replica at `port`) receives `turn` from `worker`,
