@@ -26,7 +26,7 @@ public struct ClusterReplica: Sendable {
 }
 
 /// Builds a cluster replica: a ``RedisOutcomeStore``, a ``PeerOutcomeForwarder``, the peer server (its handler
-/// is the replica's `LocalReplica`) and the ``ReplicaRegistry`` (the store's reconnections are handled by the
+/// is the replica's `DeliveryCoordinator`) and the ``ReplicaRegistry`` (the store's reconnections are handled by the
 /// server's `RouteRefresher`).
 ///
 /// Every part runs on `eventLoopGroup` (`affinity-server` passes NIO's singleton group, which it sizes): the
@@ -94,7 +94,7 @@ public func buildClusterReplica(
             instanceID: instanceID,
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
         credentials: credentials,
-        handler: application.localReplica,
+        handler: application.deliveryCoordinator,
         logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup)
     let localReplica = application.localReplica
     let registry = ReplicaRegistry(

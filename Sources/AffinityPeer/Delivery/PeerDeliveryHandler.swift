@@ -2,7 +2,7 @@ public import AffinityProtocol
 
 /// What a replica does with an outcome another replica forwarded to it.
 ///
-/// The replica implements this (`LocalReplica`): push the outcome to the local subscriber and wait for its
+/// The replica's delivery coordinator implements this: push the outcome to the local subscriber and wait for its
 /// ack, or park it, or answer ``ForwardedDeliveryStatus/notOwner(owner:)`` when the key's route moved.
 /// Throwing means "neither delivered nor parked": the forwarding replica sees an `unavailable` error and
 /// decides itself (park if the route still points here, or forward elsewhere). A thrown `RPCError` is passed

@@ -21,7 +21,7 @@ import Synchronization
 /// let server = try PeerServer(
 ///     configuration: PeerServerConfiguration(port: 9443, replicaID: "replica-1"),
 ///     credentials: credentials,
-///     handler: application.localReplica, // a PeerDeliveryHandler
+///     handler: application.deliveryCoordinator, // a PeerDeliveryHandler
 ///     logger: logger
 /// )
 /// let group = ServiceGroup(services: [credentials, server], logger: logger)

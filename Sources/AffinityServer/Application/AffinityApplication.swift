@@ -19,17 +19,21 @@ public import ServiceLifecycle
 /// try await group.run()
 /// ```
 public struct AffinityApplication: Service {
-    /// Forwarded deliveries and local routes, for the cluster layer.
+    /// The replica's readiness and legacy clients, for the cluster layer.
     public let localReplica: LocalReplica
+    /// The replica's deliveries: in a cluster, also the handler of outcomes other replicas forward here.
+    public let deliveryCoordinator: DeliveryCoordinator
     private let services: [any Service]
     private let configuration: AffinityConfiguration
     private let logger: Logger
 
     fileprivate init(
-        services: [any Service], localReplica: LocalReplica, configuration: AffinityConfiguration, logger: Logger
+        services: [any Service], localReplica: LocalReplica, deliveryCoordinator: DeliveryCoordinator,
+        configuration: AffinityConfiguration, logger: Logger
     ) {
         self.services = services
         self.localReplica = localReplica
+        self.deliveryCoordinator = deliveryCoordinator
         self.configuration = configuration
         self.logger = logger
     }
@@ -156,9 +160,8 @@ public func buildApplication(
     services.append(DrainCoordinator(environment: environment, logger: logger))
     return AffinityApplication(
         services: services,
-        localReplica: LocalReplica(
-            coordinator: coordinator, registry: registry, readiness: readiness, replicaID: configuration.replicaID),
-        configuration: configuration, logger: logger)
+        localReplica: LocalReplica(coordinator: coordinator, readiness: readiness, replicaID: configuration.replicaID),
+        deliveryCoordinator: coordinator, configuration: configuration, logger: logger)
 }
 
 /// Calls `onListening` once every server reported its port.

@@ -6,7 +6,11 @@ import Synchronization
 /// Delivers outcomes on this replica: local subscribers first (push, wait for the first ack),
 /// else the store (park, or forward to the replica that holds the route in cluster mode).
 /// Also handles acks and the clean-up when a subscriber goes away.
-final class DeliveryCoordinator: Sendable {
+///
+/// In a cluster it also serves the peer channel: `AffinityCluster` makes it the `PeerDeliveryHandler`, so an
+/// outcome another replica forwarded here goes from the peer service straight to
+/// ``deliverForwarded(_:)``.
+public final class DeliveryCoordinator: Sendable {
     private let store: any OutcomeStore
     private let forwarder: (any OutcomeForwarder)?
     private let registry: ConnectionRegistry
@@ -101,7 +105,7 @@ final class DeliveryCoordinator: Sendable {
     /// Delivers an outcome another replica forwarded here because the route of its key points at this
     /// replica: to the local subscribers (waiting for an ack), else parks it only if the route still points
     /// here, else reports the replica that owns the key now. Never forwards it again.
-    func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
+    public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
         activeDeliveries.add(1, ordering: .relaxed)
         defer { deliveryEnded() }
         let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
@@ -118,6 +122,12 @@ final class DeliveryCoordinator: Sendable {
         logger.trace(
             "forwarded outcome answered", metadata: Self.metadata(of: outcome, ["affinity.result": "\(result)"]))
         return result
+    }
+
+    /// Sends an outcome another replica broadcast to this replica's legacy-protocol clients only (with
+    /// `--legacy-protocol`; without it there are none).
+    public func sendToLegacyClients(_ outcome: Outcome) {
+        legacy?.sendToLocalClients(outcome)
     }
 
     private func route(_ outcome: Outcome) async throws(AffinityError) -> DeliveryStatus {
@@ -455,7 +465,7 @@ final class DeliveryCoordinator: Sendable {
     /// acknowledged each, but the peer stream broke before the forwarding replica surely had the `delivered`
     /// answer, and that replica parks what it got no answer for while the route still names this one.
     /// One write per key (``OutcomeStore/rememberAcknowledged(_:of:)``).
-    func rememberAcknowledgedInStore(_ outcomes: [ParkedOutcomeReference]) async {
+    public func rememberAcknowledgedInStore(_ outcomes: [(key: ProcessInstanceKey, id: String)]) async {
         var idsByKey: [ProcessInstanceKey: [String]] = [:]
         for outcome in outcomes { idsByKey[outcome.key, default: []].append(outcome.id) }
         var failed = 0

@@ -2,12 +2,12 @@ public import AffinityPeer
 public import AffinityProtocol
 public import AffinityServer
 
-/// The replica itself serves the peer channel: an outcome another replica forwarded here goes to this
-/// replica's delivery coordinator, which delivers it to the local subscribers and waits for the ack, else
-/// parks it if the route still points here, else answers `not_owner` with the replica that owns the key
-/// now. A legacy broadcast goes to this replica's legacy-protocol clients only. When a peer stream breaks after
-/// `delivered` answers, the store remembers those outcomes as acknowledged.
-extension LocalReplica: PeerDeliveryHandler {
+/// The replica's delivery coordinator serves the peer channel: an outcome another replica forwarded here is
+/// delivered to the local subscribers (wait for the ack), else parked if the route still points here, else
+/// answered `not_owner` with the replica that owns the key now. A legacy broadcast goes to this replica's
+/// legacy-protocol clients only. When a peer stream breaks after `delivered` answers, the store remembers those
+/// outcomes as acknowledged.
+extension DeliveryCoordinator: PeerDeliveryHandler {
     /// Handles one forwarded outcome; throws an `AffinityError` when it could neither deliver nor park.
     public func deliver(_ outcome: Outcome, from caller: PeerCaller) async throws -> ForwardedDeliveryStatus {
         try await deliverForwarded(outcome)
