@@ -277,4 +277,78 @@ struct PeerDeliveryTests {
             }
         }
     }
+
+    @Test("a forward to a replica finds its address in the directory, briefly cached; gone or unreadable is unresolved")
+    func replicaAddressesComeFromTheDirectory() async throws {
+        try await withClusterCredentials { serverCredentials, clientCredentials in
+            let directory = TestDirectory()
+            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                server, address async throws in
+                try await withPeerPool(
+                    credentials: clientCredentials, directory: directory, addressLifetime: .seconds(2)
+                ) { pool async throws in
+                    directory.register("replica-1", at: address)
+                    #expect(try await pool.deliver(sampleOutcome(1), toReplica: "replica-1") == .delivered)
+                    #expect(try await pool.deliver(sampleOutcome(2), toReplica: "replica-1") == .delivered)
+                    #expect(directory.lookups == 1)
+
+                    // a replica the directory does not list
+                    let unknown = await #expect(throws: PeerDeliveryError.self) {
+                        try await pool.deliver(sampleOutcome(3), toReplica: "replica-9")
+                    }
+                    #expect(unknown?.code == .unresolved)
+                    #expect(unknown?.message.contains("replica-9 is not registered") == true)
+
+                    // the directory cannot be read: the cached address still serves, a new lookup fails
+                    directory.setUnreadable(true)
+                    #expect(try await pool.deliver(sampleOutcome(4), toReplica: "replica-1") == .delivered)
+                    try await Task.sleep(for: .milliseconds(2100))
+                    let unreadable = await #expect(throws: PeerDeliveryError.self) {
+                        try await pool.deliver(sampleOutcome(5), toReplica: "replica-1")
+                    }
+                    #expect(unreadable?.code == .unresolved)
+                    #expect(unreadable?.cause is TestDirectory.Unreadable)
+                    directory.setUnreadable(false)
+
+                    // the replica left: its address's connection is closed at the next lookup
+                    #expect(pool.connectedPeers == [address])
+                    directory.register("replica-1", at: nil)
+                    let gone = await #expect(throws: PeerDeliveryError.self) {
+                        try await pool.deliver(sampleOutcome(6), toReplica: "replica-1")
+                    }
+                    #expect(gone?.code == .unresolved)
+                    #expect(pool.connectedPeers.isEmpty)
+
+                    // it came back (the same address): a new connection
+                    directory.register("replica-1", at: address)
+                    #expect(try await pool.deliver(sampleOutcome(7), toReplica: "replica-1") == .delivered)
+                    #expect(server.acceptedConnectionCount == 2)
+                }
+            }
+        }
+    }
+
+    @Test("a replica that moved to another address has the old address's connection closed")
+    func movedReplicaClosesItsOldConnection() async throws {
+        try await withClusterCredentials { serverCredentials, clientCredentials in
+            let directory = TestDirectory()
+            try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                _, first async throws in
+                try await withPeerServer(credentials: serverCredentials, handler: RecordingHandler()) {
+                    _, second async throws in
+                    try await withPeerPool(
+                        credentials: clientCredentials, directory: directory, addressLifetime: .milliseconds(100)
+                    ) { pool async throws in
+                        directory.register("replica-1", at: first)
+                        #expect(try await pool.deliver(sampleOutcome(1), toReplica: "replica-1") == .delivered)
+                        #expect(pool.connectedPeers == [first])
+                        directory.register("replica-1", at: second)
+                        try await Task.sleep(for: .milliseconds(200))
+                        #expect(try await pool.deliver(sampleOutcome(2), toReplica: "replica-1") == .delivered)
+                        #expect(pool.connectedPeers == [second])
+                    }
+                }
+            }
+        }
+    }
 }

@@ -61,6 +61,6 @@ struct PeerUnitTests {
         struct Cause: Error {}
         let error = PeerDeliveryError(code: .deadlineExceeded, message: "too slow", cause: Cause())
         #expect(error.description.hasPrefix("deadline_exceeded: too slow (cause: "))
-        #expect(PeerDeliveryError.Code.allCases.count == 7)
+        #expect(PeerDeliveryError.Code.allCases.count == 8)
     }
 }

@@ -25,7 +25,8 @@ public struct ClusterReplica: Sendable {
     public let application: AffinityApplication
 }
 
-/// Builds a cluster replica: a ``RedisOutcomeStore``, a ``PeerOutcomeForwarder``, the peer server (its handler
+/// Builds a cluster replica: a ``RedisOutcomeStore``, the peer pool as the forwarder (its directory is the
+/// registry's ``RedisReplicaRecords``), the peer server (its handler
 /// is the replica's `DeliveryCoordinator`) and the ``ReplicaRegistry`` (the store's reconnections are handled by the
 /// server's `RouteRefresher`).
 ///
@@ -56,8 +57,11 @@ public func buildClusterReplica(
     let pool = PeerConnectionPool(
         configuration: PeerClientConfiguration(
             replicaID: configuration.replicaID, expectedServerName: cluster.expectedServerName,
+            // the owner waits up to the ack timeout for its client, then parks
+            defaultTimeout: configuration.ackTimeout + .seconds(5),
             maxRequestBytes: configuration.maxMessageBytes + 64 * 1024),
-        credentials: credentials, logger: logger, metricsFactory: metrics.factory, eventLoopGroup: eventLoopGroup,
+        credentials: credentials, directory: records, logger: logger, metricsFactory: metrics.factory,
+        eventLoopGroup: eventLoopGroup,
         lateDelivered: { outcome in
             // the peer's client acknowledged an outcome this replica parked when the forward's deadline passed
             Task {
@@ -73,16 +77,14 @@ public func buildClusterReplica(
                 }
             }
         })
-    let forwarder = PeerOutcomeForwarder(
-        pool: pool, records: records, timeout: configuration.ackTimeout + .seconds(5), logger: logger)
     let legacyDirectory =
         configuration.legacyProtocol
         ? LegacyReplicaDirectory(
-            client: redis, prefix: cluster.keyPrefix, replicaID: configuration.replicaID, forwarder: forwarder,
+            client: redis, prefix: cluster.keyPrefix, replicaID: configuration.replicaID, peers: pool,
             metricsFactory: metrics.factory, logger: logger) : nil
     let application = try buildApplication(
         configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, metrics: metrics, store: store,
-        forwarder: forwarder,
+        forwarder: pool,
         legacyPeers: legacyDirectory, onListening: onListening)
     legacyDirectory?.bind(to: application.localReplica)
     // the replica is not ready until it holds its id in the registry

@@ -1,3 +1,4 @@
+public import AffinityPeer
 import AffinityProtocol
 public import AffinityRedis
 public import AffinityServer
@@ -10,11 +11,11 @@ import Synchronization
 /// Which replicas of the cluster hold clients of the legacy protocol (`--legacy-protocol`), as a `Service`:
 /// every second it records this replica in the Redis sorted set `<prefix>legacy-replicas` while it holds
 /// legacy clients (score: until when the entry holds, 10 s ahead) and reads who else does. A legacy
-/// broadcast goes to those replicas over the peer channel (``PeerOutcomeForwarder``).
+/// broadcast goes to those replicas over the peer channel (the `PeerConnectionPool`).
 ///
 /// ```swift
 /// let directory = LegacyReplicaDirectory(client: redis, prefix: "affinity:", replicaID: "r1",
-///                                        forwarder: forwarder, logger: logger)
+///                                        peers: pool, metricsFactory: factory, logger: logger)
 /// // build the application with legacyPeers: directory, then:
 /// directory.bind(to: application.localReplica)
 /// ```
@@ -22,7 +23,7 @@ public final class LegacyReplicaDirectory: LegacyPeers, Service {
     private let client: RedisClient
     private let key: String
     private let replicaID: String
-    private let forwarder: PeerOutcomeForwarder
+    private let peers: PeerConnectionPool
     private let interval: Duration
     private let lease: Duration
     private let logger: Logger
@@ -32,14 +33,14 @@ public final class LegacyReplicaDirectory: LegacyPeers, Service {
 
     /// Creates the directory of the replica `replicaID`.
     public init(
-        client: RedisClient, prefix: String, replicaID: String, forwarder: PeerOutcomeForwarder,
+        client: RedisClient, prefix: String, replicaID: String, peers: PeerConnectionPool,
         interval: Duration = .seconds(1), lease: Duration = .seconds(10), metricsFactory: any MetricsFactory,
         logger: Logger
     ) {
         self.client = client
         self.key = prefix + "legacy-replicas"
         self.replicaID = replicaID
-        self.forwarder = forwarder
+        self.peers = peers
         self.interval = interval
         self.lease = lease
         self.logger = logger
@@ -56,7 +57,7 @@ public final class LegacyReplicaDirectory: LegacyPeers, Service {
     }
 
     public func sendToLegacyClients(_ outcome: Outcome, of replica: String) async throws(AffinityError) {
-        try await forwarder.sendToLegacyClients(outcome, of: replica)
+        try await peers.sendToLegacyClients(outcome, of: replica)
     }
 
     /// Announces and reads every `interval` until graceful shutdown, then withdraws this replica.

@@ -12,9 +12,12 @@ import Synchronization
 
 /// One long-lived HTTP/2 connection (a gRPC client) per peer address, over mutual TLS.
 ///
-/// A peer's client is created lazily by the first forward to it and reused by every later one; concurrent
-/// forwards share the connection as HTTP/2 streams. When the peer restarts, the client reconnects by itself
-/// (with back-off). ``removePeer(_:)`` closes the connection of a peer that left the registry. After a TLS
+/// A forward names a replica; the pool finds its address in its ``PeerDirectory`` (the cluster's registry)
+/// and keeps it for a short time, so a burst of forwards to one replica costs one lookup. A peer's client is
+/// created lazily by the first forward to it and reused by every later one; concurrent forwards share the
+/// connection as HTTP/2 streams. When the peer restarts, the client reconnects by itself (with back-off).
+/// When the directory no longer lists a replica, or lists it at another address (a pod restarted with a new
+/// IP), the pool closes the old address's connection once no replica uses that address. After a TLS
 /// reload (``PeerTLSCredentials/generation`` changed) the next forward opens a new connection with the new
 /// material and the old one is closed gracefully once its in-flight forwards finish.
 ///
@@ -28,8 +31,7 @@ import Synchronization
 ///     logger: logger
 /// )
 /// // in a ServiceGroup with `credentials` and `pool`:
-/// let status = try await pool.deliver(outcome, to: PeerAddress(host: "10.0.0.7", port: 9443),
-///                                     deadline: .now + .seconds(2))
+/// let status = try await pool.deliver(outcome, toReplica: "replica-1")
 /// ```
 public final class PeerConnectionPool: Service, Sendable {
     typealias Client = GRPCClient<HTTP2ClientTransport.Posix>
@@ -53,12 +55,17 @@ public final class PeerConnectionPool: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let jobsContinuation: AsyncStream<Job>.Continuation
     private let lateDelivered: @Sendable (PeerDeliveredOutcome) -> Void
+    private let directory: (any PeerDirectory)?
+    private let addresses: Mutex<PeerAddressCache>
 
     /// Creates an empty pool.
     ///
     /// - Parameters:
     ///   - configuration: Deadlines, limits and the optional expected server name.
     ///   - credentials: The replica's TLS material, shared with its ``PeerServer``.
+    ///   - directory: Where ``deliver(_:toReplica:timeout:legacyBroadcast:)`` finds a replica's address; `nil`
+    ///     when the caller only forwards to addresses.
+    ///   - addressLifetime: How long an address found in the directory is used without asking again.
     ///   - logger: The logger.
     ///   - metricsFactory: Where metrics go (default: the bootstrapped factory).
     ///   - eventLoopGroup: The event loops of the peers' connections and of the forwards' deadline timers
@@ -69,6 +76,8 @@ public final class PeerConnectionPool: Service, Sendable {
     public init(
         configuration: PeerClientConfiguration,
         credentials: PeerTLSCredentials,
+        directory: (any PeerDirectory)? = nil,
+        addressLifetime: Duration = .seconds(2),
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -76,6 +85,8 @@ public final class PeerConnectionPool: Service, Sendable {
     ) {
         self.eventLoopGroup = eventLoopGroup
         self.lateDelivered = lateDelivered
+        self.directory = directory
+        self.addresses = Mutex(PeerAddressCache(lifetime: addressLifetime))
         self.configuration = configuration
         self.credentials = credentials
         self.logger = logger
@@ -123,11 +134,43 @@ public final class PeerConnectionPool: Service, Sendable {
 
     /// Closes the connection to a peer that left (its replica deregistered, or registered another address);
     /// forwards in flight to it finish first. The next forward to the same address opens a new connection.
-    public func removePeer(_ address: PeerAddress) {
+    func removePeer(_ address: PeerAddress) {
         let removed = self.table.withLock { $0.remove(address) }
         if let removed {
             self.logger.debug("peer connection closed", metadata: ["affinity.peer.address": "\(address)"])
             removed.close()
+        }
+    }
+
+    /// Forwards an outcome to replica `replicaID`, at the address its ``PeerDirectory`` lists, and returns what
+    /// it did with it.
+    ///
+    /// - Parameters:
+    ///   - outcome: The outcome.
+    ///   - replicaID: The replica the key's route names.
+    ///   - timeout: How long to wait for the answer (default: the configured timeout).
+    ///   - legacyBroadcast: For the replica's legacy-protocol clients only (the Node package's broadcast).
+    /// - Throws: ``PeerDeliveryError``: `unresolved` when the replica is not registered or the directory
+    ///   cannot be read, else as ``deliver(_:to:deadline:legacyBroadcast:)`` (the timeout starts once the address
+    ///   is known).
+    public func deliver(
+        _ outcome: Outcome,
+        toReplica replicaID: String,
+        timeout: Duration? = nil,
+        legacyBroadcast: Bool = false
+    ) async throws(PeerDeliveryError) -> ForwardedDeliveryStatus {
+        let address = try await self.address(ofReplica: replicaID)
+        do {
+            return try await self.deliver(outcome, to: address, timeout: timeout, legacyBroadcast: legacyBroadcast)
+        } catch {
+            switch error.code {
+            case .unreachable, .refused, .tls:
+                // the replica may have moved or died: ask the directory again next time
+                self.addresses.withLock { $0.forget(replicaID) }
+            case .unresolved, .deadlineExceeded, .rejected, .failed, .shutDown:
+                break
+            }
+            throw error
         }
     }
 
@@ -209,6 +252,41 @@ public final class PeerConnectionPool: Service, Sendable {
         } catch {
             throw PeerDeliveryError.classifying(error, address: address)
         }
+    }
+
+    /// The address of `replicaID`: cached, else from the directory. A replica the directory no longer lists,
+    /// or lists elsewhere, has its old address's connection closed (unless another replica uses that address).
+    private func address(ofReplica replicaID: String) async throws(PeerDeliveryError) -> PeerAddress {
+        if let cached = self.addresses.withLock({ $0.address(of: replicaID, at: .now) }) { return cached }
+        let start = ContinuousClock.now
+        guard let directory = self.directory else {
+            throw self.unresolved(
+                PeerDeliveryError(code: .unresolved, message: "the pool has no directory to find \(replicaID) in"),
+                since: start)
+        }
+        let found: PeerAddress?
+        do {
+            found = try await directory.address(ofReplica: replicaID)
+        } catch {
+            throw self.unresolved(
+                PeerDeliveryError(code: .unresolved, message: "cannot look up replica \(replicaID)", cause: error),
+                since: start)
+        }
+        guard let found else {
+            if let gone = self.addresses.withLock({ $0.unregistered(replicaID) }) { self.removePeer(gone) }
+            throw self.unresolved(
+                PeerDeliveryError(code: .unresolved, message: "replica \(replicaID) is not registered (gone?)"),
+                since: start)
+        }
+        if let moved = self.addresses.withLock({ $0.store(found, for: replicaID, at: .now) }) { self.removePeer(moved) }
+        return found
+    }
+
+    private func unresolved(_ error: PeerDeliveryError, since start: ContinuousClock.Instant) -> PeerDeliveryError {
+        self.metrics.recordForward(result: error.code.rawValue, duration: .now - start)
+        self.logger.debug(
+            "peer address not found", metadata: ["error.code": "\(error.code.rawValue)", "error.message": "\(error)"])
+        return error
     }
 
     private func forward(

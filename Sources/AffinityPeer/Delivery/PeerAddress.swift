@@ -52,3 +52,14 @@ public struct PeerIdentity: Sendable, Hashable {
         self.instanceID = instanceID
     }
 }
+
+/// Where a ``PeerConnectionPool`` finds the peer address of a replica: in a cluster, the replicas'
+/// registrations in Redis. The pool keeps each address it found for a short time
+/// (``PeerConnectionPool/init(configuration:credentials:directory:addressLifetime:logger:metricsFactory:eventLoopGroup:lateDelivered:)``).
+public protocol PeerDirectory: Sendable {
+    /// The address replica `replicaID` registered, or `nil` when it is not registered (it left, or its lease
+    /// ran out).
+    ///
+    /// - Throws: When the directory cannot be read, or holds an unusable address.
+    func address(ofReplica replicaID: String) async throws -> PeerAddress?
+}

@@ -14,6 +14,7 @@ import Darwin
 ///
 /// | code | meaning | what the caller usually does |
 /// |---|---|---|
+/// | `unresolved` | the replica's address is unknown: it is not registered (it left), or the directory cannot be read | park if the route still points at the replica, else forward to the new owner |
 /// | `unreachable` | no TCP connection (timeout, no route, DNS) | park if the route still points at the peer, else forward to the new owner |
 /// | `refused` | the peer's port refused the connection (process gone or restarting) | same as `unreachable` |
 /// | `tls` | the TLS handshake failed: certificate not from the cluster CA, wrong name, expired, no client certificate | alert (misconfiguration); park |
@@ -24,6 +25,8 @@ import Darwin
 public struct PeerDeliveryError: Error, Sendable, CustomStringConvertible {
     /// The stable classification of a failure.
     public enum Code: String, Sendable, Hashable, CaseIterable {
+        /// The replica's peer address is unknown (not registered, or the directory could not be read).
+        case unresolved
         /// No connection could be established.
         case unreachable
         /// The connection was refused (nothing listens on the peer port).

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 @testable import AffinityPeer
 
@@ -85,6 +86,8 @@ func withPeerPool<Result: Sendable>(
     maxRequestBytes: Int = 8 * 1024 * 1024,
     metrics: any MetricsFactory = NOOPMetricsHandler.instance,
     lateDelivered: @escaping @Sendable (PeerDeliveredOutcome) -> Void = { _ in },
+    directory: (any PeerDirectory)? = nil,
+    addressLifetime: Duration = .seconds(2),
     _ body: (PeerConnectionPool) async throws -> Result
 ) async throws -> Result {
     let pool = PeerConnectionPool(
@@ -97,6 +100,8 @@ func withPeerPool<Result: Sendable>(
             reconnectMaximumBackoff: .milliseconds(200)
         ),
         credentials: credentials,
+        directory: directory,
+        addressLifetime: addressLifetime,
         logger: makeTestLogger("peer.pool"),
         metricsFactory: metrics,
         lateDelivered: lateDelivered
@@ -208,4 +213,32 @@ struct ClosureHandler: PeerDeliveryHandler {
 
     /// These servers have no store to tell.
     func deliveredAnswersMayBeLost(_ outcomes: [PeerDeliveredOutcome]) async {}
+}
+
+/// A directory of replica addresses the test changes as it goes, counting the lookups.
+final class TestDirectory: PeerDirectory {
+    struct Unreadable: Error {}
+
+    private let state = Mutex<(addresses: [String: PeerAddress], unreadable: Bool, lookups: Int)>(([:], false, 0))
+
+    func address(ofReplica replicaID: String) async throws -> PeerAddress? {
+        let (address, unreadable) = state.withLock { state in
+            state.lookups += 1
+            return (state.addresses[replicaID], state.unreadable)
+        }
+        if unreadable { throw Unreadable() }
+        return address
+    }
+
+    /// Registers `replicaID` at `address`, or removes it (`nil`).
+    func register(_ replicaID: String, at address: PeerAddress?) {
+        state.withLock { $0.addresses[replicaID] = address }
+    }
+
+    /// Makes every lookup fail (the registry cannot be read).
+    func setUnreadable(_ unreadable: Bool) {
+        state.withLock { $0.unreadable = unreadable }
+    }
+
+    var lookups: Int { state.withLock { $0.lookups } }
 }

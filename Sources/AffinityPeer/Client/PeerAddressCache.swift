@@ -1,5 +1,3 @@
-import AffinityPeer
-
 /// The peer addresses of replicas read from the registry, each kept for a short time so that a burst of
 /// forwards to one replica costs one registry lookup. I/O-free; the caller passes the clock.
 ///

@@ -1,7 +1,6 @@
-import AffinityPeer
 import Testing
 
-@testable import AffinityCluster
+@testable import AffinityPeer
 
 @Suite("PeerAddressCache")
 struct PeerAddressCacheTests {
