@@ -424,6 +424,28 @@ struct PeerDeliveryStreamTests {
         #expect(forwards.take(501, now: now) == outcome(501))
     }
 
+    @Test("the timed-out forwards' memory stays bounded however many come and go, and keeps the last ones")
+    func timedOutForwardsMemoryStaysBounded() {
+        let key = ProcessInstanceKey(2_251_799_813_685_249)!
+        func outcome(_ id: UInt64) -> PeerDeliveredOutcome { PeerDeliveredOutcome(key: key, id: "job-\(id)") }
+        let start = ContinuousClock.now
+        var forwards = PeerTimedOutForwards()
+        // 100,000 deadlines pass within the lifetime; every other one gets its late answer at once
+        for id in UInt64(0)..<100_000 {
+            let now = start + .microseconds(Int64(id))
+            forwards.remember(id, outcome(id), now: now)
+            if id % 2 == 0 { #expect(forwards.take(id, now: now) == outcome(id)) }
+            #expect(forwards.storedEntries <= PeerTimedOutForwards.limit)
+        }
+        let now = start + .seconds(1)
+        #expect(forwards.take(99_999, now: now) == outcome(99_999))
+        #expect(forwards.take(UInt64(100_000 - PeerTimedOutForwards.limit + 1), now: now) != nil)
+        #expect(forwards.take(UInt64(100_000 - PeerTimedOutForwards.limit - 1), now: now) == nil)
+        // past the lifetime, the next deadline clears the rest
+        forwards.remember(200_000, outcome(200_000), now: start + PeerTimedOutForwards.lifetime + .seconds(2))
+        #expect(forwards.storedEntries == 1)
+    }
+
     @Test("answers for ids the caller never sent are dropped; every forward gets its own answer")
     func unknownRequestIDs() async throws {
         try await withTestPKI { pki in
