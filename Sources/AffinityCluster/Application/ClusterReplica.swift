@@ -64,18 +64,7 @@ public func buildClusterReplica(
         eventLoopGroup: eventLoopGroup,
         lateDelivered: { outcome in
             // the peer's client acknowledged an outcome this replica parked when the forward's deadline passed
-            Task {
-                do {
-                    try await store.rememberAcknowledged([outcome.id], of: outcome.key)
-                } catch {
-                    logger.warning(
-                        "the store could not remember a late-delivered outcome as acknowledged",
-                        metadata: [
-                            "affinity.key": "\(outcome.key)", "affinity.outcome": "\(outcome.id)",
-                            "error.message": "\(error)",
-                        ])
-                }
-            }
+            Task { await store.rememberAcknowledged([(key: outcome.key, id: outcome.id)], logger: logger) }
         })
     let legacyDirectory =
         configuration.legacyProtocol

@@ -466,26 +466,7 @@ public final class DeliveryCoordinator: Sendable {
     /// answer, and that replica parks what it got no answer for while the route still names this one.
     /// One write per key (``OutcomeStore/rememberAcknowledged(_:of:)``).
     public func rememberAcknowledgedInStore(_ outcomes: [(key: ProcessInstanceKey, id: String)]) async {
-        var idsByKey: [ProcessInstanceKey: [String]] = [:]
-        for outcome in outcomes { idsByKey[outcome.key, default: []].append(outcome.id) }
-        var failed = 0
-        var lastError: AffinityError?
-        for (key, ids) in idsByKey {
-            do {
-                try await store.rememberAcknowledged(ids, of: key)
-            } catch {
-                failed += 1
-                lastError = error
-            }
-        }
-        if let lastError {
-            logger.warning(
-                "the store could not remember forwarded outcomes as acknowledged",
-                metadata: [
-                    "affinity.outcomes": "\(outcomes.count)", "affinity.keys.failed": "\(failed)",
-                    "error.message": "\(lastError.message)",
-                ])
-        }
+        await store.rememberAcknowledged(outcomes, logger: logger)
     }
 
     private func removeParkedCopy(of outcome: ParkedOutcomeReference) async {

@@ -1,4 +1,5 @@
 public import AffinityProtocol
+public import Logging
 
 /// The shared state of the affinity service: routes (key -> replica + client) and parked outcomes.
 ///
@@ -79,5 +80,31 @@ extension OutcomeStore {
     /// forwarding replica parked meanwhile reaches nobody.
     public func rememberAcknowledged(_ ids: [String], of key: ProcessInstanceKey) async throws(AffinityError) {
         try await unsubscribe(key: key, route: nil, acknowledged: ids)
+    }
+
+    /// Remembers each outcome as acknowledged, one write per key (``rememberAcknowledged(_:of:)``). Both
+    /// replicas of a forward call it when the peer channel lost or delayed a `delivered` answer, and nobody waits
+    /// for it, so a write that fails is logged as a warning instead of thrown.
+    public func rememberAcknowledged(_ outcomes: [(key: ProcessInstanceKey, id: String)], logger: Logger) async {
+        var idsByKey: [ProcessInstanceKey: [String]] = [:]
+        for outcome in outcomes { idsByKey[outcome.key, default: []].append(outcome.id) }
+        var failed = 0
+        var lastError: AffinityError?
+        for (key, ids) in idsByKey {
+            do {
+                try await rememberAcknowledged(ids, of: key)
+            } catch {
+                failed += 1
+                lastError = error
+            }
+        }
+        if let lastError {
+            logger.warning(
+                "the store could not remember outcomes as acknowledged",
+                metadata: [
+                    "affinity.outcomes": "\(outcomes.count)", "affinity.keys.failed": "\(failed)",
+                    "error.message": "\(lastError.message)",
+                ])
+        }
     }
 }
