@@ -269,29 +269,26 @@ final class PeerDeliveryStream: Sendable {
 
 /// The forwards of one stream whose deadline passed, by request id, for a late answer: the last ``limit`` of
 /// them, none older than ``lifetime`` (a late answer comes within seconds, or the connection breaks).
-/// Remembering and taking are O(1): the ids wait in the order their deadlines passed, and the oldest are
-/// forgotten from the front.
 struct PeerTimedOutForwards {
     static let limit = 1024
     static let lifetime = Duration.seconds(60)
 
     private var forwards: [UInt64: (outcome: PeerDeliveredOutcome, at: ContinuousClock.Instant)] = [:]
-    /// Every remembered id in the order its deadline passed (taken ones included, until they reach the front).
-    private var order = CircularBuffer<(id: UInt64, at: ContinuousClock.Instant)>()
+    /// Every remembered id in the order its deadline passed (taken ones included, until they are forgotten).
+    private var order = RecentItems<UInt64>(window: Self.lifetime, limit: Self.limit)
 
     /// Remembers the outcome of request `id`, forgetting the oldest beyond the bounds.
     mutating func remember(_ id: UInt64, _ outcome: PeerDeliveredOutcome, now: ContinuousClock.Instant = .now) {
         forwards[id] = (outcome, now)
-        order.append((id, now))
-        while let oldest = order.first, order.count > Self.limit || now - oldest.at >= Self.lifetime {
-            order.removeFirst()
-            if forwards[oldest.id]?.at == oldest.at { forwards[oldest.id] = nil }
+        order.appendKeepingOldest(id, at: now)
+        while let forgotten = order.forgetOldest(now: now) {
+            if forwards[forgotten.item]?.at == forgotten.at { forwards[forgotten.item] = nil }
         }
     }
 
     /// The outcome of request `id`, if its deadline passed lately; forgets it.
     mutating func take(_ id: UInt64, now: ContinuousClock.Instant = .now) -> PeerDeliveredOutcome? {
-        guard let forward = forwards.removeValue(forKey: id), now - forward.at < Self.lifetime else { return nil }
+        guard let forward = forwards.removeValue(forKey: id), order.isRecent(forward.at, now: now) else { return nil }
         return forward.outcome
     }
 

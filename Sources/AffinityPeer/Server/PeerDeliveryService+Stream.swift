@@ -227,37 +227,19 @@ final class PeerOpenRequestIDs: Sendable {
 /// The outcomes one `DeliverStream` answered `delivered` lately (at most `limit`, none older than `window`), so
 /// that a stream which breaks can tell its handler which answers may not have reached the caller.
 final class PeerDeliveredAnswers: Sendable {
-    private struct Answer {
-        var outcome: PeerDeliveredOutcome
-        var at: ContinuousClock.Instant
-    }
-
-    /// Oldest first.
-    private let answers = Mutex(CircularBuffer<Answer>())
-    private let window: Duration
-    private let limit: Int
+    private let answers: Mutex<RecentItems<PeerDeliveredOutcome>>
 
     init(window: Duration, limit: Int) {
-        self.window = window
-        self.limit = max(1, limit)
+        self.answers = Mutex(RecentItems(window: window, limit: limit))
     }
 
     /// Remembers that `outcome` was answered `delivered`, and forgets answers beyond the window or the limit.
     func record(_ outcome: PeerDeliveredOutcome, now: ContinuousClock.Instant = .now) {
-        let window = self.window
-        let limit = self.limit
-        answers.withLock { answers in
-            answers.append(Answer(outcome: outcome, at: now))
-            while answers.count > limit || answers.first!.at + window < now { answers.removeFirst() }
-        }
+        answers.withLock { $0.append(outcome, at: now) }
     }
 
     /// The answers within the window, oldest first, and forgets them.
     func takeRecent(now: ContinuousClock.Instant = .now) -> [PeerDeliveredOutcome] {
-        let window = self.window
-        return answers.withLock { answers in
-            defer { answers.removeAll() }
-            return answers.filter { $0.at + window >= now }.map(\.outcome)
-        }
+        answers.withLock { $0.removeAll(now: now) }
     }
 }
