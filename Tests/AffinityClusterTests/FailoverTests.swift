@@ -88,6 +88,43 @@ extension ClusterTests {
                 #expect(await r1.waitForExit(timeout: .seconds(30)) != nil)
             }
         }
+
+        /// The owner of a key dies (SIGKILL) and its registration goes (its lease ran out) while the key's route,
+        /// which lives longer, still names it. r2 finds no address for the owner (the pool's directory does not
+        /// list it: `unresolved`) and parks the outcome, since the route still names the owner; the worker is
+        /// answered `parked`, and the client, subscribing again on r3, receives it.
+        @Test(.timeLimit(.minutes(2)))
+        func anOwnerGoneFromTheRegistryHasItsOutcomesParked() async throws {
+            try await withClusterEnvironment { cluster in
+                let r1 = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2", arguments: ["--log-level", "debug"])
+                let r3 = try await cluster.start(id: "r3")
+                let key = ProcessInstanceKey(Self.firstKey + 5_000)!
+                let outcome = try Outcome(id: "job-unregistered", key: key, variables: Array(#"{"ok":true}"#.utf8))
+                try await withClusterSocket(port: try r1.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    try await subscribe(client, to: [key])
+                    // the owner dies with its client subscribed: the route stays
+                    await r1.kill9()
+                }
+                #expect(try await cluster.redis.command("DEL", "affinity:replica:{r1}") == "1")
+                #expect(try await cluster.redis.command("EXISTS", "affinity:{\(key)}:route") == "1")
+
+                try await withClusterSocket(port: try r2.port) { worker in
+                    _ = try await worker.hello(role: .worker, clientId: "worker")
+                    #expect(try await deliver([outcome], through: worker, window: 1) == ["job-unregistered": "parked"])
+                }
+                #expect(r2.log.contains("unresolved: replica r1 is not registered"), "r2 did not look r1 up")
+
+                try await withClusterSocket(port: try r3.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    client.send(.subscribe(key: key))
+                    #expect(try await client.next() == .subscribed(key: key))
+                    #expect(try await client.next() == .outcome(outcome))
+                    client.send(.ack(id: outcome.id))
+                }
+            }
+        }
     }
 }
 
