@@ -217,6 +217,7 @@ final class PeerDeliveryStream: Sendable {
         let outcome = sent.flatMap { sent in
             ProcessInstanceKey(sent.key).map { PeerDeliveredOutcome(key: $0, id: sent.id) }
         }
+        // remembered before the request fails, so that an answer arriving between the two finds it
         if let outcome { self.timedOut.withLock { $0.remember(id, outcome) } }
         let failure = PeerDeliveryError(
             code: .deadlineExceeded, message: "\(self.address) did not answer before the deadline")
