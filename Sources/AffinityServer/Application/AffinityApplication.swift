@@ -22,7 +22,7 @@ public struct AffinityApplication: Service {
     /// The replica's readiness and legacy clients, for the cluster layer.
     public let localReplica: LocalReplica
     /// The replica's deliveries: in a cluster, also the handler of outcomes other replicas forward here.
-    public let deliveryCoordinator: DeliveryCoordinator
+    package let deliveryCoordinator: DeliveryCoordinator
     private let services: [any Service]
     private let configuration: AffinityConfiguration
     private let logger: Logger

@@ -10,7 +10,7 @@ import Synchronization
 /// In a cluster it also serves the peer channel: `AffinityCluster` makes it the `PeerDeliveryHandler`, so an
 /// outcome another replica forwarded here goes from the peer service straight to
 /// ``deliverForwarded(_:)``.
-public final class DeliveryCoordinator: Sendable {
+package final class DeliveryCoordinator: Sendable {
     private let store: any OutcomeStore
     private let forwarder: (any OutcomeForwarder)?
     private let registry: ConnectionRegistry
@@ -105,7 +105,7 @@ public final class DeliveryCoordinator: Sendable {
     /// Delivers an outcome another replica forwarded here because the route of its key points at this
     /// replica: to the local subscribers (waiting for an ack), else parks it only if the route still points
     /// here, else reports the replica that owns the key now. Never forwards it again.
-    public func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
+    package func deliverForwarded(_ outcome: Outcome) async throws(AffinityError) -> ForwardedDeliveryStatus {
         activeDeliveries.add(1, ordering: .relaxed)
         defer { deliveryEnded() }
         let result = try await deliverLocallyFirst(outcome) { excluded throws(AffinityError) in
@@ -126,7 +126,7 @@ public final class DeliveryCoordinator: Sendable {
 
     /// Sends an outcome another replica broadcast to this replica's legacy-protocol clients only (with
     /// `--legacy-protocol`; without it there are none).
-    public func sendToLegacyClients(_ outcome: Outcome) {
+    package func sendToLegacyClients(_ outcome: Outcome) {
         legacy?.sendToLocalClients(outcome)
     }
 
@@ -465,7 +465,7 @@ public final class DeliveryCoordinator: Sendable {
     /// acknowledged each, but the peer stream broke before the forwarding replica surely had the `delivered`
     /// answer, and that replica parks what it got no answer for while the route still names this one.
     /// One write per key (``OutcomeStore/rememberAcknowledged(_:of:)``).
-    public func rememberAcknowledgedInStore(_ outcomes: [(key: ProcessInstanceKey, id: String)]) async {
+    package func rememberAcknowledgedInStore(_ outcomes: [(key: ProcessInstanceKey, id: String)]) async {
         await store.rememberAcknowledged(outcomes, logger: logger)
     }
 
