@@ -28,6 +28,7 @@ import Synchronization
 /// let pool = PeerConnectionPool(
 ///     configuration: PeerClientConfiguration(replicaID: "replica-3"),
 ///     credentials: credentials,
+///     directory: replicaRecords, // a PeerDirectory: where replica ids resolve to addresses
 ///     logger: logger
 /// )
 /// // in a ServiceGroup with `credentials` and `pool`:

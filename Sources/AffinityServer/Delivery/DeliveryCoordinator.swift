@@ -464,7 +464,7 @@ package final class DeliveryCoordinator: Sendable {
     /// Makes the store remember outcomes forwarded here as acknowledged, removing a parked copy: a local client
     /// acknowledged each, but the peer stream broke before the forwarding replica surely had the `delivered`
     /// answer, and that replica parks what it got no answer for while the route still names this one.
-    /// One write per key (``OutcomeStore/rememberAcknowledged(_:of:)``).
+    /// One write per key, a failure logged (``OutcomeStore/rememberAcknowledged(_:logger:)``).
     package func rememberAcknowledgedInStore(_ outcomes: [(key: ProcessInstanceKey, id: String)]) async {
         await store.rememberAcknowledged(outcomes, logger: logger)
     }
