@@ -125,6 +125,52 @@ extension ClusterTests {
                 }
             }
         }
+
+        /// The owner restarts under its id at another peer address (a pod with a new IP), after r2 forwarded to its
+        /// old one. r2's pool finds the new address in the registry, closes the old address's connection, and the
+        /// next outcome is delivered to the client on the restarted owner: forwards follow a replica that rejoins.
+        @Test(.timeLimit(.minutes(2)))
+        func anOwnerRestartedAtANewAddressReceivesForwardsThere() async throws {
+            try await withClusterEnvironment { cluster in
+                let old = try await cluster.start(id: "r1")
+                let r2 = try await cluster.start(id: "r2", arguments: ["--log-level", "debug"])
+                let key = ProcessInstanceKey(Self.firstKey + 6_000)!
+                let before = try Outcome(id: "job-before", key: key, variables: Array(#"{"n":1}"#.utf8))
+                let after = try Outcome(id: "job-after", key: key, variables: Array(#"{"n":2}"#.utf8))
+                try await withClusterSocket(port: try old.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    try await subscribe(client, to: [key])
+                    try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        async let received = receiveAndAck(client, count: 1)
+                        #expect(try await deliver([before], through: worker, window: 1) == ["job-before": "delivered"])
+                        #expect(try await received == ["job-before": key])
+                    }
+                    await old.kill9()
+                }
+
+                // a new peer port: it registers once the old registration's lease ran out
+                let restarted = try await cluster.launch(id: "r1")
+                #expect(restarted.peerPort != old.peerPort)
+                try await restarted.waitForPort()
+                try await restarted.waitForLog("registered replica", timeout: .seconds(40))
+                try await waitForReadiness(of: restarted, status: 200)
+
+                try await withClusterSocket(port: try restarted.port) { client in
+                    _ = try await client.hello(role: .client, clientId: "front")
+                    try await subscribe(client, to: [key])
+                    try await withClusterSocket(port: try r2.port) { worker in
+                        _ = try await worker.hello(role: .worker, clientId: "worker")
+                        async let received = receiveAndAck(client, count: 1)
+                        #expect(try await deliver([after], through: worker, window: 1) == ["job-after": "delivered"])
+                        #expect(try await received == ["job-after": key])
+                    }
+                }
+                let closed = r2.log.split(separator: "\n").filter { $0.contains("peer connection closed") }
+                #expect(closed.count == 1, "r2 closes the old address's connection once: \(closed)")
+                #expect(closed.first?.contains(":\(old.peerPort)") == true, "the closed one is the old address")
+            }
+        }
     }
 }
 
